@@ -1,0 +1,162 @@
+"""The compiled, self-contained Plan a run executes: control flow plus everything each step needs.
+
+A Plan is pure data. The interpreter workflow receives its `outline()` (control flow only, small) and the
+`definition_hash`; activities load the full Plan from the store by that hash, so a run never depends on the
+`.bmad-core` folder it was compiled from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SourceRef(BaseModel):
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class AgentSpec(BaseModel):
+    """What an AutoGen agent is built from."""
+
+    id: str
+    name: str = ""
+    title: str = ""
+    system_message: str  # the exact system message given to the AutoGen AssistantAgent
+    source: SourceRef | None = None
+
+
+class TemplateSection(BaseModel):
+    id: str
+    title: str = ""
+    instruction: str = ""
+    type: str | None = None
+    condition: str | None = None
+    repeatable: bool = False
+    sections: list[TemplateSection] = Field(default_factory=list)
+
+
+class TemplateSpec(BaseModel):
+    """A document template, reduced to what a step prompt and the offline model need."""
+
+    id: str
+    name: str = ""
+    output_filename: str | None = None  # e.g. docs/prd.md
+    output_format: str = "markdown"
+    title: str = ""
+    sections: list[TemplateSection] = Field(default_factory=list)
+    source: SourceRef | None = None
+
+
+StepKind = Literal["agent", "control"]
+
+
+class PlanStep(BaseModel):
+    """One entry of a workflow's `sequence`, compiled."""
+
+    index: int
+    id: str  # unique within the plan: `step:` name when given, else derived (e.g. "02-pm-prd")
+    kind: StepKind = "agent"
+    agent: str | None = None  # as written: "pm", "analyst/pm", "various"; None for control entries
+    agents: list[str] = Field(default_factory=list)  # resolved agent ids (composite -> several)
+    creates: str | None = None  # normalized artifact name ("prd.md"), annotations stripped
+    creates_raw: str | None = None  # as written ("prd.md (if needed)")
+    updates: str | None = None
+    validates: str | None = None
+    requires: list[str] = Field(default_factory=list)
+    condition: str | None = None
+    optional: bool = False
+    optional_steps: list[str] = Field(default_factory=list)
+    repeats: str | None = None  # "for_each_epic" -> run input `for_each_epic`
+    action: str | None = None
+    uses: str | None = None
+    notes: str = ""
+    handoff_prompt: str | None = None
+    template: str | None = None  # TemplateSpec id used to shape the output
+    source: SourceRef | None = None
+
+    @property
+    def output(self) -> str | None:
+        """The artifact this step writes (created or updated), if any."""
+        return self.creates or self.updates
+
+
+class RepeatBlock(BaseModel):
+    """Steps [start, end] (plan indices, inclusive) run once per item of run input `input_name`."""
+
+    input_name: str
+    start: int
+    end: int
+
+
+class Plan(BaseModel):
+    workflow_id: str
+    name: str = ""
+    description: str = ""
+    definition_hash: str = ""  # sha256 of the canonical plan body; set by `seal()`
+    steps: list[PlanStep]
+    agents: dict[str, AgentSpec] = Field(default_factory=dict)
+    templates: dict[str, TemplateSpec] = Field(default_factory=dict)
+    repeat_blocks: list[RepeatBlock] = Field(default_factory=list)
+    external_inputs: list[str] = Field(default_factory=list)  # required artifacts no step creates
+    conditions: list[str] = Field(default_factory=list)  # condition names, decided by run inputs
+    input_defaults: dict[str, object] = Field(default_factory=dict)  # e.g. {"for_each_epic": 1}
+    source: SourceRef | None = None
+
+    def canonical_json(self) -> str:
+        body = self.model_dump(mode="json", exclude={"definition_hash"})
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def seal(self) -> Plan:
+        """Return a copy whose `definition_hash` is the hash of its content."""
+        digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return self.model_copy(update={"definition_hash": digest})
+
+    def outline(self) -> PlanOutline:
+        return PlanOutline(
+            workflow_id=self.workflow_id,
+            definition_hash=self.definition_hash,
+            steps=[
+                OutlineStep(
+                    index=s.index,
+                    id=s.id,
+                    kind=s.kind,
+                    agent=s.agent,
+                    output=s.output,
+                    requires=s.requires,
+                    condition=s.condition,
+                    optional=s.optional,
+                )
+                for s in self.steps
+            ],
+            repeat_blocks=self.repeat_blocks,
+            input_defaults=self.input_defaults,
+        )
+
+
+class OutlineStep(BaseModel):
+    """The part of a step the workflow needs to decide what runs; no prompts, personas or templates."""
+
+    index: int
+    id: str
+    kind: StepKind
+    agent: str | None = None
+    output: str | None = None
+    requires: list[str] = Field(default_factory=list)
+    condition: str | None = None
+    optional: bool = False
+
+
+class PlanOutline(BaseModel):
+    workflow_id: str
+    definition_hash: str
+    steps: list[OutlineStep]
+    repeat_blocks: list[RepeatBlock] = Field(default_factory=list)
+    input_defaults: dict[str, object] = Field(default_factory=dict)

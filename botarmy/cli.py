@@ -1,0 +1,228 @@
+"""The `botarmy` command line. Errors in what the user gave are one clear line each and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bmad import Catalog, DefinitionError, compile_workflow, load_bmad
+from bmad.plan import Plan
+from botarmy import devserver
+from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
+from botarmy.settings import Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+OWN_BMAD = Path(__file__).resolve().parents[1] / ".bmad-core"
+
+BmadDirs = Annotated[
+    list[Path] | None,
+    typer.Option("--bmad-dir", help="A .bmad-core folder; repeat to layer (later folders override earlier ones)."),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def bmad_dirs(dirs: list[Path] | None) -> list[Path]:
+    if not dirs:
+        local = Path(".bmad-core")
+        return [local if local.is_dir() else OWN_BMAD]
+    for d in dirs:
+        if not d.is_dir():
+            raise fail(f"--bmad-dir {d}: no such directory")
+    return dirs
+
+
+def load_catalog(dirs: list[Path] | None) -> Catalog:
+    return load_bmad(bmad_dirs(dirs))
+
+
+def compiled(workflow: str, dirs: list[Path] | None) -> Plan:
+    catalog = load_catalog(dirs)
+    try:
+        plan = compile_workflow(catalog, workflow)
+    except DefinitionError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    for d in catalog.diagnostics:
+        if d.severity == "error":
+            err.print(f"warning: {d} (in a file this workflow does not use)", highlight=False, markup=False)
+    return plan
+
+
+@app.command()
+def validate(bmad_dir: BmadDirs = None) -> None:
+    """Check every definition; one `path:line:col: message` line per problem."""
+    catalog = load_catalog(bmad_dir)
+    errors = [d for d in catalog.diagnostics if d.severity == "error"]
+    for d in sorted(catalog.diagnostics):
+        (err if d.severity == "error" else out).print(str(d), highlight=False, markup=False)
+    if errors:
+        raise typer.Exit(2)
+    out.print(
+        f"ok: {len(catalog.workflows)} workflows, {len(catalog.agents)} agents, {len(catalog.templates)} templates, "
+        f"{len(catalog.teams)} teams; {len(catalog.diagnostics)} warnings",
+        highlight=False,
+    )
+
+
+@app.command()
+def plan(
+    workflow: str,
+    bmad_dir: BmadDirs = None,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Show the compiled plan of WORKFLOW (its `id`)."""
+    if format not in ("text", "json"):
+        raise fail(f"--format {format!r}: use text or json")
+    p = compiled(workflow, bmad_dir)
+    if format == "json":
+        print(p.model_dump_json(indent=2))
+        return
+    table = Table(title=f"{p.workflow_id} — {p.name} ({p.definition_hash[:12]})")
+    for col in ("#", "step", "agent", "output", "requires", "when"):
+        table.add_column(col)
+    for s in p.steps:
+        when = " ".join(x for x in [f"if {s.condition}" if s.condition else "", "optional" if s.optional else "",
+                                    f"repeats {s.repeats}" if s.repeats else ""] if x)
+        table.add_row(str(s.index + 1), s.id, s.agent or s.kind, s.output or "", ", ".join(s.requires), when)
+    out.print(table)
+    if p.external_inputs:
+        out.print("external inputs (give with --artifact NAME=FILE): " + ", ".join(p.external_inputs))
+    if p.input_defaults:
+        out.print("run inputs and defaults: " + json.dumps(p.input_defaults))
+
+
+@app.command()
+def run(
+    workflow: str,
+    bmad_dir: BmadDirs = None,
+    input: Annotated[list[str] | None, typer.Option("--input", help="KEY=VALUE (JSON when it parses)")] = None,
+    artifact: Annotated[list[str] | None, typer.Option("--artifact", help="NAME=FILE: an external input")] = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="decide without asking a person")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object at the end")] = False,
+) -> None:
+    """Run WORKFLOW to the end; exit 0 only when it completed."""
+    try:
+        inputs = parse_inputs(input or [])
+        files = parse_artifacts(artifact or [])
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    p = compiled(workflow, bmad_dir)
+    try:
+        check_repeat_inputs([b.input_name for b in p.repeat_blocks], inputs)
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    from botarmy.runner import execute
+
+    code = asyncio.run(execute(get_settings(), p, inputs, files, auto_approve, json_out, out, err))
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(run_id: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show a run: status, steps, artifacts."""
+    from botarmy.runner import print_run
+    from store import get_store
+
+    settings = get_settings()
+    run_view = get_store(settings.database_url).get_run(run_id)
+    if run_view is None:
+        raise fail(f"no run {run_id!r} in {settings.database_url}")
+    print_run(run_view, settings, json_out, out)
+
+
+@app.command()
+def artifacts(
+    run_id: str,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write the latest version of each here")] = None,
+) -> None:
+    """List a run's artifacts, or write them to a folder."""
+    from store import get_store
+
+    store = get_store(get_settings().database_url)
+    run_view = store.get_run(run_id)
+    if run_view is None:
+        raise fail(f"no run {run_id!r}")
+    latest = {a.name: a for a in run_view.artifacts}
+    if out_dir is None:
+        for a in run_view.artifacts:
+            out.print(f"{a.name} v{a.version}  {a.bytes} B  sha256:{a.sha256[:12]}  ({a.step})", highlight=False)
+        return
+    root = out_dir.resolve()
+    for a in latest.values():
+        target = (root / a.name).resolve()
+        if root not in target.parents:
+            raise fail(f"artifact name {a.name!r} would leave {root}; not written")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.read_artifact(a.id))
+        out.print(f"wrote {target}", highlight=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (as `python worker.py` does)."""
+    from worker import run_worker
+
+    asyncio.run(run_worker())
+
+
+@app.command()
+def dev() -> None:
+    """Start the Temporal dev server (data under .botarmy/) and a worker; print the Web UI URL."""
+    settings = get_settings()
+    try:
+        started = devserver.ensure_server(settings)
+    except devserver.DevServerError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"Temporal {'started' if started else 'already running'} at {settings.temporal_address}")
+    out.print(f"Web UI: {settings.web_ui_url}")
+    from worker import run_worker
+
+    try:
+        asyncio.run(run_worker(settings))
+    except KeyboardInterrupt:
+        out.print("worker stopped; the Temporal server keeps running (`botarmy stop` stops it)")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the Temporal dev server that `botarmy run`/`dev`/`make demo` started."""
+    stopped = devserver.stop(get_settings())
+    out.print("stopped the Temporal dev server" if stopped else "no Temporal dev server of ours was running")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (they also run on first use)."""
+    from store import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    out.print(f"database at {settings.database_url} is up to date")
+
+
+def main() -> Any:
+    try:
+        return app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

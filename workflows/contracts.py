@@ -1,0 +1,172 @@
+"""Inputs and outputs of the interpreter workflows and their activities.
+
+Pure pydantic; payloads carry references (ids, hashes), never document bodies, so history stays small.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bmad.plan import OutlineStep, PlanOutline
+
+SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
+SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
+
+
+class ArtifactPointer(BaseModel):
+    name: str
+    id: int
+    version: int
+    sha256: str
+    bytes: int
+
+    @classmethod
+    def of(cls, ref: Any) -> ArtifactPointer:
+        """From a stored artifact's metadata (store.ArtifactRef)."""
+        return cls(name=ref.name, id=ref.id, version=ref.version, sha256=ref.sha256, bytes=ref.bytes)
+
+
+class StepState(BaseModel):
+    key: str
+    step_id: str
+    agent: str | None = None
+    iteration: int | None = None
+    status: str = "pending"  # pending|running|completed|skipped|failed
+    reason: str | None = None
+    artifact: ArtifactPointer | None = None
+
+
+class Decision(BaseModel):
+    condition: str
+    value: bool
+    source: str  # "input" | "default"
+    step: str
+
+
+class StepPolicy(BaseModel):
+    """Timeouts and retries of agent steps, fixed when the run starts so every replay sees the same."""
+
+    start_to_close_s: float = 600.0
+    heartbeat_s: float = 10.0
+    retry_initial_s: float = 1.0
+    retry_backoff: float = 2.0
+    retry_max_attempts: int = 4
+
+
+class RunInput(BaseModel):
+    run_id: str
+    outline: PlanOutline
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    artifacts: dict[str, ArtifactPointer] = Field(default_factory=dict)  # external inputs given with the run
+    auto_approve: bool = False
+    policy: StepPolicy = Field(default_factory=StepPolicy)
+
+
+class IterationInput(BaseModel):
+    run_id: str
+    outline: PlanOutline
+    inputs: dict[str, Any]
+    start: int
+    end: int
+    iteration: int  # 1-based
+    item: Any = None
+    scope: str  # artifact name prefix, e.g. "epic-2"
+    artifacts: dict[str, ArtifactPointer]
+    decisions: list[Decision] = Field(default_factory=list)
+    policy: StepPolicy = Field(default_factory=StepPolicy)
+
+
+class IterationResult(BaseModel):
+    steps: list[StepState]
+    artifacts: dict[str, ArtifactPointer]
+    decisions: list[Decision] = Field(default_factory=list)
+
+
+class RunProgress(BaseModel):
+    """What the progress Query returns."""
+
+    run_id: str
+    workflow_id: str
+    definition_hash: str
+    status: str
+    current: str | None = None
+    steps: list[StepState]
+    decisions: list[Decision]
+    artifacts: dict[str, ArtifactPointer]
+    error: str | None = None
+
+
+class RunResult(BaseModel):
+    run_id: str
+    status: str
+    artifacts: dict[str, ArtifactPointer]
+    decisions: list[Decision]
+
+
+class StepRow(BaseModel):
+    key: str
+    step_id: str
+    agent: str | None = None
+    iteration: int | None = None
+
+
+class StartRunInput(BaseModel):
+    run_id: str
+    workflow_id: str
+    temporal_workflow_id: str
+    definition_hash: str
+    inputs: dict[str, Any]
+    steps: list[StepRow]
+
+
+class FinishRunInput(BaseModel):
+    run_id: str
+    status: str
+    error: str | None = None
+    decisions: list[Decision] = Field(default_factory=list)
+    steps: list[StepState] = Field(default_factory=list)  # final status of steps no activity recorded
+
+
+class AgentStepInput(BaseModel):
+    run_id: str
+    definition_hash: str
+    step: OutlineStep
+    key: str
+    iteration: int | None = None
+    item: Any = None
+    scope: str | None = None
+    available: dict[str, ArtifactPointer]  # every artifact the step may read, by (scoped) name
+
+
+class AgentStepResult(BaseModel):
+    key: str
+    artifact: ArtifactPointer
+    attempts: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+COLLECTIVE_INPUTS = frozenset({"all_artifacts", "all_artifacts_in_project", "any_flagged_documents"})
+
+
+def output_name(step: OutlineStep, scope: str | None = None) -> str:
+    """The artifact name a step writes: what it creates/updates, else a report named for the step."""
+    base = step.output or f"{step.id}.md"
+    return f"{scope}/{base}" if scope else base
+
+
+def resolve_requires(step: OutlineStep, available: dict[str, ArtifactPointer], scope: str | None) -> list[str]:
+    """Names (as keys of `available`) of the artifacts a step reads; scoped versions win over global ones."""
+    names: list[str] = []
+    for req in step.requires:
+        if req in COLLECTIVE_INPUTS:
+            names.extend(n for n in available if n not in names)
+            continue
+        scoped = f"{scope}/{req}" if scope else None
+        if scoped and scoped in available:
+            names.append(scoped)
+        elif req in available:
+            names.append(req)
+    return names

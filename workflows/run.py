@@ -1,0 +1,206 @@
+"""The interpreter workflows: `BmadRun` executes a compiled plan; `BmadIteration` runs one repeat iteration."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from bmad.plan import PlanOutline, RepeatBlock
+    from workflows.contracts import (
+        FinishRunInput,
+        IterationInput,
+        IterationResult,
+        RunInput,
+        RunProgress,
+        RunResult,
+        StartRunInput,
+        StepRow,
+    )
+    from workflows.interpreter import Interpreter, step_key
+
+_RECORD_TIMEOUT = timedelta(seconds=60)
+
+
+def iteration_items(block: RepeatBlock, inputs: dict[str, Any], defaults: dict[str, Any]) -> list[Any]:
+    """`for_each_x` is a count (run N times) or a list (once per item)."""
+    value = inputs.get(block.input_name, defaults.get(block.input_name, 1))
+    if isinstance(value, bool) or not isinstance(value, int | list):
+        raise ApplicationError(
+            f"run input {block.input_name} must be a count or a JSON list, got {value!r}",
+            type="InvalidInput",
+            non_retryable=True,
+        )
+    if isinstance(value, int):
+        if value < 0:
+            raise ApplicationError(f"run input {block.input_name} must be >= 0", non_retryable=True)
+        return [None] * value
+    return list(value)
+
+
+def scope_name(block: RepeatBlock, iteration: int) -> str:
+    return f"{block.input_name.removeprefix('for_each_')}-{iteration}"
+
+
+def failure_message(err: BaseException) -> str:
+    """The message of the first application error in a chain of Temporal failures: what we said went wrong."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return cause.message
+        cause = cause.__cause__
+    return str(err)
+
+
+def all_step_rows(outline: PlanOutline, inputs: dict[str, Any]) -> list[StepRow]:
+    rows: list[StepRow] = []
+    blocks = {b.start: b for b in outline.repeat_blocks}
+    i = 0
+    while i < len(outline.steps):
+        block = blocks.get(i)
+        if block is None:
+            s = outline.steps[i]
+            rows.append(StepRow(key=s.id, step_id=s.id, agent=s.agent))
+            i += 1
+            continue
+        count = len(iteration_items(block, inputs, outline.input_defaults))
+        for n in range(1, count + 1):
+            for s in outline.steps[block.start : block.end + 1]:
+                rows.append(StepRow(key=step_key(s, n), step_id=s.id, agent=s.agent, iteration=n))
+        i = block.end + 1
+    return rows
+
+
+@workflow.defn(name="BmadIteration")
+class BmadIterationWorkflow:
+    @workflow.run
+    async def run(self, inp: IterationInput) -> IterationResult:
+        interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions)
+        await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
+        return IterationResult(
+            steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions
+        )
+
+
+@workflow.defn(name="BmadRun")
+class BmadRunWorkflow:
+    @workflow.init
+    def __init__(self, inp: RunInput) -> None:
+        artifacts = dict(inp.artifacts)
+        self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [])
+        self._status = "running"
+        self._error: str | None = None
+
+    @workflow.query
+    def progress(self) -> RunProgress:
+        interp = self._interp
+        return RunProgress(
+            run_id=interp.run_id,
+            workflow_id=interp.outline.workflow_id,
+            definition_hash=interp.outline.definition_hash,
+            status=self._status,
+            current=interp.current,
+            steps=list(interp.steps.values()),
+            decisions=interp.decisions,
+            artifacts=interp.artifacts,
+            error=self._error,
+        )
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunResult:
+        outline = inp.outline
+        try:
+            rows = all_step_rows(outline, inp.inputs)
+        except ApplicationError as err:
+            await self._finish(inp, "failed", err.message)
+            raise
+        for row in rows:  # every step is visible as pending from the start
+            step = next(s for s in outline.steps if s.id == row.step_id)
+            self._interp.state(step, row.iteration)
+        await workflow.execute_activity(
+            "start_run",
+            StartRunInput(
+                run_id=inp.run_id,
+                workflow_id=outline.workflow_id,
+                temporal_workflow_id=workflow.info().workflow_id,
+                definition_hash=outline.definition_hash,
+                inputs=inp.inputs,
+                steps=rows,
+            ),
+            start_to_close_timeout=_RECORD_TIMEOUT,
+            summary=f"record run of {outline.workflow_id}",
+        )
+        try:
+            await self._execute(inp)
+        except asyncio.CancelledError:
+            await self._finish(inp, "cancelled", "cancelled by request")
+            raise
+        except (ActivityError, ChildWorkflowError, ApplicationError) as err:
+            message = failure_message(err)
+            await self._finish(inp, "failed", message)
+            raise ApplicationError(message, type="RunFailed", non_retryable=True) from err
+        await self._finish(inp, "completed", None)
+        return RunResult(
+            run_id=inp.run_id, status="completed", artifacts=self._interp.artifacts, decisions=self._interp.decisions
+        )
+
+    async def _execute(self, inp: RunInput) -> None:
+        interp = self._interp
+        blocks = {b.start: b for b in inp.outline.repeat_blocks}
+        i = 0
+        while i < len(inp.outline.steps):
+            block = blocks.get(i)
+            if block is None:
+                await interp.run_step(inp.outline.steps[i])
+                i += 1
+                continue
+            for n, item in enumerate(iteration_items(block, inp.inputs, inp.outline.input_defaults), start=1):
+                await self._iteration(inp, block, n, item)
+            i = block.end + 1
+
+    async def _iteration(self, inp: RunInput, block: RepeatBlock, n: int, item: Any) -> None:
+        interp = self._interp
+        scope = scope_name(block, n)
+        interp.current = scope
+        workflow.set_current_details(f"Iteration {scope} (steps {block.start + 1}–{block.end + 1})")
+        result = await workflow.execute_child_workflow(
+            BmadIterationWorkflow.run,
+            IterationInput(
+                run_id=inp.run_id,
+                outline=inp.outline,
+                inputs=inp.inputs,
+                start=block.start,
+                end=block.end,
+                iteration=n,
+                item=item,
+                scope=scope,
+                artifacts=interp.artifacts,
+                decisions=interp.decisions,
+                policy=inp.policy,
+            ),
+            id=f"{workflow.info().workflow_id}-{scope}",
+            static_summary=f"{inp.outline.workflow_id}: iteration {scope}",
+        )
+        for st in result.steps:
+            interp.steps[st.key] = st
+        interp.artifacts = result.artifacts
+        interp.decisions = result.decisions
+
+    async def _finish(self, inp: RunInput, status: str, error: str | None) -> None:
+        self._status, self._error = status, error
+        workflow.set_current_details(f"Run {status}" + (f": {error}" if error else ""))
+        final = [s for s in self._interp.steps.values() if s.status in ("skipped", "pending")]
+        if status == "completed":
+            final += [s for s in self._interp.steps.values() if s.status == "completed" and s.artifact is None]
+        await workflow.execute_activity(
+            "finish_run",
+            FinishRunInput(
+                run_id=inp.run_id, status=status, error=error, decisions=self._interp.decisions, steps=final
+            ),
+            start_to_close_timeout=_RECORD_TIMEOUT,
+            summary=f"record {status}",
+        )
