@@ -19,7 +19,9 @@ from providers.factory import ModelChoice, build_client, parse_model
 from store import ArtifactRef, Store
 from workflows.contracts import (
     COLLECTIVE_INPUTS,
-    AgentStepInput, AgentStepResult, ArtifactPointer,
+    AgentStepInput,
+    AgentStepResult,
+    ArtifactPointer,
     output_name,
     resolve_requires,
 )

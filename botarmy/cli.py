@@ -16,7 +16,7 @@ from bmad import Catalog, DefinitionError, compile_workflow, load_bmad
 from bmad.plan import Plan
 from botarmy import devserver
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
-from botarmy.settings import Settings, get_settings
+from botarmy.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -115,6 +115,7 @@ def run(
     artifact: Annotated[list[str] | None, typer.Option("--artifact", help="NAME=FILE: an external input")] = None,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="decide without asking a person")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object at the end")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write the artifacts here at the end")] = None,
 ) -> None:
     """Run WORKFLOW to the end; exit 0 only when it completed."""
     try:
@@ -129,7 +130,10 @@ def run(
         raise fail(str(exc)) from None
     from botarmy.runner import execute
 
-    code = asyncio.run(execute(get_settings(), p, inputs, files, auto_approve, json_out, out, err))
+    settings = get_settings()
+    code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err))
+    if out_dir is not None and run_id:
+        write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
 
 
@@ -154,23 +158,32 @@ def artifacts(
     """List a run's artifacts, or write them to a folder."""
     from store import get_store
 
-    store = get_store(get_settings().database_url)
-    run_view = store.get_run(run_id)
+    run_view = get_store(get_settings().database_url).get_run(run_id)
     if run_view is None:
         raise fail(f"no run {run_id!r}")
-    latest = {a.name: a for a in run_view.artifacts}
-    if out_dir is None:
-        for a in run_view.artifacts:
-            out.print(f"{a.name} v{a.version}  {a.bytes} B  sha256:{a.sha256[:12]}  ({a.step})", highlight=False)
+    if out_dir is not None:
+        write_artifacts(run_id, out_dir)
         return
+    for a in run_view.artifacts:
+        out.print(f"{a.name} v{a.version}  {a.bytes} B  sha256:{a.sha256[:12]}  ({a.step})", highlight=False)
+
+
+def write_artifacts(run_id: str, out_dir: Path) -> None:
+    """Write the latest version of each artifact under out_dir (names never escape it)."""
+    from store import get_store
+
+    store = get_store(get_settings().database_url)
+    run_view = store.get_run(run_id)
+    assert run_view is not None
     root = out_dir.resolve()
+    latest = {a.name: a for a in run_view.artifacts}
     for a in latest.values():
         target = (root / a.name).resolve()
         if root not in target.parents:
             raise fail(f"artifact name {a.name!r} would leave {root}; not written")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(store.read_artifact(a.id))
-        out.print(f"wrote {target}", highlight=False)
+        out.print(f"wrote {target} (v{a.version}, {a.bytes} B)", highlight=False)
 
 
 @app.command()
@@ -182,7 +195,9 @@ def worker() -> None:
 
 
 @app.command()
-def dev() -> None:
+def dev(
+    detach: Annotated[bool, typer.Option("--detach", help="start both in the background and return")] = False,
+) -> None:
     """Start the Temporal dev server (data under .botarmy/) and a worker; print the Web UI URL."""
     settings = get_settings()
     try:
@@ -190,7 +205,12 @@ def dev() -> None:
     except devserver.DevServerError as exc:
         raise fail(str(exc)) from None
     out.print(f"Temporal {'started' if started else 'already running'} at {settings.temporal_address}")
-    out.print(f"Web UI: {settings.web_ui_url}")
+    out.print(f"Web UI: {settings.web_ui_url}", highlight=False)
+    if detach:
+        worker_started = devserver.ensure_worker(settings)
+        out.print(f"worker {'started' if worker_started else 'already running'} "
+                  f"(logs in {settings.home_dir}/worker.log); `botarmy stop` stops both")
+        return
     from worker import run_worker
 
     try:
@@ -201,9 +221,12 @@ def dev() -> None:
 
 @app.command()
 def stop() -> None:
-    """Stop the Temporal dev server that `botarmy run`/`dev`/`make demo` started."""
-    stopped = devserver.stop(get_settings())
-    out.print("stopped the Temporal dev server" if stopped else "no Temporal dev server of ours was running")
+    """Stop the Temporal dev server and the background worker that `dev --detach`/`run`/`make demo` started."""
+    settings = get_settings()
+    worker_stopped = devserver.stop_worker(settings)
+    server_stopped = devserver.stop(settings)
+    out.print(f"worker: {'stopped' if worker_stopped else 'not running'}; "
+              f"Temporal dev server: {'stopped' if server_stopped else 'not running (or not ours)'}")
 
 
 @db_app.command("upgrade")

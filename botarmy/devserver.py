@@ -84,8 +84,7 @@ def ensure_server(settings: Settings) -> bool:
     return True
 
 
-def stop(settings: Settings) -> bool:
-    pid_file = _pid_file(settings)
+def _kill(pid_file: Path) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text().strip() or 0)
@@ -102,3 +101,35 @@ def stop(settings: Settings) -> bool:
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def stop(settings: Settings) -> bool:
+    return _kill(_pid_file(settings))
+
+
+def _alive(pid_file: Path) -> bool:
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text().strip() or 0), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+
+
+def ensure_worker(settings: Settings) -> bool:
+    """Start a background worker process (`python -m worker`) unless ours is running; True when started."""
+    pid_file = settings.home_dir / "worker.pid"
+    if _alive(pid_file):
+        return False
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    log = open(settings.home_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    pid_file.write_text(str(proc.pid))
+    return True
+
+
+def stop_worker(settings: Settings) -> bool:
+    return _kill(settings.home_dir / "worker.pid")

@@ -18,7 +18,14 @@ from botarmy.follow import follow
 from botarmy.logging import configure_logging
 from botarmy.runview import run_object
 from botarmy.settings import Settings
-from botarmy.temporal import connect, ensure_search_attributes, has_pollers, new_run_id, start_run, web_ui_link
+from botarmy.temporal import (
+    connect,
+    ensure_search_attributes,
+    has_pollers,
+    new_run_id,
+    start_run,
+    web_ui_link,
+)
 from store import RunView, Store, get_store
 from workflows.contracts import ArtifactPointer
 
@@ -42,7 +49,7 @@ async def execute(
     json_out: bool,
     out: Console,
     err: Console,
-) -> int:
+) -> tuple[int, str | None]:
     configure_logging("WARNING")  # the CLI shows progress; worker logs stay quiet here
     try:
         if devserver.ensure_server(settings):
@@ -50,7 +57,7 @@ async def execute(
                       f"(data in {settings.home_dir}/; `make stop` stops it)")
     except devserver.DevServerError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        return 2
+        return 2, None
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     await ensure_search_attributes(client)
     store = get_store(settings.database_url)
@@ -75,7 +82,7 @@ async def execute(
     view = await asyncio.to_thread(store.get_run, run_id)
     assert view is not None
     print_run(view, settings, json_out, out)
-    return 0 if view.status == "completed" else 1
+    return (0 if view.status == "completed" else 1), run_id
 
 
 def print_run(view: RunView, settings: Settings, json_out: bool, out: Console) -> None:

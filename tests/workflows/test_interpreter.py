@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from botarmy.temporal import start_run
 from providers.offline import OFFLINE_LABEL
 from store import Store
 from tests.conftest import running_worker, save_plan
-from tests.fakes.openai_server import Fault, FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, Fault
 from tests.workflows.plans import pipeline_plan, single_step_plan
 from workflows.run import BmadRunWorkflow
 
@@ -70,7 +69,8 @@ async def test_condition_true_runs_the_step_and_makes_a_new_version(time_env, se
 async def test_repeats_runs_one_child_workflow_per_iteration(time_env, settings, store, count):
     handle, result = await _run(time_env, settings, store, pipeline_plan(), {"for_each_epic": count})
     history = await handle.fetch_history()
-    children = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    started = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    children = [e for e in history.events if e.event_type == started]
     assert len(children) == count
     run = store.get_run(result.run_id)
     stories = sorted(a.name for a in run.artifacts if a.name.endswith("story.md"))

@@ -1,0 +1,37 @@
+# Two commands on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BOTARMY := $(VENV)/bin/botarmy
+STAMP  := $(VENV)/.installed-stamp
+DEMO_OUT ?= .botarmy/demo
+
+.PHONY: install demo test lint bench stop clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@$(BOTARMY) dev --detach
+	@$(BOTARMY) run greenfield-service --auto-approve --input for_each_epic=2 --out $(DEMO_OUT)
+	@echo
+	@echo "Artifacts are in $(DEMO_OUT)/ (offline model output). The Web UI link above keeps working."
+	@echo "'make stop' stops the Temporal server and the worker."
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+stop: $(STAMP)
+	@$(BOTARMY) stop
+
+clean: stop
+	rm -rf .botarmy

@@ -1,0 +1,186 @@
+"""Compile one workflow of a validated Catalog into a sealed, self-contained Plan.
+
+Step ids: the `step:` name when given, else `NN-<agent>-<artifact>` (or `NN-<bare key>` for control entries
+such as `- project_setup_guidance:`), made unique with a numeric suffix.
+
+Handoff prompts: a step gets `handoff_prompts[key]` when `key` reads `<prev>_to_<this>`, where `<prev>` is an
+agent of the nearest earlier agent step and `<this>` an agent of this step (`ux` means `ux-expert`, `_` reads
+as `-`). The first such key in file order wins; other keys (e.g. `architect_review`) are not attached.
+
+Templates: 1) the step's `uses:` when it names a template; 2) `templates/<artifact stem>-tmpl`;
+3) a template in the step agent's `dependencies.templates` whose output file name equals the artifact's;
+4) any template (by stem order) whose output file name equals the artifact's; 5) none.
+"""
+
+from __future__ import annotations
+
+from bmad.artifacts import COLLECTIVE, name_list, normalize, slug, stem
+from bmad.diagnostics import DefinitionError, Diagnostic
+from bmad.models import Catalog, StepDef, WorkflowDef
+from bmad.plan import Plan, PlanStep, RepeatBlock, SourceRef
+from bmad.specs import agent_spec, template_spec
+
+_ALIASES = {"ux": "ux-expert"}
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _template_for(catalog: Catalog, uses: str | None, agents: list[str], output: str | None) -> str | None:
+    if uses and (named := catalog.template(uses)) is not None:
+        return named.id
+    if not output:
+        return None
+    if (by_stem := catalog.templates.get(f"{stem(output)}-tmpl")) is not None:
+        return by_stem.id
+    own = [catalog.template(d) for a in agents if a in catalog.agents
+           for d in catalog.agents[a].dependencies.get("templates", [])]
+    everywhere = [catalog.templates[k] for k in sorted(catalog.templates)]
+    for template in [t for t in own if t is not None] + everywhere:
+        if template.output.filename and _base(template.output.filename) == _base(output):
+            return template.id
+    return None
+
+
+def _plan_step(catalog: Catalog, wf: WorkflowDef, sd: StepDef) -> PlanStep:
+    f = sd.fields
+    name = _text(f.get("step"))
+    agent = _text(f.get("agent")) if sd.bare_key is None else None
+    agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"] if agent else []
+    step = PlanStep(
+        index=sd.index,
+        id=name or "",
+        kind="agent" if agent else "control",
+        agent=agent,
+        agents=agents,
+        condition=_text(f.get("condition")),
+        optional=f.get("optional") is True,
+        optional_steps=[s for s in f.get("optional_steps") or [] if isinstance(s, str)],
+        repeats=_text(f.get("repeats")),
+        action=_text(f.get("action")),
+        uses=_text(f.get("uses")),
+        notes=(f.get("notes") or "").rstrip() if isinstance(f.get("notes"), str) else "",
+        source=SourceRef(path=wf.source.path, line=sd.line, col=sd.col),
+    )
+    if agent:
+        step.creates = normalize(_text(f.get("creates")), name)
+        step.creates_raw = _text(f.get("creates"))
+        step.updates = normalize(_text(f.get("updates")), name)
+        step.validates = normalize(_text(f.get("validates")), name)
+        step.template = _template_for(catalog, step.uses, agents, step.output)
+    step.requires = name_list(f.get("requires"))
+    return step
+
+
+def _derived_id(step: PlanStep, sd: StepDef) -> str:
+    if sd.bare_key is not None:
+        tail = slug(sd.bare_key)
+    else:
+        artifact = step.output or step.validates
+        parts = [slug(step.agent or ""), slug(stem(artifact)) if artifact else slug(step.action or "")]
+        tail = "-".join(p for p in parts if p)
+    return f"{step.index + 1:02d}-{tail or 'step'}"
+
+
+def _handoff(prompts: dict[str, str], previous: list[str], current: list[str]) -> str | None:
+    for key, prompt in prompts.items():
+        if "_to_" not in key:
+            continue
+        before, after = (_ALIASES.get(p, p.replace("_", "-")) for p in key.split("_to_", 1))
+        if before in previous and after in current:
+            return prompt.strip()
+    return None
+
+
+def _steps(catalog: Catalog, wf: WorkflowDef) -> list[PlanStep]:
+    steps: list[PlanStep] = []
+    used: set[str] = set()
+    previous: list[str] = []
+    for sd in wf.sequence:
+        step = _plan_step(catalog, wf, sd)
+        base = step.id or _derived_id(step, sd)
+        step.id, n = base, 2
+        while step.id in used:
+            step.id, n = f"{base}-{n}", n + 1
+        used.add(step.id)
+        if step.agent:
+            current = [p.strip() for p in step.agent.split("/")]
+            step.handoff_prompt = _handoff(wf.handoff_prompts, previous, current)
+            previous = current
+        steps.append(step)
+    return steps
+
+
+def _repeat_blocks(wf: WorkflowDef, steps: list[PlanStep]) -> list[RepeatBlock]:
+    """A `repeats:` step starts a block that ends before the next `- repeat_...:` control entry (or is the
+    step alone when there is none). A `repeats:` step inside an earlier block does not start another."""
+    blocks: list[RepeatBlock] = []
+    for step in steps:
+        if not step.repeats or (blocks and step.index <= blocks[-1].end):
+            continue
+        end = step.index
+        for sd in wf.sequence[step.index + 1:]:
+            if (sd.bare_key or "").startswith("repeat_"):
+                end = sd.index - 1
+                break
+        blocks.append(RepeatBlock(input_name=step.repeats, start=step.index, end=end))
+    return blocks
+
+
+def _external_inputs(steps: list[PlanStep]) -> list[str]:
+    produced: set[str] = set()
+    external: list[str] = []
+    for step in steps:
+        for name in step.requires:
+            if name not in COLLECTIVE and name not in produced and name not in external:
+                external.append(name)
+        produced.update(n for n in (step.creates, step.updates) if n)
+    return external
+
+
+def _relevant_errors(catalog: Catalog, paths: set[str]) -> list[Diagnostic]:
+    return [d for d in catalog.diagnostics if d.severity == "error" and d.path in paths]
+
+
+def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
+    """The sealed Plan of `workflow_id`; raises DefinitionError with every error relevant to it (its own
+    file, files declaring the same id, and the agent and template files it uses)."""
+    wf = catalog.workflows.get(workflow_id)
+    if wf is None:
+        known = ", ".join(sorted(catalog.workflows)) or "none"
+        raise DefinitionError([Diagnostic(workflow_id, 0, 0, f"unknown workflow '{workflow_id}'; available "
+                                          f"workflows: {known}")])
+    errors = _relevant_errors(catalog, {wf.source.path, *wf.duplicates})
+    if errors:
+        raise DefinitionError(errors)
+    steps = _steps(catalog, wf)
+    agent_ids = sorted({a for s in steps for a in s.agents if a in catalog.agents})
+    template_ids = sorted({s.template for s in steps if s.template})
+    used_files = {catalog.agents[a].source.path for a in agent_ids}
+    used_files |= {catalog.templates[t].source.path for t in template_ids}
+    errors = _relevant_errors(catalog, used_files)
+    if errors:
+        raise DefinitionError(errors)
+    blocks = _repeat_blocks(wf, steps)
+    conditions = sorted({s.condition for s in steps if s.condition})
+    defaults: dict[str, object] = {b.input_name: 1 for b in blocks}
+    defaults.update({c: False for c in conditions})
+    plan = Plan(
+        workflow_id=wf.id,
+        name=wf.name,
+        description=wf.description,
+        steps=steps,
+        agents={a: agent_spec(catalog.agents[a]) for a in agent_ids},
+        templates={t: template_spec(catalog.templates[t]) for t in template_ids},
+        repeat_blocks=blocks,
+        external_inputs=_external_inputs(steps),
+        conditions=conditions,
+        input_defaults=defaults,
+        source=wf.source,
+    )
+    return plan.seal()

@@ -1,0 +1,186 @@
+"""Cross-file checks of a loaded Catalog: step shapes, agents, templates, artifact order, teams.
+
+Errors make a workflow uncompilable; warnings (ignored keys, external inputs, unsupported `routes:`) do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bmad.artifacts import COLLECTIVE, name_list, normalize
+from bmad.diagnostics import Diagnostic, Severity
+from bmad.models import STEP_KEYS, Catalog, StepDef, TeamDef, WorkflowDef
+
+_TEXT_KEYS = ("step", "agent", "action", "creates", "updates", "validates", "condition", "repeats", "uses",
+              "notes")
+
+
+def _known(names: Any, limit: int = 15) -> str:
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:limit]) + (", ..." if len(ordered) > limit else "")
+    return shown or "none"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return f"'{value}'"
+
+
+class _WorkflowCheck:
+    """Checks one workflow; `diag` builds diagnostics in its file."""
+
+    def __init__(self, catalog: Catalog, wf: WorkflowDef):
+        self.catalog = catalog
+        self.wf = wf
+        self.out: list[Diagnostic] = []
+
+    def diag(self, pos: tuple[int, int], message: str, severity: Severity = "error") -> None:
+        self.out.append(Diagnostic(self.wf.source.path, pos[0], pos[1], message, severity))
+
+    def types(self, step: StepDef) -> None:
+        fields = step.fields
+        for key in _TEXT_KEYS:
+            if fields.get(key) is not None and not isinstance(fields[key], str):
+                self.diag(step.pos(key), f"'{key}' must be a string, not {_kind(fields[key])}")
+        optional = fields.get("optional")
+        if optional is not None and not isinstance(optional, bool):
+            self.diag(step.pos("optional"), f"'optional' must be true or false, not {_kind(optional)}")
+        requires = fields.get("requires")
+        if requires is not None and not (isinstance(requires, str) or _str_list(requires)):
+            self.diag(step.pos("requires"), f"'requires' must be a string or a list of strings, not "
+                      f"{_kind(requires)}")
+        extra = fields.get("optional_steps")
+        if extra is not None and not _str_list(extra):
+            self.diag(step.pos("optional_steps"), f"'optional_steps' must be a list of names, not "
+                      f"{_kind(extra)}")
+
+    def references(self, step: StepDef) -> None:
+        fields = step.fields
+        agent = fields.get("agent")
+        if isinstance(agent, str):
+            for part in (p.strip() for p in agent.split("/")):
+                if part != "various" and part not in self.catalog.agents:
+                    where = f" in '{agent}'" if part != agent else ""
+                    self.diag(step.pos("agent"), f"unknown agent '{part}'{where}; known agents: "
+                              f"{_known(self.catalog.agents)}")
+        uses = fields.get("uses")
+        if isinstance(uses, str):
+            self.uses(step, uses.strip())
+
+    def uses(self, step: StepDef, uses: str) -> None:
+        catalog = self.catalog
+        if uses.removesuffix(".yaml").removesuffix(".yml").endswith("-tmpl"):
+            if catalog.template(uses) is None:
+                self.diag(step.pos("uses"), f"unknown template '{uses}': no templates/{uses}.yaml is loaded; "
+                          f"known templates: {_known(catalog.templates)}")
+        elif not (catalog.template(uses) or catalog.has_named(catalog.checklists, uses)
+                  or catalog.has_named(catalog.tasks, uses)):
+            self.diag(step.pos("uses"), f"'uses: {uses}' names no loaded template, checklist or task",
+                      "warning")
+
+    def shape(self, step: StepDef) -> None:
+        fields = step.fields
+        for key, value in fields.items():
+            if key not in STEP_KEYS and value is not None:
+                self.diag(step.key_pos.get(key, step.pos()), f"key '{key}' in step is ignored by the engine",
+                          "warning")
+        if "routes" in fields:
+            self.diag(step.key_pos["routes"], "'routes' (branching) is not supported by the engine: the "
+                      "step is compiled as a control step and its branches are ignored; use 'condition:' on "
+                      "the steps that follow instead", "warning")
+        output = fields.get("creates") or fields.get("updates")
+        if output and not fields.get("agent") and step.bare_key is None:
+            key = "creates" if fields.get("creates") else "updates"
+            self.diag(step.pos(key), f"step {key} '{output}' but names no agent to write it; add 'agent:'")
+
+    def step_names(self) -> None:
+        seen: dict[str, StepDef] = {}
+        for step in self.wf.sequence:
+            name = step.fields.get("step")
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                self.diag(step.pos("step"), f"step name '{name}' is already used at line {seen[name].line}; "
+                          "step names must be unique")
+            seen.setdefault(name, step)
+
+    def order(self) -> None:
+        """A required artifact must be produced by an earlier step; else it is created later (error) or
+        is an external input of the run (warning)."""
+        creators: dict[str, StepDef] = {}
+        outputs = {s.index: _outputs(s) for s in self.wf.sequence}
+        for step in self.wf.sequence:
+            for name in outputs[step.index]:
+                creators.setdefault(name, step)
+        produced: set[str] = set()
+        for step in self.wf.sequence:
+            for i, name in enumerate(name_list(step.fields.get("requires"))):
+                if name in COLLECTIVE or name in produced:
+                    continue
+                later = creators.get(name)
+                if later is not None and later.index > step.index:
+                    self.diag(step.pos("requires", i), f"requires '{name}' which is created later by step "
+                              f"{later.index + 1} at line {later.line}; move that step before this one or "
+                              "drop the requirement")
+                else:
+                    self.diag(step.pos("requires", i), f"'{name}' is not created by any step: it is an "
+                              f"external input of the run; pass it with --artifact {name}=FILE", "warning")
+            produced.update(outputs[step.index])
+
+    def run(self) -> list[Diagnostic]:
+        for step in self.wf.sequence:
+            if not isinstance(step.data, dict):
+                self.diag(step.pos(), "a step must be a mapping (agent:, creates:, ...), not "
+                          f"{_kind(step.data)}")
+                continue
+            self.types(step)
+            self.references(step)
+            self.shape(step)
+        self.step_names()
+        self.order()
+        return self.out
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _outputs(step: StepDef) -> list[str]:
+    fields = step.fields
+    name = fields.get("step") if isinstance(fields.get("step"), str) else None
+    found = [normalize(fields.get(k), name) for k in ("creates", "updates") if isinstance(fields.get(k), str)]
+    return [n for n in found if n]
+
+
+def validate_workflow(catalog: Catalog, wf: WorkflowDef) -> list[Diagnostic]:
+    return _WorkflowCheck(catalog, wf).run()
+
+
+def validate_team(catalog: Catalog, team: TeamDef) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    path = team.source.path
+    for name, (line, col) in zip(team.agents, team.agent_pos, strict=False):
+        if name != "*" and name not in catalog.agents:
+            out.append(Diagnostic(path, line, col, f"unknown agent '{name}' in team; known agents: "
+                                  f"{_known(catalog.agents)}"))
+    files = {wf.source.path.rsplit("/", 1)[-1] for wf in catalog.workflows.values()}
+    for name, (line, col) in zip(team.workflows, team.workflow_pos, strict=False):
+        if name not in files and name.rsplit(".", 1)[0] not in catalog.workflows:
+            out.append(Diagnostic(path, line, col, f"team names workflow '{name}', which is not loaded",
+                                  "warning"))
+    return out
+
+
+def validate_catalog(catalog: Catalog) -> list[Diagnostic]:
+    """Every cross-file problem of the catalog (shape problems of single files are found by the loader)."""
+    out: list[Diagnostic] = []
+    for wf in catalog.workflows.values():
+        out.extend(validate_workflow(catalog, wf))
+    for team in catalog.teams.values():
+        out.extend(validate_team(catalog, team))
+    return out

@@ -1,0 +1,215 @@
+"""Load YAML safely with positions: size and alias limits, duplicate keys and syntax errors as Diagnostics.
+
+Every mapping and sequence comes back as a ruamel `CommentedMap` / `CommentedSeq`, so any key or item can be
+located with `key_pos`, `value_pos` and `item_pos` (1-based, shifted by the line offset of a YAML block that
+is embedded in a Markdown file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    Event,
+    NodeEvent,
+    ScalarEvent,
+)
+
+from bmad.diagnostics import Diagnostic, Severity
+
+MAX_BYTES = 1_048_576
+MAX_ALIASES = 100
+MAX_NODES = 200_000
+
+Pos = tuple[int, int]
+
+
+class YamlLoadError(Exception):
+    """A YAML source that could not be loaded; carries the one Diagnostic that says why."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+        super().__init__(str(diagnostic))
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a YAML document lives: the path shown in diagnostics and the line offset inside that file."""
+
+    path: str
+    line_offset: int = 0
+
+    def diag(self, pos: Pos, message: str, severity: Severity = "error") -> Diagnostic:
+        return Diagnostic(self.path, pos[0], pos[1], message, severity)
+
+    def node(self, node: Any) -> Pos:
+        return node_pos(node, self.line_offset)
+
+    def key(self, mapping: Any, key: Any) -> Pos:
+        return key_pos(mapping, key, self.line_offset)
+
+    def value(self, mapping: Any, key: Any) -> Pos:
+        return value_pos(mapping, key, self.line_offset)
+
+    def item(self, seq: Any, index: int) -> Pos:
+        return item_pos(seq, index, self.line_offset)
+
+
+def _shift(raw: Any, offset: int) -> Pos:
+    if not raw:
+        return (offset + 1, 1) if offset else (0, 0)
+    return (raw[0] + 1 + offset, raw[1] + 1)
+
+
+def node_pos(node: Any, offset: int = 0) -> Pos:
+    """Position of a mapping or sequence node itself; (0, 0) when unknown (plain scalars carry none)."""
+    if isinstance(node, CommentedMap | CommentedSeq) and node.lc.line is not None:
+        return (node.lc.line + 1 + offset, node.lc.col + 1)
+    return (0, 0)
+
+
+def key_pos(mapping: Any, key: Any, offset: int = 0) -> Pos:
+    """Position of `key` in a CommentedMap (falls back to the mapping's own position)."""
+    if isinstance(mapping, CommentedMap) and key in mapping:
+        return _shift(mapping.lc.key(key), offset)
+    return node_pos(mapping, offset)
+
+
+def value_pos(mapping: Any, key: Any, offset: int = 0) -> Pos:
+    """Position of the value of `key` in a CommentedMap (falls back to the key's position)."""
+    if isinstance(mapping, CommentedMap) and key in mapping:
+        raw = mapping.lc.value(key)
+        if raw and raw[0] is not None:
+            return _shift(raw, offset)
+    return key_pos(mapping, key, offset)
+
+
+def item_pos(seq: Any, index: int, offset: int = 0) -> Pos:
+    """Position of item `index` of a CommentedSeq (falls back to the sequence's own position)."""
+    if isinstance(seq, CommentedSeq) and 0 <= index < len(seq):
+        return _shift(seq.lc.item(index), offset)
+    return node_pos(seq, offset)
+
+
+def _check_aliases(events: Iterable[Event], where: Located, max_aliases: int, max_nodes: int) -> None:
+    """Refuse alias bombs from the event stream alone, before any node is built.
+
+    Counts aliases and the number of nodes the document would have with every alias expanded; both are
+    computed in one linear pass, so a "billion laughs" file is refused in milliseconds.
+    """
+    aliases = 0
+    sizes: dict[str, int] = {}
+    stack: list[tuple[str | None, int]] = []
+    total = 0
+    for event in events:
+        size = 0
+        if isinstance(event, AliasEvent):
+            aliases += 1
+            if aliases > max_aliases:
+                raise _limit(where, event, f"document uses more than {max_aliases} aliases; refusing it")
+            size = sizes.get(str(event.anchor), 1)
+        elif isinstance(event, ScalarEvent):
+            size = 1
+            if event.anchor:
+                sizes[str(event.anchor)] = 1
+        elif isinstance(event, CollectionStartEvent):
+            stack.append((event.anchor, 1))
+            continue
+        elif isinstance(event, CollectionEndEvent) and stack:
+            anchor, size = stack.pop()
+            if anchor:
+                sizes[str(anchor)] = size
+        else:
+            continue
+        if stack:
+            stack[-1] = (stack[-1][0], stack[-1][1] + size)
+        total += size if isinstance(event, AliasEvent) else 1
+        if total > max_nodes:
+            raise _limit(where, event, f"document expands to more than {max_nodes} nodes through aliases; "
+                         "refusing it")
+
+
+def _limit(where: Located, event: NodeEvent | Event, message: str) -> YamlLoadError:
+    mark = event.start_mark
+    pos = (mark.line + 1 + where.line_offset, mark.column + 1) if mark else (0, 0)
+    return YamlLoadError(where.diag(pos, message))
+
+
+def _marked(where: Located, err: MarkedYAMLError, what: str) -> Diagnostic:
+    mark = err.problem_mark or err.context_mark
+    pos = (mark.line + 1 + where.line_offset, mark.column + 1) if mark else (0, 0)
+    problem = (err.problem or err.context or "invalid YAML").strip()
+    ctx = err.context_mark
+    ctx_line = ctx.line + 1 + where.line_offset if ctx else 0
+    if isinstance(err, DuplicateKeyError) and ctx:
+        problem = f"{problem.split(' with value')[0]} (first defined at line {ctx_line}); remove one of them"
+    elif err.problem and err.context and ctx and mark is not ctx:
+        problem += f" ({err.context.strip()} that starts at {ctx_line}:{ctx.column + 1})"
+    return where.diag(pos, f"{what}: {problem}")
+
+
+def load_yaml_text(
+    text: str,
+    where: Located,
+    *,
+    max_aliases: int = MAX_ALIASES,
+    max_nodes: int = MAX_NODES,
+) -> Any:
+    """Parse one YAML document; raise YamlLoadError with a positioned Diagnostic on any problem."""
+    yaml = YAML(typ="rt")
+    try:
+        _check_aliases(yaml.parse(text), where, max_aliases, max_nodes)
+        return yaml.load(text)
+    except DuplicateKeyError as err:
+        raise YamlLoadError(_marked(where, err, "duplicate key")) from err
+    except MarkedYAMLError as err:
+        raise YamlLoadError(_marked(where, err, "YAML syntax error")) from err
+    except YAMLError as err:
+        raise YamlLoadError(where.diag((0, 0), f"YAML error: {err}")) from err
+    except RecursionError as err:
+        raise YamlLoadError(where.diag((0, 0), "YAML nesting is too deep; refusing it")) from err
+
+
+def read_text(file: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str:
+    """Read a UTF-8 file, refusing it before reading when it is over `max_bytes`."""
+    where = Located(display)
+    try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            raise YamlLoadError(where.diag((0, 0), f"file is {size} bytes, over the {max_bytes}-byte limit; "
+                                           "split it"))
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise YamlLoadError(where.diag((0, 0), f"file is not valid UTF-8 (byte {err.start})")) from err
+    except OSError as err:
+        raise YamlLoadError(where.diag((0, 0), f"cannot read file: {err.strerror}")) from err
+
+
+def load_yaml_file(file: Path, display: str, *, max_bytes: int = MAX_BYTES) -> Any:
+    """Read and parse a YAML file; raise YamlLoadError on any problem."""
+    return load_yaml_text(read_text(file, display, max_bytes=max_bytes), Located(display))
+
+
+def to_plain(node: Any) -> Any:
+    """Convert ruamel nodes to plain dict/list/str/int/float/bool/None (aliases were already bounded)."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if node is None or isinstance(node, bool):
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return str(node)

@@ -1,0 +1,80 @@
+"""Upstream BMAD v4 core, used in place from ../shared/bmad-v4: loads cleanly, every workflow compiles."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from bmad import Catalog, compile_workflow, load_bmad
+from bmad.plan import Plan
+
+UPSTREAM = (Path(__file__).resolve().parents[2] / ".." / "shared" / "bmad-v4").resolve()
+FILES = sorted(p for p in UPSTREAM.rglob("*") if p.is_file())
+WORKFLOW_IDS = sorted(p.stem for p in (UPSTREAM / "workflows").glob("*.yaml"))
+
+
+@cache
+def catalog() -> Catalog:
+    return load_bmad(UPSTREAM)
+
+
+@cache
+def catalog_loaded_again() -> Catalog:
+    return load_bmad(UPSTREAM)
+
+
+def test_upstream_core_is_present() -> None:
+    assert len(WORKFLOW_IDS) == 6
+    assert len(FILES) > 60
+
+
+@pytest.mark.parametrize("file", FILES, ids=lambda p: p.relative_to(UPSTREAM).as_posix())
+def test_upstream_file_loads_without_errors(file: Path) -> None:
+    shown = (UPSTREAM / file.relative_to(UPSTREAM)).as_posix()
+    assert [str(d) for d in catalog().errors if d.path == shown] == []
+
+
+@pytest.mark.parametrize("workflow_id", WORKFLOW_IDS)
+def test_upstream_workflow_compiles_with_stable_hash(workflow_id: str) -> None:
+    first = compile_workflow(catalog(), workflow_id)
+    again = compile_workflow(catalog_loaded_again(), workflow_id)
+    assert first.definition_hash and first.definition_hash == again.definition_hash
+    assert first.steps and all(s.agent is None or s.kind == "agent" for s in first.steps)
+
+
+@pytest.mark.parametrize("workflow_id", WORKFLOW_IDS)
+def test_upstream_plan_json_round_trips(workflow_id: str) -> None:
+    plan = compile_workflow(catalog(), workflow_id)
+    back = Plan.model_validate_json(plan.model_dump_json())
+    assert back == plan
+    assert back.seal().definition_hash == plan.definition_hash
+    assert Plan.model_validate(plan.model_dump(mode="json")).outline() == plan.outline()
+
+
+@pytest.mark.parametrize("workflow_id", WORKFLOW_IDS)
+def test_upstream_step_ids_are_unique_and_agents_resolved(workflow_id: str) -> None:
+    plan = compile_workflow(catalog(), workflow_id)
+    assert len({s.id for s in plan.steps}) == len(plan.steps)
+    assert [s.index for s in plan.steps] == list(range(len(plan.steps)))
+    for step in plan.steps:
+        assert set(step.agents) <= set(plan.agents)
+        assert step.template is None or step.template in plan.templates
+
+
+def test_upstream_loads_every_kind_of_definition() -> None:
+    cat = catalog()
+    assert {"analyst", "pm", "architect", "po", "sm", "dev", "qa", "ux-expert"} <= set(cat.agents)
+    assert cat.template("prd-tmpl") is cat.template("prd-template-v2") is not None
+    assert set(cat.teams) == {"team-all", "team-fullstack", "team-ide-minimal", "team-no-ui"}
+    assert "*" in cat.teams["team-all"].agents
+    assert "po-master-checklist.md" in cat.checklists and "create-doc.md" in cat.tasks
+    assert "bmad-kb.md" in cat.data
+
+
+def test_upstream_warnings_are_external_inputs_and_routes_only() -> None:
+    messages = [d.message for d in catalog().warnings]
+    assert any("'existing_service_analysis' is not created by any step" in m for m in messages)
+    assert any("'routes' (branching) is not supported" in m for m in messages)
+    assert all("external input" in m or "'routes'" in m for m in messages), messages
