@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bmad import Catalog, DefinitionError, compile_workflow, load_bmad
 from bmad.plan import Plan
-from botarmy import devserver
+from botarmy import cli_api, cli_catalog, devserver
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
 from botarmy.settings import get_settings
 
@@ -237,6 +237,10 @@ def db_upgrade() -> None:
     settings = get_settings()
     upgrade(settings.database_url)
     out.print(f"database at {settings.database_url} is up to date")
+
+
+cli_catalog.register(app)
+cli_api.register(app)
 
 
 def main() -> Any:

@@ -1,0 +1,37 @@
+"""Replay guards every workflow change: recorded histories must replay without non-determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.workflows.record_histories import load, record
+from workflows.run import BmadIterationWorkflow, BmadRunWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=[BmadRunWorkflow, BmadIterationWorkflow], data_converter=pydantic_data_converter)
+
+
+def test_committed_histories_exist():
+    assert len(HISTORIES) >= 4
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_committed_history_replays_without_nondeterminism(path: Path):
+    history = load(path)
+    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+async def test_fresh_histories_of_current_code_replay(tmp_path: Path):
+    # the time-skipping server is started by record(); same code records and replays
+    for path in await record(tmp_path):
+        history = load(path)
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, (path.name, result.replay_failure)
