@@ -21,7 +21,7 @@ from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
 from tests.conftest import binary, running_worker, save_plan
-from tests.fakes.openai_server import Fault, FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, Fault
 from tests.workflows.plans import pipeline_plan, single_step_plan
 
 HERE = Path(__file__).parent / "histories"
