@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.agent_step import AgentStepActivities
+from activities.events import EventActivities, EventSink
 from activities.records import RecordActivities
 from botarmy.logging import configure_logging
 from botarmy.settings import Settings, get_settings
@@ -21,13 +22,16 @@ log = structlog.get_logger(__name__)
 
 
 def build_worker(client: Client, settings: Settings, store: Store, task_queue: str | None = None) -> Worker:
-    steps = AgentStepActivities(settings, store)
-    records = RecordActivities(store)
+    events = EventSink(store, settings.redis_url)
+    steps = AgentStepActivities(settings, store, events)
+    records = RecordActivities(store, events)
+    emitter = EventActivities(events)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[BmadRunWorkflow, BmadIterationWorkflow],
-        activities=[steps.agent_step, records.start_run, records.finish_run],
+        activities=[steps.agent_step, records.start_run, records.finish_run, records.store_amendment,
+                    emitter.emit_event],
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -12,6 +12,7 @@ from autogen_agentchat.messages import TextMessage
 from temporalio import activity
 
 from activities.errors import EmptyOutputError, to_application_error
+from activities.events import EventSink
 from activities.prompt import build_task_prompt
 from bmad.plan import Plan
 from botarmy.settings import Settings
@@ -35,10 +36,16 @@ def _agent_name(agent: str | None) -> str:
     return cleaned if cleaned[:1].isalpha() else f"agent_{cleaned}"
 
 
+def output_key(inp: AgentStepInput) -> str:
+    """Idempotency key of one output: the step key, plus the revision when a person asked for another."""
+    return inp.key if not inp.revision else f"{inp.key}@r{inp.revision}"
+
+
 class AgentStepActivities:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, events: EventSink) -> None:
         self.settings = settings
         self.store = store
+        self.events = events
         self._plans = lru_cache(maxsize=64)(self._load_plan)
 
     def _load_plan(self, definition_hash: str) -> Plan:
@@ -58,9 +65,10 @@ class AgentStepActivities:
         info = activity.info()
         attempt = info.attempt
         name = output_name(inp.step, inp.scope)
+        key = output_key(inp)
         slog = log.bind(run_id=inp.run_id, step=inp.key, attempt=attempt)
         # idempotency: a retry after the output was stored reuses it and never calls the model again
-        done = await asyncio.to_thread(self.store.find_artifact, inp.run_id, inp.key, name)
+        done = await asyncio.to_thread(self.store.find_artifact, inp.run_id, key, name)
         if done is not None:
             slog.info("step.reused", artifact=name, version=done.version)
             await asyncio.to_thread(self.store.step_finished, inp.run_id, inp.key, "completed")
@@ -70,6 +78,8 @@ class AgentStepActivities:
         )
         choice = parse_model(self.settings.model)
         slog.info("step.started", agent=inp.step.agent, output=name, model=choice.label)
+        await self.events.aemit(inp.run_id, "step.started", {"step": inp.key, "agent": inp.step.agent,
+                                                             "attempt": attempt, "revision": inp.revision})
         beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {name}"))
         try:
             content, usage = await self._run_agent(inp, name, choice)
@@ -79,13 +89,17 @@ class AgentStepActivities:
             await asyncio.to_thread(
                 self.store.step_finished, inp.run_id, inp.key, "failed" if final else "retrying", err.message
             )
-            slog.warning("step.failed" if final else "step.retrying", error=err.message)
+            event = "step.failed" if final else "step.retrying"
+            slog.warning(event, error=err.message)
+            await self.events.aemit(inp.run_id, event, {"step": inp.key, "attempt": attempt, "error": err.message})
             raise err from exc
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        ref = await asyncio.to_thread(self._store_output, inp, name, content, choice.provider, choice.model, usage)
+        ref = await asyncio.to_thread(
+            self._store_output, inp, key, name, content, choice.provider, choice.model, usage
+        )
         slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes)
         return AgentStepResult(
             key=inp.key,
@@ -96,11 +110,17 @@ class AgentStepActivities:
         )
 
     def _store_output(
-        self, inp: AgentStepInput, name: str, content: str, provider: str, model: str, usage: tuple[int, int]
+        self, inp: AgentStepInput, key: str, name: str, content: str, provider: str, model: str,
+        usage: tuple[int, int],
     ) -> ArtifactRef:
-        self.store.record_usage(inp.run_id, inp.key, f"{inp.run_id}:{inp.key}", provider, model, *usage)
-        ref = self.store.put_artifact(inp.run_id, name, content.encode(), inp.key)
+        self.store.record_usage(inp.run_id, inp.key, f"{inp.run_id}:{key}", provider, model, *usage)
+        ref = self.store.put_artifact(inp.run_id, name, content.encode(), key)
         self.store.step_finished(inp.run_id, inp.key, "completed")
+        self.events.emit(inp.run_id, "usage.recorded", {"step": inp.key, "provider": provider, "model": model,
+                                                         "prompt_tokens": usage[0], "completion_tokens": usage[1]})
+        self.events.emit(inp.run_id, "artifact.created", {"name": name, "version": ref.version, "step": inp.key,
+                                                           "sha256": ref.sha256, "bytes": ref.bytes})
+        self.events.emit(inp.run_id, "step.completed", {"step": inp.key, "artifact": name, "version": ref.version})
         return ref
 
     def _read_inputs(self, inp: AgentStepInput) -> tuple[dict[str, str], list[str]]:
@@ -117,7 +137,7 @@ class AgentStepActivities:
         plan = await asyncio.to_thread(self._plans, inp.definition_hash)
         step = plan.steps[inp.step.index]
         texts, missing = await asyncio.to_thread(self._read_inputs, inp)
-        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope)
+        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback)
         client = build_client(self.settings, choice)
         try:
             agent = AssistantAgent(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bmad.plan import Plan, PlanStep, TemplateSection, TemplateSpec
-from providers.offline import OUTLINE_END, OUTLINE_START
+from providers.offline import FEEDBACK_HEADING, OUTLINE_END, OUTLINE_START
 
 
 def _outline_lines(sections: list[TemplateSection], depth: int) -> list[str]:
@@ -38,6 +38,7 @@ def build_task_prompt(
     missing: list[str],
     item: Any = None,
     scope: str | None = None,
+    feedback: str | None = None,
 ) -> str:
     verb = "Update" if step.updates and not step.creates else "Write"
     parts = [f"# Step {step.id} of workflow {plan.workflow_id}: {verb} {output}"]
@@ -58,6 +59,10 @@ def build_task_prompt(
         parts.append(f"## Input document: {name}\n\n{text.strip()}")
     if missing:
         parts.append("Not available (not provided with the run): " + ", ".join(missing))
+    if feedback is not None:
+        parts.append(
+            f"{FEEDBACK_HEADING}\nA person rejected the current version of {output}. Revise it:\n{feedback.strip()}"
+        )
     template = plan.templates.get(step.template) if step.template else None
     parts.append(
         f"## Output: {output}\nReply with the complete document in Markdown, with these sections in order.\n"

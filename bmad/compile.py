@@ -14,10 +14,11 @@ Templates: 1) the step's `uses:` when it names a template; 2) `templates/<artifa
 
 from __future__ import annotations
 
+from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize, slug, stem
 from bmad.diagnostics import DefinitionError, Diagnostic
 from bmad.models import Catalog, StepDef, WorkflowDef
-from bmad.plan import Plan, PlanStep, RepeatBlock, SourceRef
+from bmad.plan import ApprovalSpec, Plan, PlanStep, RepeatBlock, SourceRef
 from bmad.specs import agent_spec, template_spec
 
 _ALIASES = {"ux": "ux-expert"}
@@ -68,6 +69,7 @@ def _plan_step(catalog: Catalog, wf: WorkflowDef, sd: StepDef) -> PlanStep:
         source=SourceRef(path=wf.source.path, line=sd.line, col=sd.col),
     )
     if agent:
+        step.approval = _approval(f.get("approval"))
         step.creates = normalize(_text(f.get("creates")), name)
         step.creates_raw = _text(f.get("creates"))
         step.updates = normalize(_text(f.get("updates")), name)
@@ -75,6 +77,13 @@ def _plan_step(catalog: Catalog, wf: WorkflowDef, sd: StepDef) -> PlanStep:
         step.template = _template_for(catalog, step.uses, agents, step.output)
     step.requires = name_list(f.get("requires"))
     return step
+
+
+def _approval(value: object) -> ApprovalSpec | None:
+    try:
+        return parse_approval(value)
+    except ValueError:
+        return None  # reported by validation with its position; compile refuses workflows with errors
 
 
 def _derived_id(step: PlanStep, sd: StepDef) -> str:

@@ -18,7 +18,7 @@ Pos = tuple[int, int]
 # Keys of a sequence entry the engine understands; anything else is ignored (with a warning).
 STEP_KEYS = frozenset({
     "step", "agent", "action", "creates", "updates", "validates", "requires", "condition", "optional",
-    "optional_steps", "repeats", "uses", "notes", "routes",
+    "optional_steps", "repeats", "uses", "notes", "routes", "approval",
 })
 
 

@@ -56,6 +56,16 @@ class TemplateSpec(BaseModel):
 
 
 StepKind = Literal["agent", "control"]
+OnTimeout = Literal["approve", "reject", "fail"]
+
+
+class ApprovalSpec(BaseModel):
+    """BotArmy extension key `approval:` on a sequence entry: a person approves the step's output."""
+
+    timeout_s: float | None = None  # None: wait as long as it takes
+    on_timeout: OnTimeout = "fail"
+    role: str | None = None  # who may decide; recorded and checked against the decision's `role`
+    max_revisions: int = 3
 
 
 class PlanStep(BaseModel):
@@ -80,6 +90,7 @@ class PlanStep(BaseModel):
     notes: str = ""
     handoff_prompt: str | None = None
     template: str | None = None  # TemplateSpec id used to shape the output
+    approval: ApprovalSpec | None = None
     source: SourceRef | None = None
 
     @property
@@ -133,6 +144,7 @@ class Plan(BaseModel):
                     requires=s.requires,
                     condition=s.condition,
                     optional=s.optional,
+                    approval=s.approval,
                 )
                 for s in self.steps
             ],
@@ -152,6 +164,7 @@ class OutlineStep(BaseModel):
     requires: list[str] = Field(default_factory=list)
     condition: str | None = None
     optional: bool = False
+    approval: ApprovalSpec | None = None
 
 
 class PlanOutline(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize
 from bmad.diagnostics import Diagnostic, Severity
 from bmad.models import STEP_KEYS, Catalog, StepDef, TeamDef, WorkflowDef
@@ -89,6 +90,11 @@ class _WorkflowCheck:
             if key not in STEP_KEYS and value is not None:
                 self.diag(step.key_pos.get(key, step.pos()), f"key '{key}' in step is ignored by the engine",
                           "warning")
+        if "approval" in fields:
+            try:
+                parse_approval(fields["approval"])
+            except ValueError as exc:
+                self.diag(step.pos("approval"), str(exc))
         if "routes" in fields:
             self.diag(step.key_pos["routes"], "'routes' (branching) is not supported by the engine: the "
                       "step is compiled as a control step and its branches are ignored; use 'condition:' on "

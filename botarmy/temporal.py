@@ -18,6 +18,7 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from workflows.contracts import (
     SEARCH_ATTR_DEFINITION,
+    SEARCH_ATTR_WAITING,
     SEARCH_ATTR_WORKFLOW,
     ArtifactPointer,
     RunInput,
@@ -31,6 +32,7 @@ DEFINITION_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_DEFINITION)
 SEARCH_ATTRIBUTES = {
     SEARCH_ATTR_WORKFLOW: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SEARCH_ATTR_DEFINITION: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SEARCH_ATTR_WAITING: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 
@@ -86,6 +88,7 @@ async def start_run(
     task_queue: str | None = None,
     auto_approve: bool = False,
     run_id: str | None = None,
+    approve: str | list[str] = "none",
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest."""
     rid, wid = new_run_id(plan)
@@ -100,6 +103,7 @@ async def start_run(
             artifacts=artifacts or {},
             auto_approve=auto_approve,
             policy=policy_from(settings),
+            approve=approve,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 OFFLINE_LABEL = "> Offline model output: deterministic draft written by BotArmy's offline model; no LLM was called."
 OUTLINE_START = "<!-- outline -->"
 OUTLINE_END = "<!-- /outline -->"
+FEEDBACK_HEADING = "## Reviewer feedback"
 _INSTRUCTION = re.compile(r"^<!-- instruction: (.*) -->$")
 
 
@@ -64,6 +65,9 @@ def _draft(prompt: str) -> str:
     else:
         title = next((ln.lstrip("# ").strip() for ln in prompt.splitlines() if ln.startswith("#")), "Response")
         lines += [f"# {title}", "", f"Offline response to: {_first_sentence(prompt)}", ""]
+    if FEEDBACK_HEADING in prompt:
+        feedback = prompt.split(FEEDBACK_HEADING, 1)[1].split("\n## ", 1)[0].strip().splitlines()[-1:]
+        lines += [f"Revised after reviewer feedback: {_first_sentence(' '.join(feedback))}", ""]
     lines.append(f"<!-- offline prompt sha256:{digest} -->")
     return "\n".join(lines) + "\n"
 

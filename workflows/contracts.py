@@ -5,7 +5,8 @@ Pure pydantic; payloads carry references (ids, hashes), never document bodies, s
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +14,8 @@ from bmad.plan import OutlineStep, PlanOutline
 
 SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
 SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
+SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
+MAX_AMENDMENT_BYTES = 1_048_576
 
 
 class ArtifactPointer(BaseModel):
@@ -55,6 +58,61 @@ class StepPolicy(BaseModel):
     retry_max_attempts: int = 4
 
 
+class ApprovalRequest(BaseModel):
+    """Something a person is asked to decide: a step's output (kind approval) or a condition (kind condition)."""
+
+    step: str  # step key
+    kind: Literal["approval", "condition"] = "approval"
+    agent: str | None = None
+    artifact: str | None = None
+    version: int | None = None
+    question: str | None = None
+    role: str | None = None
+    revision: int = 0
+    requested_at: datetime
+    timeout_at: datetime | None = None
+    child_workflow_id: str | None = None  # set when a repeat iteration asks
+
+
+class ApprovalDecision(BaseModel):
+    step: str
+    decision: Literal["approve", "reject", "amend", "yes", "no"]
+    comment: str = ""
+    content: str | None = None  # amend only: the edited artifact
+    by: str = "anonymous"
+    role: str | None = None
+
+
+class DecisionRecord(BaseModel):
+    """Stored for every decision: who, when, what, with which comment."""
+
+    step: str
+    kind: str
+    decision: str
+    comment: str = ""
+    by: str
+    role: str | None = None
+    at: datetime
+    source: Literal["human", "timeout"] = "human"
+    artifact: str | None = None
+    version: int | None = None
+
+
+class EventInput(BaseModel):
+    run_id: str
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class AmendInput(BaseModel):
+    run_id: str
+    key: str
+    name: str
+    content: str
+    amendment: int
+    by: str
+
+
 class RunInput(BaseModel):
     run_id: str
     outline: PlanOutline
@@ -62,6 +120,7 @@ class RunInput(BaseModel):
     artifacts: dict[str, ArtifactPointer] = Field(default_factory=dict)  # external inputs given with the run
     auto_approve: bool = False
     policy: StepPolicy = Field(default_factory=StepPolicy)
+    approve: str | list[str] = "none"  # "all" | "none" | agent ids that need a person's approval
 
 
 class IterationInput(BaseModel):
@@ -76,12 +135,16 @@ class IterationInput(BaseModel):
     artifacts: dict[str, ArtifactPointer]
     decisions: list[Decision] = Field(default_factory=list)
     policy: StepPolicy = Field(default_factory=StepPolicy)
+    auto_approve: bool = False
+    approve: str | list[str] = "none"
+    parent_workflow_id: str | None = None
 
 
 class IterationResult(BaseModel):
     steps: list[StepState]
     artifacts: dict[str, ArtifactPointer]
     decisions: list[Decision] = Field(default_factory=list)
+    approvals: list[DecisionRecord] = Field(default_factory=list)
 
 
 class RunProgress(BaseModel):
@@ -96,6 +159,8 @@ class RunProgress(BaseModel):
     decisions: list[Decision]
     artifacts: dict[str, ArtifactPointer]
     error: str | None = None
+    pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
+    approvals: list[DecisionRecord] = Field(default_factory=list)
 
 
 class RunResult(BaseModel):
@@ -103,6 +168,7 @@ class RunResult(BaseModel):
     status: str
     artifacts: dict[str, ArtifactPointer]
     decisions: list[Decision]
+    approvals: list[DecisionRecord] = Field(default_factory=list)
 
 
 class StepRow(BaseModel):
@@ -127,6 +193,7 @@ class FinishRunInput(BaseModel):
     error: str | None = None
     decisions: list[Decision] = Field(default_factory=list)
     steps: list[StepState] = Field(default_factory=list)  # final status of steps no activity recorded
+    approvals: list[DecisionRecord] = Field(default_factory=list)
 
 
 class AgentStepInput(BaseModel):
@@ -138,6 +205,8 @@ class AgentStepInput(BaseModel):
     item: Any = None
     scope: str | None = None
     available: dict[str, ArtifactPointer]  # every artifact the step may read, by (scoped) name
+    revision: int = 0  # > 0: re-run after a person rejected the output
+    feedback: str | None = None
 
 
 class AgentStepResult(BaseModel):

@@ -11,18 +11,24 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from bmad.plan import OutlineStep, PlanOutline
+    from workflows.approvals import ApprovalGate, asks_conditions, needs_approval
     from workflows.contracts import (
         AgentStepInput,
         AgentStepResult,
+        AmendInput,
+        ApprovalRequest,
         ArtifactPointer,
         Decision,
         StepPolicy,
         StepState,
         output_name,
     )
+
+_AMEND_TIMEOUT = timedelta(seconds=60)
 
 _FALSE = {"false", "no", "n", "0", "off", ""}
 
@@ -46,7 +52,13 @@ class Interpreter:
         policy: StepPolicy,
         artifacts: dict[str, ArtifactPointer],
         decisions: list[Decision],
+        gate: ApprovalGate | None = None,
+        approve: str | list[str] = "none",
+        auto_approve: bool = False,
     ) -> None:
+        self.gate = gate or ApprovalGate(run_id)
+        self.approve = approve
+        self.auto_approve = auto_approve
         self.run_id = run_id
         self.outline = outline
         self.inputs = inputs
@@ -62,20 +74,26 @@ class Interpreter:
             self.steps[key] = StepState(key=key, step_id=step.id, agent=step.agent, iteration=iteration)
         return self.steps[key]
 
-    def decide(self, condition: str, step_id: str) -> bool:
+    async def decide(self, condition: str, key: str) -> bool:
         for d in self.decisions:
             if d.condition == condition:
                 return d.value
         if condition in self.inputs:
-            decision = Decision(condition=condition, value=truthy(self.inputs[condition]), source="input", step=step_id)
+            decision = Decision(condition=condition, value=truthy(self.inputs[condition]), source="input", step=key)
+        elif asks_conditions(self.approve, self.auto_approve):
+            answer = await self.gate.ask(
+                ApprovalRequest(step=key, kind="condition", question=condition, requested_at=workflow.now()), None
+            )
+            value = answer.decision in ("yes", "approve")
+            decision = Decision(condition=condition, value=value, source=f"decided by {answer.by}", step=key)
         else:
-            # no input for it: a recorded decision, default false
-            decision = Decision(condition=condition, value=False, source="default", step=step_id)
+            # no input for it and nobody to ask: a recorded decision, default false
+            decision = Decision(condition=condition, value=False, source="default", step=key)
         self.decisions.append(decision)
         return decision.value
 
-    def skip_reason(self, step: OutlineStep) -> str | None:
-        if step.condition and not self.decide(step.condition, step.id):
+    async def skip_reason(self, step: OutlineStep, key: str) -> str | None:
+        if step.condition and not await self.decide(step.condition, key):
             return f"condition {step.condition} is false"
         skip = self.inputs.get("skip") or []
         if step.id in (skip if isinstance(skip, list) else [skip]):
@@ -97,14 +115,62 @@ class Interpreter:
         if step.kind == "control":
             st.status, st.reason = "completed", "control entry: nothing to run"
             return
-        reason = self.skip_reason(step)
+        reason = await self.skip_reason(step, st.key)
         if reason:
             st.status, st.reason = "skipped", reason
             return
+        await self.execute(step, st, iteration, item, scope)
+        if needs_approval(step, self.approve, self.auto_approve):
+            await self.approve_output(step, st, iteration, item, scope)
+        self.current = None
+
+    async def approve_output(
+        self, step: OutlineStep, st: StepState, iteration: int | None, item: Any, scope: str | None
+    ) -> None:
+        """Ask a person; reject re-runs the step with the feedback, amend stores their version."""
+        spec = step.approval
+        max_revisions = spec.max_revisions if spec else 3
+        revision = amendments = 0
+        while True:
+            art = st.artifact
+            assert art is not None
+            st.status = "waiting"
+            answer = await self.gate.ask(
+                ApprovalRequest(step=st.key, agent=step.agent, artifact=art.name, version=art.version,
+                                role=spec.role if spec else None, revision=revision, requested_at=workflow.now()),
+                spec,
+            )
+            st.status = "completed"
+            if answer.decision == "approve":
+                return
+            if answer.decision == "amend":
+                amendments += 1
+                pointer = await workflow.execute_activity(
+                    "store_amendment",
+                    AmendInput(run_id=self.run_id, key=st.key, name=art.name, content=answer.content or "",
+                               amendment=amendments, by=answer.by),
+                    result_type=ArtifactPointer, start_to_close_timeout=_AMEND_TIMEOUT,
+                    summary=f"{answer.by} amends {art.name}",
+                )
+                st.artifact = self.artifacts[pointer.name] = pointer
+                return
+            revision += 1
+            if revision > max_revisions:
+                raise ApplicationError(
+                    f"step {st.key}: output rejected {revision} times (max_revisions is {max_revisions}); "
+                    f"last feedback: {answer.comment}", type="Rejected", non_retryable=True,
+                )
+            await self.execute(step, st, iteration, item, scope, revision, answer.comment)
+
+    async def execute(
+        self, step: OutlineStep, st: StepState, iteration: int | None, item: Any, scope: str | None,
+        revision: int = 0, feedback: str | None = None,
+    ) -> None:
         name = output_name(step, scope)
         st.status, self.current = "running", st.key
         total = len(self.outline.steps)
-        workflow.set_current_details(f"Step {step.index + 1}/{total} `{st.key}`: {step.agent} → {name}")
+        again = f" (revision {revision})" if revision else ""
+        workflow.set_current_details(f"Step {step.index + 1}/{total} `{st.key}`: {step.agent} → {name}{again}")
         result = await workflow.execute_activity(
             "agent_step",
             AgentStepInput(
@@ -116,6 +182,8 @@ class Interpreter:
                 item=item,
                 scope=scope,
                 available=self.artifacts,
+                revision=revision,
+                feedback=feedback,
             ),
             result_type=AgentStepResult,
             start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_s),
@@ -125,8 +193,7 @@ class Interpreter:
                 backoff_coefficient=self.policy.retry_backoff,
                 maximum_attempts=self.policy.retry_max_attempts,
             ),
-            summary=f"{step.agent} → {name}",
+            summary=f"{step.agent} → {name}{again}",
         )
         st.status, st.artifact = "completed", result.artifact
         self.artifacts[result.artifact.name] = result.artifact
-        self.current = None

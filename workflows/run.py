@@ -11,7 +11,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from bmad.plan import PlanOutline, RepeatBlock
+    from workflows.approvals import ApprovalGate
     from workflows.contracts import (
+        ApprovalDecision,
+        ApprovalRequest,
+        DecisionRecord,
         FinishRunInput,
         IterationInput,
         IterationResult,
@@ -77,13 +81,32 @@ def all_step_rows(outline: PlanOutline, inputs: dict[str, Any]) -> list[StepRow]
 
 @workflow.defn(name="BmadIteration")
 class BmadIterationWorkflow:
+    @workflow.init
+    def __init__(self, inp: IterationInput) -> None:
+        self._gate = ApprovalGate(inp.run_id, inp.parent_workflow_id)
+
+    @workflow.signal
+    async def decide_signal(self, decision: ApprovalDecision) -> None:
+        await _deliver_quietly(self._gate, decision)
+
     @workflow.run
     async def run(self, inp: IterationInput) -> IterationResult:
-        interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions)
+        interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions,
+                             self._gate, inp.approve, inp.auto_approve)
         await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return IterationResult(
-            steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions
+            steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
+            approvals=self._gate.records,
         )
+
+
+async def _deliver_quietly(gate: ApprovalGate, decision: ApprovalDecision) -> None:
+    """Signals are fire-and-forget: a decision nobody waits for is logged and dropped, not an error."""
+    try:
+        await gate.deliver(decision)
+    except ValueError as exc:
+        workflow.logger.warning("decision ignored: %s", exc)
 
 
 @workflow.defn(name="BmadRun")
@@ -91,9 +114,32 @@ class BmadRunWorkflow:
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
         artifacts = dict(inp.artifacts)
-        self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [])
+        self._gate = ApprovalGate(inp.run_id)
+        self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
+                                   self._gate, inp.approve, inp.auto_approve)
         self._status = "running"
         self._error: str | None = None
+
+    @workflow.update
+    async def decide(self, decision: ApprovalDecision) -> DecisionRecord:
+        """A person's decision on a waiting step: approve, reject (with feedback), amend, or yes/no."""
+        return await self._gate.deliver(decision)
+
+    @decide.validator
+    def _validate_decide(self, decision: ApprovalDecision) -> None:
+        self._gate.validate(decision)
+
+    @workflow.signal
+    async def decide_signal(self, decision: ApprovalDecision) -> None:
+        await _deliver_quietly(self._gate, decision)
+
+    @workflow.signal
+    def child_waiting(self, request: ApprovalRequest) -> None:
+        self._gate.child_waiting(request)
+
+    @workflow.signal
+    def child_resolved(self, step: str) -> None:
+        self._gate.child_resolved(step)
 
     @workflow.query
     def progress(self) -> RunProgress:
@@ -108,6 +154,8 @@ class BmadRunWorkflow:
             decisions=interp.decisions,
             artifacts=interp.artifacts,
             error=self._error,
+            pending_approvals=sorted(self._gate.pending.values(), key=lambda r: r.requested_at),
+            approvals=self._gate.records,
         )
 
     @workflow.run
@@ -143,9 +191,11 @@ class BmadRunWorkflow:
             message = failure_message(err)
             await self._finish(inp, "failed", message)
             raise ApplicationError(message, type="RunFailed", non_retryable=True) from err
+        await workflow.wait_condition(workflow.all_handlers_finished)
         await self._finish(inp, "completed", None)
         return RunResult(
-            run_id=inp.run_id, status="completed", artifacts=self._interp.artifacts, decisions=self._interp.decisions
+            run_id=inp.run_id, status="completed", artifacts=self._interp.artifacts,
+            decisions=self._interp.decisions, approvals=self._gate.records,
         )
 
     async def _execute(self, inp: RunInput) -> None:
@@ -181,6 +231,9 @@ class BmadRunWorkflow:
                 artifacts=interp.artifacts,
                 decisions=interp.decisions,
                 policy=inp.policy,
+                auto_approve=inp.auto_approve,
+                approve=inp.approve,
+                parent_workflow_id=workflow.info().workflow_id,
             ),
             id=f"{workflow.info().workflow_id}-{scope}",
             static_summary=f"{inp.outline.workflow_id}: iteration {scope}",
@@ -189,6 +242,7 @@ class BmadRunWorkflow:
             interp.steps[st.key] = st
         interp.artifacts = result.artifacts
         interp.decisions = result.decisions
+        self._gate.records.extend(result.approvals)
 
     async def _finish(self, inp: RunInput, status: str, error: str | None) -> None:
         self._status, self._error = status, error
@@ -199,7 +253,8 @@ class BmadRunWorkflow:
         await workflow.execute_activity(
             "finish_run",
             FinishRunInput(
-                run_id=inp.run_id, status=status, error=error, decisions=self._interp.decisions, steps=final
+                run_id=inp.run_id, status=status, error=error, decisions=self._interp.decisions, steps=final,
+                approvals=self._gate.records,
             ),
             start_to_close_timeout=_RECORD_TIMEOUT,
             summary=f"record {status}",

@@ -1,0 +1,25 @@
+"""Queries for the per-run event log: an append-only sequence numbered 1, 2, 3... per run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.models import Event
+from store.types import EventRow
+
+
+def append(s: Session, run_id: str, type_: str, data: dict[str, Any]) -> int:
+    """Take the next seq; a concurrent append may take it first (unique violation, caller retries)."""
+    last = s.scalar(select(func.coalesce(func.max(Event.seq), 0)).where(Event.run_id == run_id))
+    seq = (last or 0) + 1
+    s.add(Event(run_id=run_id, seq=seq, type=type_, data=data))
+    s.flush()
+    return seq
+
+
+def list_after(s: Session, run_id: str, after_seq: int) -> list[EventRow]:
+    rows = s.scalars(select(Event).where(Event.run_id == run_id, Event.seq > after_seq).order_by(Event.seq))
+    return [EventRow(seq=row.seq, type=row.type, data=row.data, created_at=row.created_at) for row in rows]

@@ -1,0 +1,211 @@
+"""The Store: the one door to BotArmy's database. Sync and thread-safe; async code uses asyncio.to_thread."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store import artifacts, events, runs, usage
+from store.db import is_unique_violation, make_engine, writer
+from store.migrate import ensure_migrated
+from store.types import ArtifactRef, EventRow, RunView, UsageRow
+
+T = TypeVar("T")
+
+# How often a write that lost a race for a version or seq number is retried (PostgreSQL; SQLite
+# serialises writers, so there it never loses).
+CONFLICT_RETRIES = 50
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._engine = make_engine(database_url)
+        self._reads = sessionmaker(self._engine, expire_on_commit=False)
+        self._writes = sessionmaker(writer(self._engine), expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the latest revision (always checks; cheap when already current)."""
+        ensure_migrated(self._engine, force=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # plans
+
+    def save_plan(self, definition_hash: str, workflow_id: str, body: str) -> None:
+        with self._write() as s:
+            runs.save_plan(s, definition_hash, workflow_id, body)
+
+    def load_plan(self, definition_hash: str) -> str:
+        with self._read() as s:
+            body = runs.load_plan(s, definition_hash)
+        if body is None:
+            raise KeyError(definition_hash)
+        return body
+
+    # runs
+
+    def create_run(
+        self,
+        run_id: str,
+        workflow_id: str,
+        temporal_workflow_id: str,
+        definition_hash: str,
+        inputs: dict[str, Any],
+        status: str = "running",
+    ) -> None:
+        with self._write() as s:
+            runs.create_run(s, run_id, workflow_id, temporal_workflow_id, definition_hash, inputs, status)
+
+    def finish_run(
+        self, run_id: str, status: str, error: str | None = None, decisions: list[Any] | None = None
+    ) -> None:
+        with self._write() as s:
+            if not runs.finish_run(s, run_id, status, error, decisions):
+                raise KeyError(run_id)
+
+    def get_run(self, run_id: str) -> RunView | None:
+        with self._read() as s:
+            return runs.get_run(s, run_id)
+
+    def list_runs(
+        self, status: str | None = None, workflow_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[RunView]:
+        with self._read() as s:
+            return runs.list_runs(s, status, workflow_id, limit, offset)
+
+    # steps
+
+    def ensure_steps(self, run_id: str, steps: list[tuple[str, str, str | None, int | None]]) -> None:
+        with self._write() as s:
+            runs.ensure_steps(s, run_id, steps)
+
+    def step_started(
+        self, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, attempt: int
+    ) -> None:
+        with self._write() as s:
+            runs.step_started(s, run_id, key, step_id, agent, iteration, attempt)
+
+    def step_finished(self, run_id: str, key: str, status: str, error: str | None = None) -> None:
+        with self._write() as s:
+            if not runs.step_finished(s, run_id, key, status, error):
+                raise KeyError((run_id, key))
+
+    def set_step_status(
+        self, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, status: str
+    ) -> None:
+        with self._write() as s:
+            runs.set_step_status(s, run_id, key, step_id, agent, iteration, status)
+
+    # artifacts
+
+    def put_artifact(
+        self, run_id: str, name: str, content: bytes, step_key: str, media_type: str = "text/markdown"
+    ) -> ArtifactRef:
+        """Store `content` as the next version of `name`, once per (run, step, name): a retried
+        activity gets the row its first attempt wrote, never a second version."""
+        sha256 = hashlib.sha256(content).hexdigest()
+
+        def attempt(s: Session) -> ArtifactRef:
+            existing = artifacts.find(s, run_id, step_key, name)
+            if existing is not None:
+                return existing
+            artifacts.put_blob(s, sha256, content)
+            return artifacts.insert_next_version(s, run_id, name, step_key, sha256, len(content), media_type)
+
+        return self._write_retrying(attempt)
+
+    def find_artifact(self, run_id: str, step_key: str, name: str) -> ArtifactRef | None:
+        with self._read() as s:
+            return artifacts.find(s, run_id, step_key, name)
+
+    def latest_artifact(self, run_id: str, name: str) -> ArtifactRef | None:
+        with self._read() as s:
+            return artifacts.latest(s, run_id, name)
+
+    def read_artifact(self, artifact_id: int) -> bytes:
+        with self._read() as s:
+            content = artifacts.read(s, artifact_id)
+        if content is None:
+            raise KeyError(artifact_id)
+        return content
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactRef]:
+        with self._read() as s:
+            return artifacts.list_for_run(s, run_id)
+
+    # usage
+
+    def record_usage(
+        self,
+        run_id: str,
+        step_key: str,
+        call_key: str,
+        provider: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> None:
+        with self._write() as s:
+            usage.record(s, run_id, step_key, call_key, provider, model, prompt_tokens, completion_tokens)
+
+    def usage_for_run(self, run_id: str) -> list[UsageRow]:
+        with self._read() as s:
+            return usage.for_run(s, run_id)
+
+    # events
+
+    def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
+        return self._write_retrying(lambda s: events.append(s, run_id, type, data))
+
+    def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
+        with self._read() as s:
+            return events.list_after(s, run_id, after_seq)
+
+    # sessions
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        ensure_migrated(self._engine)
+        with self._reads() as s:
+            yield s
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        ensure_migrated(self._engine)
+        with self._writes.begin() as s:
+            yield s
+
+    def _write_retrying(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in a write transaction, again in a fresh one if it lost a unique-key race."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                with self._write() as s:
+                    return fn(s)
+            except IntegrityError as exc:
+                if not is_unique_violation(exc) or attempt == CONFLICT_RETRIES:
+                    raise
+            time.sleep(random.uniform(0, 0.002 * attempt))  # spread out writers that collided
+        raise AssertionError("unreachable")
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(database_url: str) -> Store:
+    """The process-wide Store (one engine, one pool) for `database_url`."""
+    with _stores_lock:
+        store = _stores.get(database_url)
+        if store is None:
+            store = _stores[database_url] = Store(database_url)
+        return store

@@ -1,0 +1,100 @@
+"""PostgreSQL for tests: make sure the server is up, and hand out throwaway schemas in database `test`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+PG_BASE_URL = os.environ.get("BOTARMY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+START_TIMEOUT_S = 20.0
+
+_checked = False
+
+
+def pg_url_for_schema(schema: str, base_url: str = PG_BASE_URL) -> str:
+    """`base_url` with search_path set to `schema`, so tables and alembic_version land in it."""
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def ensure_postgres(base_url: str = PG_BASE_URL) -> None:
+    """Connect, or start the local cluster and wait for it; raise (never skip) if PostgreSQL stays down."""
+    global _checked
+    if _checked:
+        return
+    if not _can_connect(base_url):
+        _start_local_cluster()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _can_connect(base_url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"PostgreSQL is not reachable at {base_url} and could not be started; "
+                    "the store tests require it (set BOTARMY_TEST_PG_URL to use another server)"
+                )
+            time.sleep(0.5)
+    _checked = True
+
+
+def create_schema(schema: str, base_url: str = PG_BASE_URL) -> None:
+    _admin(f'CREATE SCHEMA "{schema}"', base_url)
+
+
+def drop_schema(schema: str, base_url: str = PG_BASE_URL) -> None:
+    _admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', base_url)
+
+
+@contextmanager
+def temporary_schema(prefix: str = "botarmy_t_", base_url: str = PG_BASE_URL) -> Iterator[tuple[str, str]]:
+    """Yield (schema, url) for a fresh, empty schema that is dropped afterwards."""
+    ensure_postgres(base_url)
+    schema = f"{prefix}{uuid.uuid4().hex[:8]}"
+    create_schema(schema, base_url)
+    try:
+        yield schema, pg_url_for_schema(schema, base_url)
+    finally:
+        drop_schema(schema, base_url)
+
+
+def _admin(sql: str, base_url: str) -> None:
+    engine = create_engine(base_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            # A test that leaks an open transaction should fail its teardown, not hang the suite.
+            conn.execute(text("SET lock_timeout = '30s'"))
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def _can_connect(base_url: str) -> bool:
+    engine = create_engine(base_url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _start_local_cluster() -> None:
+    conf = Path("/etc/postgresql")
+    versions = sorted(p.name for p in conf.iterdir()) if conf.is_dir() else []
+    for version in versions:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )

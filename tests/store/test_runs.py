@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from datetime import UTC
+
+import pytest
+
+from store import RunView, StepView, Store
+from tests.store.helpers import new_run
+
+
+def test_plan_round_trips_and_saving_twice_keeps_one(store: Store) -> None:
+    store.save_plan("abc123", "greenfield-fullstack", '{"a": 1}')
+    store.save_plan("abc123", "greenfield-fullstack", '{"a": 1}')
+    assert store.load_plan("abc123") == '{"a": 1}'
+
+
+def test_loading_an_unknown_plan_raises_key_error(store: Store) -> None:
+    with pytest.raises(KeyError):
+        store.load_plan("nope")
+
+
+def test_create_run_twice_is_a_no_op(store: Store) -> None:
+    store.create_run("r-1", "wf", "bmad-wf-1", "h", {"idea": "first"})
+    store.create_run("r-1", "wf", "bmad-wf-1", "h", {"idea": "second"}, status="queued")
+    run = store.get_run("r-1")
+    assert run is not None
+    assert run.inputs == {"idea": "first"}
+    assert run.status == "running"
+
+
+def test_get_run_returns_the_full_shape(store: Store) -> None:
+    run_id = new_run(store)
+    store.ensure_steps(run_id, [("01-analyst-brief", "brief", "analyst", None), ("02-pm-prd", "prd", "pm", None)])
+    store.step_started(run_id, "01-analyst-brief", "brief", "analyst", None, attempt=1)
+    store.put_artifact(run_id, "brief.md", b"# Brief", "01-analyst-brief")
+    store.step_finished(run_id, "01-analyst-brief", "completed")
+
+    run = store.get_run(run_id)
+
+    assert isinstance(run, RunView)
+    assert run.run_id == run_id
+    assert run.workflow_id == "greenfield-fullstack"
+    assert run.temporal_workflow_id.startswith("bmad-greenfield-fullstack-")
+    assert run.definition_hash == "hash-1"
+    assert run.inputs == {"idea": "todo app"}
+    assert run.decisions == []
+    assert run.status == "running" and run.error is None and run.finished_at is None
+    assert run.created_at.tzinfo == UTC
+    assert [s.key for s in run.steps] == ["01-analyst-brief", "02-pm-prd"]
+    assert [s.status for s in run.steps] == ["completed", "pending"]
+    assert [(a.name, a.version, a.step) for a in run.artifacts] == [("brief.md", 1, "01-analyst-brief")]
+
+
+def test_get_run_of_unknown_id_is_none(store: Store) -> None:
+    assert store.get_run("missing") is None
+
+
+def test_step_lifecycle_pending_running_retrying_completed(store: Store) -> None:
+    run_id = new_run(store)
+    key = "12-sm-story[2]"
+    store.ensure_steps(run_id, [(key, "story", "sm", 2)])
+    store.ensure_steps(run_id, [(key, "story", "sm", 2)])
+    assert _step(store, run_id, key).status == "pending"
+
+    store.step_started(run_id, key, "story", "sm", 2, attempt=1)
+    first = _step(store, run_id, key)
+    assert (first.status, first.attempts, first.finished_at) == ("running", 1, None)
+    assert first.started_at is not None and first.started_at.tzinfo == UTC
+
+    store.step_finished(run_id, key, "retrying", error="provider timeout")
+    retrying = _step(store, run_id, key)
+    assert (retrying.status, retrying.error) == ("retrying", "provider timeout")
+
+    store.step_started(run_id, key, "story", "sm", 2, attempt=2)
+    store.step_started(run_id, key, "story", "sm", 2, attempt=1)  # a late duplicate never lowers attempts
+    second = _step(store, run_id, key)
+    assert (second.status, second.attempts, second.finished_at) == ("running", 2, None)
+    assert second.started_at == first.started_at
+
+    store.step_finished(run_id, key, "completed")
+    done = _step(store, run_id, key)
+    assert (done.status, done.attempts, done.error) == ("completed", 2, None)
+    assert (done.agent, done.iteration, done.step_id) == ("sm", 2, "story")
+    assert done.finished_at is not None and done.finished_at >= done.started_at  # type: ignore[operator]
+
+
+def test_step_started_creates_a_step_it_was_not_told_about(store: Store) -> None:
+    run_id = new_run(store)
+    store.step_started(run_id, "03-architect", "architecture", "architect", None, attempt=3)
+    step = _step(store, run_id, "03-architect")
+    assert (step.status, step.attempts, step.agent) == ("running", 3, "architect")
+
+
+def test_set_step_status_marks_a_step_skipped(store: Store) -> None:
+    run_id = new_run(store)
+    store.ensure_steps(run_id, [("04-ux", "ux", "ux-expert", None)])
+    store.set_step_status(run_id, "04-ux", "ux", "ux-expert", None, "skipped")
+    store.set_step_status(run_id, "05-qa", "qa", "qa", None, "skipped")
+    run = store.get_run(run_id)
+    assert run is not None
+    assert [(s.key, s.status) for s in run.steps] == [("04-ux", "skipped"), ("05-qa", "skipped")]
+    assert all(s.finished_at is not None for s in run.steps)
+
+
+def test_unknown_step_status_is_rejected(store: Store) -> None:
+    run_id = new_run(store)
+    store.ensure_steps(run_id, [("01-a", "a", None, None)])
+    with pytest.raises(ValueError):
+        store.step_finished(run_id, "01-a", "done")
+
+
+def test_finishing_a_step_that_does_not_exist_raises_key_error(store: Store) -> None:
+    run_id = new_run(store)
+    with pytest.raises(KeyError):
+        store.step_finished(run_id, "99-ghost", "completed")
+
+
+def test_finish_run_records_status_error_and_decisions(store: Store) -> None:
+    run_id = new_run(store)
+    store.finish_run(run_id, "failed", error="pm step failed", decisions=[{"step": "02-pm-prd", "approved": False}])
+    first = store.get_run(run_id)
+    store.finish_run(run_id, "failed", error="pm step failed")
+    again = store.get_run(run_id)
+    assert first is not None and again is not None
+    assert (again.status, again.error) == ("failed", "pm step failed")
+    assert again.decisions == [{"step": "02-pm-prd", "approved": False}]
+    assert again.finished_at is not None and again.finished_at.tzinfo == UTC
+    assert again.finished_at == first.finished_at
+
+
+def test_finish_unknown_run_raises_key_error(store: Store) -> None:
+    with pytest.raises(KeyError):
+        store.finish_run("missing", "completed")
+
+
+def test_list_runs_is_newest_first_and_filters(store: Store) -> None:
+    a = new_run(store, "greenfield-fullstack")
+    b = new_run(store, "brownfield-service")
+    c = new_run(store, "greenfield-fullstack")
+    store.ensure_steps(c, [("01-a", "a", None, None)])
+    store.finish_run(b, "completed")
+
+    assert [r.run_id for r in store.list_runs()] == [c, b, a]
+    assert [r.run_id for r in store.list_runs(status="running")] == [c, a]
+    assert [r.run_id for r in store.list_runs(workflow_id="brownfield-service")] == [b]
+    assert [r.run_id for r in store.list_runs(limit=1, offset=1)] == [b]
+    assert store.list_runs(status="running", workflow_id="brownfield-service") == []
+
+
+def _step(store: Store, run_id: str, key: str) -> StepView:
+    run = store.get_run(run_id)
+    assert run is not None
+    return next(s for s in run.steps if s.key == key)

@@ -1,0 +1,150 @@
+"""Durable human decisions inside the workflow: what is waiting, who decided what, and timeouts.
+
+A decision arrives as the `decide` Update (validated before it enters history) or the `decide_signal` signal.
+Repeat iterations run as child workflows: a child tells its parent what it waits for, and the parent forwards
+decisions to it, so a client only ever talks to the run's workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from bmad.plan import ApprovalSpec, OutlineStep
+    from workflows.contracts import (
+        MAX_AMENDMENT_BYTES,
+        SEARCH_ATTR_WAITING,
+        ApprovalDecision,
+        ApprovalRequest,
+        DecisionRecord,
+        EventInput,
+    )
+
+from temporalio.common import SearchAttributeKey
+
+WAITING_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_WAITING)
+_EVENT_TIMEOUT = timedelta(seconds=60)
+_ANSWERS = {
+    "approval": {"approve", "reject", "amend"},
+    "condition": {"yes", "no", "approve", "reject"},
+}
+
+
+class ApprovalGate:
+    def __init__(self, run_id: str, parent_workflow_id: str | None = None) -> None:
+        self.run_id = run_id
+        self.parent = parent_workflow_id
+        self.pending: dict[str, ApprovalRequest] = {}
+        self.inbox: dict[str, ApprovalDecision] = {}
+        self.records: list[DecisionRecord] = []
+        self.lock = asyncio.Lock()
+
+    # -- decisions arriving (Update / signal handlers) --------------------------------------------------
+    def validate(self, d: ApprovalDecision) -> None:
+        req = self.pending.get(d.step)
+        if req is None:
+            waiting = ", ".join(sorted(self.pending)) or "nothing"
+            raise ValueError(f"step {d.step!r} is not waiting for a decision (waiting: {waiting})")
+        if d.decision not in _ANSWERS[req.kind]:
+            allowed = ", ".join(sorted(_ANSWERS[req.kind]))
+            raise ValueError(f"{d.decision!r} does not answer a {req.kind}; use {allowed}")
+        if d.decision == "amend" and not d.content:
+            raise ValueError("an amend decision needs the edited artifact in 'content'")
+        if d.content and len(d.content.encode()) > MAX_AMENDMENT_BYTES:
+            raise ValueError(f"'content' is over {MAX_AMENDMENT_BYTES} bytes")
+        if req.role and d.role and d.role != req.role:
+            raise ValueError(f"step {d.step!r} must be decided by role {req.role!r}, not {d.role!r}")
+
+    async def deliver(self, d: ApprovalDecision) -> DecisionRecord:
+        async with self.lock:
+            self.validate(d)  # again: state may have changed since the validator ran
+            req = self.pending.pop(d.step)
+            record = self._make_record(req, d, "human")
+            if req.child_workflow_id:  # the child holds the step; it keeps the record
+                child = workflow.get_external_workflow_handle(req.child_workflow_id)
+                await child.signal("decide_signal", d)
+            else:
+                self.inbox[d.step] = d
+                self.records.append(record)
+            self._mark_waiting()
+            return record
+
+    def child_waiting(self, req: ApprovalRequest) -> None:
+        self.pending[req.step] = req
+        self._mark_waiting()
+
+    def child_resolved(self, step: str) -> None:
+        self.pending.pop(step, None)
+        self._mark_waiting()
+
+    # -- asking (main workflow coroutine) ---------------------------------------------------------------
+    async def ask(self, req: ApprovalRequest, spec: ApprovalSpec | None) -> ApprovalDecision:
+        timeout_s = spec.timeout_s if spec else None
+        if timeout_s:
+            req = req.model_copy(update={"timeout_at": workflow.now() + timedelta(seconds=timeout_s)})
+        self.pending[req.step] = req
+        self._mark_waiting()
+        what = f"{req.artifact} v{req.version} ({req.agent})" if req.kind == "approval" else f"'{req.question}'?"
+        workflow.set_current_details(f"Waiting for a person to decide on `{req.step}`: {what}")
+        await self._event("approval.requested", req.model_dump(mode="json"))
+        if self.parent:
+            await workflow.get_external_workflow_handle(self.parent).signal(
+                "child_waiting", req.model_copy(update={"child_workflow_id": workflow.info().workflow_id})
+            )
+        try:
+            await workflow.wait_condition(
+                lambda: req.step in self.inbox, timeout=timedelta(seconds=timeout_s) if timeout_s else None
+            )
+            decision = self.inbox.pop(req.step)
+        except TimeoutError:
+            decision = self._on_timeout(req, spec)
+        if self.parent:
+            await workflow.get_external_workflow_handle(self.parent).signal("child_resolved", req.step)
+        self.pending.pop(req.step, None)
+        self._mark_waiting()
+        await self._event("approval.resolved", {"step": req.step, "decision": decision.decision,
+                                                "by": decision.by, "comment": decision.comment})
+        return decision
+
+    def _on_timeout(self, req: ApprovalRequest, spec: ApprovalSpec | None) -> ApprovalDecision:
+        action = spec.on_timeout if spec else "fail"
+        if action == "fail":
+            self.pending.pop(req.step, None)
+            raise ApplicationError(f"no decision on step {req.step} within its approval timeout", non_retryable=True)
+        answer = action if req.kind == "approval" else ("yes" if action == "approve" else "no")
+        decision = ApprovalDecision(step=req.step, decision=answer, comment="applied on timeout", by="timeout")
+        self.records.append(self._make_record(req, decision, "timeout"))
+        return decision
+
+    def _make_record(self, req: ApprovalRequest, d: ApprovalDecision, source: str) -> DecisionRecord:
+        return DecisionRecord(
+            step=req.step, kind=req.kind, decision=d.decision, comment=d.comment, by=d.by, role=d.role,
+            at=workflow.now(), source=source, artifact=req.artifact, version=req.version,
+        )
+
+    def _mark_waiting(self) -> None:
+        if self.parent is None:
+            workflow.upsert_search_attributes([WAITING_KEY.value_set("yes" if self.pending else "no")])
+
+    async def _event(self, type_: str, data: dict) -> None:
+        await workflow.execute_activity(
+            "emit_event", EventInput(run_id=self.run_id, type=type_, data=data),
+            start_to_close_timeout=_EVENT_TIMEOUT, summary=type_,
+        )
+
+
+def needs_approval(step: OutlineStep, approve: str | list[str], auto_approve: bool) -> bool:
+    if auto_approve or step.kind != "agent":
+        return False
+    if step.approval is not None or approve == "all":
+        return True
+    agents = set((step.agent or "").split("/"))
+    return isinstance(approve, list) and bool(agents & set(approve))
+
+
+def asks_conditions(approve: str | list[str], auto_approve: bool) -> bool:
+    return not auto_approve and approve != "none"
