@@ -21,8 +21,8 @@ from botarmy.settings import get_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 OWN_BMAD = Path(__file__).resolve().parents[1] / ".bmad-core"
 
 BmadDirs = Annotated[
@@ -116,6 +116,7 @@ def run(
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="decide without asking a person")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object at the end")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="write the artifacts here at the end")] = None,
+    approve: Annotated[str, typer.Option("--approve", help="who approves outputs: all, none, or AGENT,AGENT")] = "none",
 ) -> None:
     """Run WORKFLOW to the end; exit 0 only when it completed."""
     try:
@@ -130,11 +131,55 @@ def run(
         raise fail(str(exc)) from None
     from botarmy.runner import execute
 
+    policy = approval_policy(approve, p)
     settings = get_settings()
-    code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err))
+    code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err, policy))
     if out_dir is not None and run_id:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
+
+
+def approval_policy(value: str, p: Plan) -> str | list[str]:
+    value = value.strip()
+    if value in ("all", "none"):
+        return value
+    agents = [a.strip() for a in value.split(",") if a.strip()]
+    known = {a for s in p.steps for a in s.agents}
+    unknown = [a for a in agents if a not in known]
+    if not agents or unknown:
+        raise fail(f"--approve {value!r}: use all, none, or agents of {p.workflow_id} "
+                   f"({', '.join(sorted(known))}); unknown: {', '.join(unknown) or '-'}")
+    return agents
+
+
+@app.command()
+def decide(
+    run_id: str,
+    step: str,
+    decision: Annotated[str, typer.Argument(help="approve | reject | amend | yes | no")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="feedback (reject) or a note")] = "",
+    content_file: Annotated[Path | None, typer.Option("--content-file", help="amend: the edited artifact")] = None,
+    by: Annotated[str, typer.Option("--by", help="who decides")] = "cli",
+    role: Annotated[str | None, typer.Option("--role", help="the role you decide as")] = None,
+) -> None:
+    """Decide on a step that waits for a person."""
+    from botarmy.approvals import send_decision
+
+    if decision not in ("approve", "reject", "amend", "yes", "no"):
+        raise fail(f"decision {decision!r}: use approve, reject, amend, yes or no")
+    if content_file is not None and not content_file.is_file():
+        raise fail(f"--content-file {content_file}: no such file")
+    content = content_file.read_text() if content_file else None
+    code = asyncio.run(send_decision(get_settings(), run_id, step, decision, comment, content, by, role, out, err))
+    raise typer.Exit(code)
+
+
+@app.command()
+def approvals() -> None:
+    """List every step that waits for a person, across running runs."""
+    from botarmy.approvals import list_pending
+
+    raise typer.Exit(asyncio.run(list_pending(get_settings(), out)))
 
 
 @app.command()

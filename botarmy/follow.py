@@ -54,6 +54,15 @@ async def follow(handle: WorkflowHandle, console: Console, live: bool, quiet: bo
 
 def _report(state: RunProgress, seen: dict[str, str], console: Console, bar, task, quiet: bool) -> None:
     done = sum(1 for s in state.steps if s.status in _DONE)
+    for req in state.pending_approvals:
+        marker = f"ask:{req.step}:{req.revision}"
+        if marker in seen:
+            continue
+        seen[marker] = "shown"
+        what = f"{req.artifact} v{req.version}" if req.kind == "approval" else f"{req.question}? (yes/no)"
+        answers = "approve|reject|amend" if req.kind == "approval" else "yes|no"
+        line = f"  waiting   {req.step}: {what} — botarmy decide {state.run_id} '{req.step}' {answers}"
+        (bar.console.print(line) if bar is not None else print(line, file=sys.stderr, flush=True))
     if bar is not None:
         current = state.current or state.status
         bar.update(task, total=len(state.steps), completed=done, description=f"{state.workflow_id}: {current}")

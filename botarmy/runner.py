@@ -49,6 +49,7 @@ async def execute(
     json_out: bool,
     out: Console,
     err: Console,
+    approve: str | list[str] = "none",
 ) -> tuple[int, str | None]:
     configure_logging("WARNING")  # the CLI shows progress; worker logs stay quiet here
     try:
@@ -70,7 +71,9 @@ async def execute(
 
             err.print(f"no worker polls task queue {settings.task_queue!r}: running one in this process for this run")
             await stack.enter_async_context(build_worker(client, settings, store))
-        handle = await start_run(client, plan, settings, inputs, pointers, auto_approve=auto_approve, run_id=run_id)
+        handle = await start_run(
+            client, plan, settings, inputs, pointers, auto_approve=auto_approve, run_id=run_id, approve=approve
+        )
         link = web_ui_link(settings, wid, settings.temporal_namespace)
         if not json_out:
             err.print(f"run {run_id} of {plan.workflow_id} started — Web UI: {link}", highlight=False)

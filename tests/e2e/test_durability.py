@@ -63,3 +63,35 @@ async def test_sigkill_worker_mid_step_loses_and_duplicates_nothing(worker_env, 
     assert steps["02-pm-prd"].attempts == 2  # the killed attempt, then the one that finished
     assert all(s.status in ("completed", "skipped") for s in run.steps)
     assert len(store.usage_for_run(result.run_id)) == len([a for a in run.artifacts])
+
+
+async def test_approval_wait_survives_a_worker_kill(worker_env, workers, tmp_path):
+    from tests.workflows.test_approvals import wait_pending
+    from workflows.contracts import ApprovalDecision
+
+    env = dict(worker_env, BOTARMY_STEP_HEARTBEAT_S="2")
+    address, queue = env["TEMPORAL_ADDRESS"], env["BOTARMY_TASK_QUEUE"]
+    settings = Settings(database_url=env["DATABASE_URL"], task_queue=queue)
+    store = Store(settings.database_url)
+    store.migrate()
+    plan = compile_workflow(load_bmad([OWN_BMAD]), "quick-fix")
+    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+    client = await connect(address)
+    await ensure_search_attributes(client)
+
+    first = WorkerProcess(env, tmp_path / "worker-1.log").start()
+    workers.append(first)
+    await wait_for_poller(address, queue)
+    handle = await start_run(client, plan, settings, {}, task_queue=queue, approve=["dev"])
+    req = await wait_pending(handle, "02-dev-implementation-notes")
+    waiting = [w.id async for w in client.list_workflows(f"WorkflowId = '{handle.id}' AND BotArmyWaiting = 'yes'")]
+    assert waiting == [handle.id]
+    first.kill()
+
+    workers.append(WorkerProcess(env, tmp_path / "worker-2.log").start())
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step=req.step, decision="approve", by="erin"))
+    result = await asyncio.wait_for(handle.result(), timeout=120)
+    assert result.status == "completed"
+    assert [(a.step, a.by) for a in result.approvals] == [("02-dev-implementation-notes", "erin")]
+    assert Counter(a.name for a in store.get_run(result.run_id).artifacts) == {
+        "prd.md": 1, "implementation-notes.md": 1, "qa-review.md": 1}

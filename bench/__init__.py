@@ -1,0 +1,1 @@
+"""BotArmy's benchmark suite: the engine against bare Temporal, history size, memory, validation (`make bench`)."""

@@ -1,0 +1,55 @@
+"""The bare Temporal baseline: one workflow chaining N no-op activities, with the engine's worker options.
+
+It is what the engine would cost if a step were nothing but a Temporal activity: the ratio engine ÷ bare is the
+price of the interpreter, bookkeeping, store writes and AutoGen.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+from temporalio.worker import Worker
+
+from botarmy.settings import Settings
+
+with workflow.unsafe.imports_passed_through():
+    from bench.contracts import ChainInput, ChainResult, NoopInput, NoopResult
+
+
+@activity.defn(name="bench_noop")
+async def noop(inp: NoopInput) -> NoopResult:
+    return NoopResult(key=inp.key, index=inp.index)
+
+
+@workflow.defn(name="BenchBareChain")
+class BareChainWorkflow:
+    @workflow.run
+    async def run(self, inp: ChainInput) -> ChainResult:
+        for i in range(inp.steps):
+            # the same activity options the interpreter sets on an agent step
+            await workflow.execute_activity(
+                noop,
+                NoopInput(run_id=inp.run_id, key=f"step-{i + 1}", index=i),
+                start_to_close_timeout=timedelta(seconds=600),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=4),
+                summary=f"noop {i + 1}",
+            )
+        return ChainResult(run_id=inp.run_id, steps=inp.steps)
+
+
+def build_bare_worker(client: Client, settings: Settings, task_queue: str) -> Worker:
+    """A worker with the options of `worker.build_worker`, running only the baseline."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareChainWorkflow],
+        activities=[noop],
+        activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+    )

@@ -1,0 +1,85 @@
+"""Timed runs on one server: engine runs (compiled plans, in-process worker) and bare baseline chains."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.baseline import BareChainWorkflow
+from bench.contracts import ChainInput
+from bmad import compile_workflow, load_bmad
+from bmad.plan import Plan
+from botarmy.settings import Settings
+from botarmy.temporal import start_run
+from store import Store
+from workflows.contracts import ArtifactPointer
+
+ROOT = Path(__file__).resolve().parents[1]
+OWN_BMAD = ROOT / ".bmad-core"
+
+
+@dataclass
+class Timed:
+    """One finished run: its wall time, the agent steps it executed, and its Temporal workflow id."""
+
+    wall_s: float
+    steps: int
+    workflow_id: str
+    run_id: str = ""
+
+
+@dataclass
+class Bench:
+    client: Client
+    settings: Settings
+    store: Store
+    bare_queue: str
+
+    def save(self, plan: Plan) -> Plan:
+        self.store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+        return plan
+
+    def compile_own(self, workflow_id: str) -> Plan:
+        return self.save(compile_workflow(load_bmad([OWN_BMAD]), workflow_id))
+
+    async def engine_run(
+        self,
+        plan: Plan,
+        inputs: dict[str, Any],
+        artifacts: dict[str, ArtifactPointer] | None = None,
+        run_id: str | None = None,
+    ) -> Timed:
+        t0 = time.perf_counter()
+        handle = await start_run(
+            self.client, plan, self.settings, inputs, artifacts=artifacts, auto_approve=True, run_id=run_id
+        )
+        result = await handle.result()
+        wall = time.perf_counter() - t0
+        if result.status != "completed":
+            raise RuntimeError(f"engine run {handle.id} ended {result.status}")
+        steps = await asyncio.to_thread(self.executed_steps, result.run_id)
+        return Timed(wall, steps, handle.id, result.run_id)
+
+    def executed_steps(self, run_id: str) -> int:
+        """Agent steps that actually ran, as the store recorded them (skipped and control steps excluded)."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise RuntimeError(f"run {run_id} is not in the store")
+        return sum(1 for s in run.steps if s.status == "completed" and s.attempts >= 1)
+
+    async def bare_run(self, steps: int) -> Timed:
+        rid = uuid.uuid4().hex[:10]
+        t0 = time.perf_counter()
+        result = await self.client.execute_workflow(
+            BareChainWorkflow.run,
+            ChainInput(run_id=rid, steps=steps),
+            id=f"bench-bare-{rid}",
+            task_queue=self.bare_queue,
+        )
+        return Timed(time.perf_counter() - t0, result.steps, f"bench-bare-{rid}", rid)

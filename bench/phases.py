@@ -1,0 +1,96 @@
+"""The measurements: step latency and concurrent throughput (engine vs bare), memory, validation time."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.engine import ROOT, Bench, Timed
+from bmad import load_bmad
+from bmad.plan import Plan
+
+UPSTREAM_BMAD = ROOT.parent / "shared" / "bmad-v4"
+
+
+def rss_mb() -> float:
+    """This process's resident set (worker and driver share it), from /proc: no psutil needed."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+async def step_latency(bench: Bench, plan: Plan, inputs: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """Sequential runs, engine and bare interleaved per round so drift hits both; round 0 is a warm-up."""
+    engine_ms: list[float] = []
+    bare_ms: list[float] = []
+    steps = 0
+    for n in range(rounds + 1):
+        run = await bench.engine_run(plan, inputs)
+        steps = run.steps
+        bare = await bench.bare_run(steps)
+        if n == 0:
+            continue
+        engine_ms.append(1000 * run.wall_s / run.steps)
+        bare_ms.append(1000 * bare.wall_s / bare.steps)
+    engine, base = statistics.median(engine_ms), statistics.median(bare_ms)
+    return {
+        "engine_steps_per_run": steps,
+        "engine_step_ms": engine,
+        "bare_step_ms": base,
+        "step_time_ratio": engine / base,
+        "engine_step_ms_rounds": engine_ms,
+        "bare_step_ms_rounds": bare_ms,
+    }
+
+
+async def _gather_timed(runs: list[Any]) -> tuple[float, list[Timed]]:
+    t0 = time.perf_counter()
+    done = await asyncio.gather(*runs)
+    return time.perf_counter() - t0, list(done)
+
+
+async def throughput(bench: Bench, plan: Plan, concurrency: int) -> dict[str, Any]:
+    """`concurrency` engine runs at once, then as many bare chains of the same length; RSS around the engine."""
+    gc.collect()
+    before = rss_mb()
+    wall, runs = await _gather_timed([bench.engine_run(plan, {}) for _ in range(concurrency)])
+    gc.collect()
+    after = rss_mb()
+    steps = sum(r.steps for r in runs)
+    per_run = steps // concurrency
+    bare_wall, bare = await _gather_timed([bench.bare_run(per_run) for _ in range(concurrency)])
+    engine_rate = steps / wall
+    bare_rate = sum(r.steps for r in bare) / bare_wall
+    return {
+        "concurrency": concurrency,
+        "concurrent_steps_per_run": per_run,
+        "engine_concurrent_steps_per_s": engine_rate,
+        "bare_concurrent_steps_per_s": bare_rate,
+        "throughput_ratio": engine_rate / bare_rate,
+        "engine_concurrent_wall_s": wall,
+        "bare_concurrent_wall_s": bare_wall,
+        "rss_mb_before": before,
+        "rss_mb_after": after,
+        "rss_mb_per_100_runs": (after - before) * 100 / concurrency,
+    }
+
+
+def validate_time(repeats: int, folder: Path = UPSTREAM_BMAD) -> dict[str, Any]:
+    """Load and validate the upstream BMAD v4 tree (what `botarmy validate` does), median of `repeats`."""
+    if not folder.is_dir():
+        raise RuntimeError(f"{folder} not found: the upstream BMAD v4 tree is expected next to the project")
+    times: list[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        catalog = load_bmad([folder])
+        times.append(1000 * (time.perf_counter() - t0))
+    return {
+        "validate_bmad_v4_ms": statistics.median(times),
+        "validate_bmad_v4_ms_runs": times,
+        "bmad_v4_workflows": len(catalog.workflows),
+    }

@@ -1,0 +1,137 @@
+"""`make bench`: BotArmy against bare Temporal on a private dev server; prints JSON, regenerates bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.baseline import build_bare_worker
+from bench.engine import Bench
+from bench.history import history_bytes, measure_size, parse_size
+from bench.phases import step_latency, throughput, validate_time
+from bench.report import write_results_md
+from bench.server import dev_server
+from botarmy.logging import configure_logging
+from botarmy.settings import Settings
+from botarmy.temporal import connect, ensure_search_attributes
+from store import Store
+from worker import build_worker
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = BENCH_DIR / "out"
+GREENFIELD_INPUTS = {"for_each_epic": 2}
+
+
+@dataclass
+class Options:
+    rounds: int = 5
+    concurrency: int = 100
+    sizes: list[str] = field(default_factory=lambda: ["1KB", "100KB", "1MB"])
+    validate_repeats: int = 5
+    address: str | None = None  # an existing Temporal server; None starts a private dev server
+    database_url: str | None = None  # None: a temporary SQLite file
+    profile: bool = False
+    profile_runs: int = 3
+
+
+async def run_bench(opts: Options, address: str, out_dir: Path | None = None) -> dict[str, Any]:
+    """Every measurement on the server at `address`, with an in-process worker; returns the figures."""
+    with tempfile.TemporaryDirectory(prefix="botarmy-bench-") as tmp:
+        settings = Settings(
+            database_url=opts.database_url or f"sqlite:///{tmp}/bench.db",
+            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            temporal_address=address,
+            model="offline",
+            offline_latency_ms=0,
+        )
+        store = Store(settings.database_url)
+        await asyncio.to_thread(store.migrate)
+        try:
+            client = await connect(address, settings.temporal_namespace)
+            await ensure_search_attributes(client)
+            bench = Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}")
+            async with build_worker(client, settings, store), build_bare_worker(client, settings, bench.bare_queue):
+                figures = await _measure(bench, opts, out_dir)
+        finally:
+            store.close()
+    figures["validate"] = await asyncio.to_thread(validate_time, opts.validate_repeats)
+    return {
+        "machine": machine_info(),
+        "params": {**asdict(opts), "database": settings.database_url.split(":", 1)[0]},
+        **figures,
+    }
+
+
+async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[str, Any]:
+    greenfield = await asyncio.to_thread(bench.compile_own, "greenfield-service")
+    quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
+    latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
+    # an amortised figure over a real workflow: all events of a greenfield run and its children, per step
+    sample = await bench.engine_run(greenfield, GREENFIELD_INPUTS)
+    sizes = await history_bytes(bench.client, sample.workflow_id)
+    latency["greenfield_history_bytes_per_step"] = sizes.total / sample.steps
+    concurrent = await throughput(bench, quick_fix, opts.concurrency)
+    history = {label: await measure_size(bench, label, parse_size(label)) for label in opts.sizes}
+    result: dict[str, Any] = {"latency": latency, "concurrency": concurrent, "history": history}
+    if opts.profile:
+        from bench.profiling import profile_runs
+
+        result["profile"] = await profile_runs(bench, greenfield, GREENFIELD_INPUTS, opts.profile_runs, out_dir)
+    return result
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    p.add_argument("--rounds", type=int, default=5, help="measured rounds (a warm-up round is added)")
+    p.add_argument("--concurrency", type=int, default=100, help="concurrent runs in the throughput phase")
+    p.add_argument("--sizes", default="1KB,100KB,1MB", help="document sizes for the history phase")
+    p.add_argument("--validate-repeats", type=int, default=5)
+    p.add_argument("--address", help="use this Temporal server instead of starting a private dev server")
+    p.add_argument("--database-url", help="e.g. postgresql+psycopg://... (default: a temporary SQLite file)")
+    p.add_argument("--profile", action="store_true", help="profile a few engine runs (needs pyinstrument)")
+    p.add_argument("--profile-runs", type=int, default=3)
+    a = p.parse_args(argv)
+    return Options(
+        rounds=a.rounds, concurrency=a.concurrency, sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
+        validate_repeats=a.validate_repeats, address=a.address, database_url=a.database_url,
+        profile=a.profile, profile_runs=a.profile_runs,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    configure_logging("WARNING")  # structlog would otherwise print to stdout, where the JSON goes
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if opts.address:
+        results = asyncio.run(run_bench(opts, opts.address, OUT_DIR))
+    else:
+        with dev_server() as address:
+            results = asyncio.run(run_bench(opts, address, OUT_DIR))
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results_md(results, BENCH_DIR / "RESULTS.md")
+    json.dump(results, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

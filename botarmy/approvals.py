@@ -1,0 +1,60 @@
+"""CLI side of human decisions: send one to a waiting run, list what waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from botarmy.settings import Settings
+from botarmy.temporal import connect
+from store import get_store
+from workflows.contracts import ApprovalDecision
+from workflows.run import BmadRunWorkflow
+
+
+async def send_decision(
+    settings: Settings, run_id: str, step: str, decision: str, comment: str, content: str | None,
+    by: str, role: str | None, out: Console, err: Console,
+) -> int:
+    view = await asyncio.to_thread(get_store(settings.database_url).get_run, run_id)
+    if view is None:
+        err.print(f"[red]error:[/red] no run {run_id!r}")
+        return 2
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    handle = client.get_workflow_handle(view.temporal_workflow_id)
+    try:
+        record = await handle.execute_update(
+            BmadRunWorkflow.decide,
+            ApprovalDecision(step=step, decision=decision, comment=comment, content=content, by=by, role=role),  # type: ignore[arg-type]
+        )
+    except WorkflowUpdateFailedError as exc:
+        err.print(f"[red]refused:[/red] {exc.cause}", highlight=False)
+        return 1
+    except RPCError as exc:
+        err.print(f"[red]error:[/red] run {run_id} cannot take decisions now: {exc.message}", highlight=False)
+        return 1
+    out.print(f"{record.decision} recorded for {record.step} by {record.by} at {record.at.isoformat()}")
+    return 0
+
+
+async def list_pending(settings: Settings, out: Console) -> int:
+    store = get_store(settings.database_url)
+    runs = await asyncio.to_thread(store.list_runs, "running", None, 200, 0)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    count = 0
+    for run in runs:
+        try:
+            progress = await client.get_workflow_handle(run.temporal_workflow_id).query(BmadRunWorkflow.progress)
+        except RPCError:
+            continue
+        for req in progress.pending_approvals:
+            count += 1
+            what = f"{req.artifact} v{req.version}" if req.kind == "approval" else f"{req.question}?"
+            out.print(f"{run.run_id}  {req.step}  {req.kind}: {what}  since {req.requested_at.isoformat()}",
+                      highlight=False)
+    if not count:
+        out.print("nothing is waiting for a decision")
+    return 0

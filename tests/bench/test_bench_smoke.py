@@ -1,0 +1,45 @@
+"""The bench entry point runs end to end with tiny parameters against the session dev server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.run import Options, run_bench
+
+# RSS growth may legitimately be zero or negative when the allocator reuses freed memory
+MAY_BE_NON_POSITIVE = {"rss_mb_per_100_runs"}
+EXPECTED = {
+    "latency": {"engine_step_ms", "bare_step_ms", "step_time_ratio", "engine_steps_per_run",
+                "greenfield_history_bytes_per_step"},
+    "concurrency": {"engine_concurrent_steps_per_s", "bare_concurrent_steps_per_s", "throughput_ratio",
+                    "rss_mb_before", "rss_mb_after", "rss_mb_per_100_runs"},
+    "validate": {"validate_bmad_v4_ms"},
+}
+
+
+def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _numbers(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in _numbers(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+@pytest.mark.timeout(60)
+async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
+    opts = Options(rounds=1, concurrency=3, sizes=["1KB"], validate_repeats=1)
+
+    results = await run_bench(opts, dev_server)
+
+    for section, keys in EXPECTED.items():
+        assert keys <= set(results[section]), (section, keys - set(results[section]))
+    assert set(results["history"]) == {"1KB"}
+    assert {"history_bytes_per_step", "history_bytes_total", "output_bytes"} <= set(results["history"]["1KB"])
+    assert results["latency"]["engine_steps_per_run"] == 10
+    for section in ("latency", "concurrency", "history", "validate"):
+        for path, value in _numbers(results[section], section):
+            assert isinstance(value, int | float) and not isinstance(value, bool), path
+            if path.rsplit(".", 1)[-1] not in MAY_BE_NON_POSITIVE:
+                assert value > 0, path
