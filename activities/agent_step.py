@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from functools import lru_cache
+from typing import Any
 
 import structlog
 from autogen_agentchat.agents import AssistantAgent
@@ -56,9 +57,10 @@ class AgentStepActivities:
         return "\n\n".join(parts) or "You are a helpful member of a software delivery team."
 
     async def _heartbeat(self, what: str) -> None:
+        # short steps finish before the first beat; long ones beat well inside the heartbeat timeout
         while True:
-            activity.heartbeat(what)
             await asyncio.sleep(max(0.5, self.settings.step_heartbeat_s / 3))
+            activity.heartbeat(what)
 
     @activity.defn(name="agent_step")
     async def agent_step(self, inp: AgentStepInput) -> AgentStepResult:
@@ -73,25 +75,25 @@ class AgentStepActivities:
             slog.info("step.reused", artifact=name, version=done.version)
             await asyncio.to_thread(self.store.step_finished, inp.run_id, inp.key, "completed")
             return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt)
-        await asyncio.to_thread(
-            self.store.step_started, inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt
-        )
         choice = parse_model(self.settings.model)
+        started = ("step.started", {"step": inp.key, "agent": inp.step.agent, "attempt": attempt,
+                                    "revision": inp.revision, "model": choice.label})
+        seq = await asyncio.to_thread(
+            self.store.start_step, inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started
+        )
+        await asyncio.to_thread(self.events.publish, inp.run_id, seq, *started)
         slog.info("step.started", agent=inp.step.agent, output=name, model=choice.label)
-        await self.events.aemit(inp.run_id, "step.started", {"step": inp.key, "agent": inp.step.agent,
-                                                             "attempt": attempt, "revision": inp.revision})
         beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {name}"))
         try:
             content, usage = await self._run_agent(inp, name, choice)
         except Exception as exc:
             err = to_application_error(exc, choice)
             final = err.non_retryable or attempt >= self.settings.retry_max_attempts
-            await asyncio.to_thread(
-                self.store.step_finished, inp.run_id, inp.key, "failed" if final else "retrying", err.message
-            )
-            event = "step.failed" if final else "step.retrying"
-            slog.warning(event, error=err.message)
-            await self.events.aemit(inp.run_id, event, {"step": inp.key, "attempt": attempt, "error": err.message})
+            status = "failed" if final else "retrying"
+            event = (f"step.{status}", {"step": inp.key, "attempt": attempt, "error": err.message})
+            seq = await asyncio.to_thread(self.store.fail_step, inp.run_id, inp.key, status, err.message, event)
+            await asyncio.to_thread(self.events.publish, inp.run_id, seq, *event)
+            slog.warning(event[0], error=err.message)
             raise err from exc
         finally:
             beat.cancel()
@@ -113,14 +115,20 @@ class AgentStepActivities:
         self, inp: AgentStepInput, key: str, name: str, content: str, provider: str, model: str,
         usage: tuple[int, int],
     ) -> ArtifactRef:
-        self.store.record_usage(inp.run_id, inp.key, f"{inp.run_id}:{key}", provider, model, *usage)
-        ref = self.store.put_artifact(inp.run_id, name, content.encode(), key)
-        self.store.step_finished(inp.run_id, inp.key, "completed")
-        self.events.emit(inp.run_id, "usage.recorded", {"step": inp.key, "provider": provider, "model": model,
-                                                         "prompt_tokens": usage[0], "completion_tokens": usage[1]})
-        self.events.emit(inp.run_id, "artifact.created", {"name": name, "version": ref.version, "step": inp.key,
-                                                           "sha256": ref.sha256, "bytes": ref.bytes})
-        self.events.emit(inp.run_id, "step.completed", {"step": inp.key, "artifact": name, "version": ref.version})
+        def events_for(ref: ArtifactRef) -> list[tuple[str, dict[str, Any]]]:
+            return [
+                ("usage.recorded", {"step": inp.key, "provider": provider, "model": model,
+                                    "prompt_tokens": usage[0], "completion_tokens": usage[1]}),
+                ("artifact.created", {"name": name, "version": ref.version, "step": inp.key,
+                                      "sha256": ref.sha256, "bytes": ref.bytes}),
+                ("step.completed", {"step": inp.key, "artifact": name, "version": ref.version}),
+            ]
+
+        ref, stored = self.store.complete_step(
+            inp.run_id, inp.key, key, name, content.encode(), (provider, model, *usage), events_for
+        )
+        for seq, type_, data in stored:
+            self.events.publish(inp.run_id, seq, type_, data)
         return ref
 
     def _read_inputs(self, inp: AgentStepInput) -> tuple[dict[str, str], list[str]]:

@@ -40,6 +40,11 @@ class EventSink:
     def emit(self, run_id: str, type_: str, data: dict[str, Any]) -> int:
         """Store the event (sync; call from a thread) and publish it; returns its sequence number."""
         seq = self.store.append_event(run_id, type_, data)
+        self.publish(run_id, seq, type_, data)
+        return seq
+
+    def publish(self, run_id: str, seq: int, type_: str, data: dict[str, Any]) -> None:
+        """Fan out an event already stored with `seq` (sync; call from a thread)."""
         client = self._client()
         if client is not None:
             payload = json.dumps({"run_id": run_id, "seq": seq, "type": type_, "data": data}, default=str)
@@ -50,7 +55,6 @@ class EventSink:
                 if self.redis_ok is not False:
                     log.warning("events.redis_unavailable", error=str(exc), run_id=run_id)
                 self.redis_ok = False
-        return seq
 
     async def aemit(self, run_id: str, type_: str, data: dict[str, Any]) -> int:
         return await asyncio.to_thread(self.emit, run_id, type_, data)

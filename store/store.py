@@ -106,6 +106,57 @@ class Store:
         with self._write() as s:
             runs.set_step_status(s, run_id, key, step_id, agent, iteration, status)
 
+    # a step's writes, one transaction each (the hot path: see bench/RESULTS.md)
+
+    def start_step(
+        self, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, attempt: int,
+        event: tuple[str, dict[str, Any]],
+    ) -> int:
+        """Mark the step running and append its `step.started` event together; returns the event's seq."""
+
+        def write(s: Session) -> int:
+            runs.step_started(s, run_id, key, step_id, agent, iteration, attempt)
+            return events.append(s, run_id, *event)
+
+        return self._write_retrying(write)
+
+    def complete_step(
+        self,
+        run_id: str,
+        key: str,
+        output_key: str,
+        name: str,
+        content: bytes,
+        usage_row: tuple[str, str, int, int],
+        events_for: Callable[[ArtifactRef], list[tuple[str, dict[str, Any]]]],
+        media_type: str = "text/markdown",
+    ) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
+        """Usage, the artifact's next version, the step's completion and its events, all or nothing.
+
+        Idempotent on (run, output_key, name): a retry after a commit returns the stored artifact and no events.
+        """
+        sha256 = hashlib.sha256(content).hexdigest()
+
+        def write(s: Session) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
+            existing = artifacts.find(s, run_id, output_key, name)
+            if existing is not None:
+                return existing, []
+            provider, model, prompt_tokens, completion_tokens = usage_row
+            usage.record(s, run_id, key, f"{run_id}:{output_key}", provider, model, prompt_tokens, completion_tokens)
+            artifacts.put_blob(s, sha256, content)
+            ref = artifacts.insert_next_version(s, run_id, name, output_key, sha256, len(content), media_type)
+            runs.step_finished(s, run_id, key, "completed", None)
+            return ref, [(events.append(s, run_id, t, d), t, d) for t, d in events_for(ref)]
+
+        return self._write_retrying(write)
+
+    def fail_step(self, run_id: str, key: str, status: str, error: str, event: tuple[str, dict[str, Any]]) -> int:
+        def write(s: Session) -> int:
+            runs.step_finished(s, run_id, key, status, error)
+            return events.append(s, run_id, *event)
+
+        return self._write_retrying(write)
+
     # artifacts
 
     def put_artifact(
