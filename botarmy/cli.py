@@ -38,6 +38,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def bmad_dirs(dirs: list[Path] | None) -> list[Path]:
     if not dirs:
+        configured = get_settings().bmad_dir
+        if configured is not None:
+            if not configured.is_dir():
+                raise fail(f"BOTARMY_BMAD_DIR={configured}: no such directory")
+            return [configured]
         local = Path(".bmad-core")
         return [local if local.is_dir() else OWN_BMAD]
     for d in dirs:
@@ -279,9 +284,12 @@ def db_upgrade() -> None:
     """Apply the database migrations (they also run on first use)."""
     from store import upgrade
 
+    from sqlalchemy.engine import make_url
+
     settings = get_settings()
     upgrade(settings.database_url)
-    out.print(f"database at {settings.database_url} is up to date")
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    out.print(f"database at {shown} is up to date", highlight=False)
 
 
 cli_catalog.register(app)

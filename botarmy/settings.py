@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 HOME_DIR = Path(".botarmy")
@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    web_ui_base: str | None = None  # e.g. http://localhost:8233 when the server's own address is not reachable
+    bmad_dir: Path | None = None  # the default .bmad-core when --bmad-dir is not given
     task_queue: str = "botarmy"
     home_dir: Path = HOME_DIR
 
@@ -52,8 +54,16 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @field_validator("redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose files and shells pass unset variables as "": treat them as not given
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def web_ui_url(self) -> str:
+        if self.web_ui_base:
+            return self.web_ui_base.rstrip("/")
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.temporal_ui_port}"
 
