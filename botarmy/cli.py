@@ -282,9 +282,9 @@ def stop() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (they also run on first use)."""
-    from store import upgrade
-
     from sqlalchemy.engine import make_url
+
+    from store import upgrade
 
     settings = get_settings()
     upgrade(settings.database_url)
