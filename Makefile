@@ -6,7 +6,7 @@ BOTARMY := $(VENV)/bin/botarmy
 STAMP  := $(VENV)/.installed-stamp
 DEMO_OUT ?= .botarmy/demo
 
-.PHONY: install demo test lint bench stop clean
+.PHONY: install demo test bench chaos stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+chaos: $(STAMP)
+	$(PY) -m chaos.run
 
 stop: $(STAMP)
 	@$(BOTARMY) stop
