@@ -2,9 +2,139 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from bmad import Catalog, DefinitionError, load_bmad
+from bmad.models import TemplateDef
+from bmad.teams import check_team, team_agents, workflow_agents
+from bmad.templates import FORMATS, TemplateError, load_template, render_template
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+OWN_BMAD = Path(__file__).resolve().parents[1] / ".bmad-core"
+
+BmadDirs = Annotated[
+    list[Path] | None,
+    typer.Option("--bmad-dir", help="A .bmad-core folder; repeat to layer (later folders override earlier ones)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _catalog(dirs: list[Path] | None) -> Catalog:
+    """As `botarmy.cli.load_catalog` (not imported: that module imports this one)."""
+    if not dirs:
+        local = Path(".bmad-core")
+        dirs = [local if local.is_dir() else OWN_BMAD]
+    for d in dirs:
+        if not d.is_dir():
+            raise _fail(f"--bmad-dir {d}: no such directory")
+    return load_bmad(dirs)
+
+
+def _definition_error(exc: DefinitionError) -> typer.Exit:
+    return _fail("; ".join(str(d) if d.line else f"{d.path}: {d.message}" for d in exc.diagnostics))
+
+
+def _variables(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"--vars {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else YAML(typ="safe", pure=True).load(text)
+    except (json.JSONDecodeError, YAMLError) as exc:
+        detail = " ".join(str(exc).split())
+        raise _fail(f"--vars {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {detail}")\
+            from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise _fail(f"--vars {path}: must be a mapping of variable names to values, not a {type(data).__name__}")
+    return data
+
+
+def _template(name: str, dirs: list[Path] | None) -> TemplateDef:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and (path.is_file() or "/" in name):
+        if not path.is_file():
+            raise _fail(f"template file {name}: no such file")
+        try:
+            return load_template(path)
+        except DefinitionError as exc:
+            raise _definition_error(exc) from None
+    catalog = _catalog(dirs)
+    found = catalog.template(name)
+    if found is None:
+        known = ", ".join(sorted(catalog.templates)) or "none"
+        raise _fail(f"unknown template {name!r}; available templates: {known}")
+    return found
+
+
+def render(
+    template: Annotated[str, typer.Argument(help="A template id (prd-template-v2), file stem (prd-tmpl) or path.")],
+    vars_file: Annotated[Path | None, typer.Option("--vars", help="Variables: a YAML or JSON file.")] = None,
+    format: Annotated[str, typer.Option("--format", help="md, html, json or yaml")] = "md",
+    bmad_dir: BmadDirs = None,
+    strict: Annotated[bool, typer.Option("--strict", help="an unknown variable is an error")] = False,
+) -> None:
+    """Render a document template with variables."""
+    if format not in FORMATS:
+        raise _fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
+    variables = _variables(vars_file)
+    loaded = _template(template, bmad_dir)
+    try:
+        text = render_template(loaded, variables, format=format, strict=strict)
+    except TemplateError as exc:
+        raise _fail(str(exc)) from None
+    print(text, end="")
+
+
+teams_app = typer.Typer(no_args_is_help=True, help="Agent teams: which workflows they can run.")
+
+
+@teams_app.command("list")
+def teams_list(bmad_dir: BmadDirs = None) -> None:
+    """List the teams with their agents."""
+    catalog = _catalog(bmad_dir)
+    if not catalog.teams:
+        out.print("no teams", highlight=False)
+    for team_id in sorted(catalog.teams):
+        team = catalog.teams[team_id]
+        agents = team_agents(catalog, team_id)
+        out.print(f"{team_id}  {team.name}  agents: {', '.join(agents) or '-'}", highlight=False, markup=False)
+
+
+@teams_app.command("check")
+def teams_check(team: str, workflow: str, bmad_dir: BmadDirs = None) -> None:
+    """Whether TEAM has every agent WORKFLOW needs; exit 0 when it has, 1 when not."""
+    catalog = _catalog(bmad_dir)
+    try:
+        ok, missing = check_team(catalog, team, workflow)
+        needed = workflow_agents(catalog, workflow)
+    except DefinitionError as exc:
+        raise _definition_error(exc) from None
+    covered = [a for a in needed if a not in missing]
+    out.print(f"covered: {', '.join(covered) or '-'}", highlight=False, markup=False)
+    out.print(f"missing: {', '.join(missing) or '-'}", highlight=False, markup=False)
+    verdict = "can run" if ok else "cannot run"
+    out.print(f"{team} {verdict} {workflow}", highlight=False, markup=False)
+    raise typer.Exit(0 if ok else 1)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `botarmy` app."""
-    return None
+    app.command("render")(render)
+    app.add_typer(teams_app, name="teams")

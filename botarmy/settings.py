@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     retry_max_attempts: int = 4
 
     log_level: str = "INFO"
+    # API: origins allowed by CORS (none by default), as a JSON list in BOTARMY_CORS_ORIGINS
+    cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", mode="before")
     @classmethod

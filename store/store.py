@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +36,11 @@ class Store:
     def migrate(self) -> None:
         """Upgrade the schema to the latest revision (always checks; cheap when already current)."""
         ensure_migrated(self._engine, force=True)
+
+    def ping(self) -> None:
+        """Raises when the database cannot be read (health checks)."""
+        with self._read() as s:
+            s.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self._engine.dispose()

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from bmad.plan import PlanOutline, RepeatBlock
@@ -188,6 +188,9 @@ class BmadRunWorkflow:
             await self._finish(inp, "cancelled", "cancelled by request")
             raise
         except (ActivityError, ChildWorkflowError, ApplicationError) as err:
+            if is_cancelled_exception(err):  # cancelled while a step or an iteration ran
+                await self._finish(inp, "cancelled", "cancelled by request")
+                raise asyncio.CancelledError() from err
             message = failure_message(err)
             await self._finish(inp, "failed", message)
             raise ApplicationError(message, type="RunFailed", non_retryable=True) from err

@@ -1,0 +1,112 @@
+"""Shared dependencies: the app state (settings, store, catalog, a lazily connected Temporal client)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+from temporalio.client import Client
+
+from api.problems import TemporalUnavailable
+from bmad import Catalog, load_bmad
+from botarmy.settings import Settings
+from botarmy.temporal import connect, ensure_search_attributes
+from store import Store
+
+log = structlog.get_logger(__name__)
+CONNECT_TIMEOUT_S = 5.0
+
+
+class AppState:
+    """What every request shares. Nothing here does I/O until first needed (or `open()` in the lifespan)."""
+
+    def __init__(self, settings: Settings, bmad_dirs: Sequence[Path | str], store: Store | None = None) -> None:
+        self.settings = settings
+        self.bmad_dirs = [Path(d) for d in bmad_dirs]
+        self._store = store
+        self._owns_store = store is None
+        self._catalog: Catalog | None = None
+        self._catalog_lock = threading.Lock()
+        self._client: Client | None = None
+        self._client_lock: asyncio.Lock | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.database_url)
+        return self._store
+
+    @property
+    def catalog(self) -> Catalog:
+        with self._catalog_lock:
+            if self._catalog is None:
+                self._catalog = load_bmad(self.bmad_dirs)
+            return self._catalog
+
+    def reload_catalog(self) -> Catalog:
+        catalog = load_bmad(self.bmad_dirs)
+        with self._catalog_lock:
+            self._catalog = catalog
+        return catalog
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self.store.migrate)
+        await asyncio.to_thread(lambda: self.catalog)
+
+    def close(self) -> None:
+        if self._owns_store and self._store is not None:
+            self._store.close()
+
+    async def temporal(self) -> Client:
+        """The Temporal client, connected on first need; raises TemporalUnavailable (503) when it cannot be."""
+        if self._client is not None:
+            return self._client
+        if self._client_lock is None:
+            self._client_lock = asyncio.Lock()
+        async with self._client_lock:
+            if self._client is None:
+                address = self.settings.temporal_address
+                try:
+                    client = await asyncio.wait_for(
+                        connect(address, self.settings.temporal_namespace), CONNECT_TIMEOUT_S
+                    )
+                    await asyncio.wait_for(ensure_search_attributes(client), CONNECT_TIMEOUT_S)
+                except (TimeoutError, RuntimeError, OSError) as err:
+                    log.warning("api.temporal_unavailable", address=address, error=str(err))
+                    raise TemporalUnavailable(f"{address}: {err or type(err).__name__}") from err
+                self._client = client
+            return self._client
+
+
+def get_state(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.app.state.botarmy
+    return state
+
+
+def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+    return state.settings
+
+
+def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
+    return state.store
+
+
+def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
+    return state.catalog
+
+
+async def get_temporal(state: Annotated[AppState, Depends(get_state)]) -> Client:
+    return await state.temporal()
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -1,0 +1,60 @@
+"""The app: routers per resource, problem-details errors, a body size limit, CORS, and a lifespan that opens
+the store and the catalog (Temporal is connected on first need, so the API starts even when it is down)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import problems
+from api.deps import AppState
+from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
+from api.routes import approvals, artifacts, catalog, events, health, runs
+from botarmy.settings import Settings
+from store import Store
+
+
+def create_app(
+    settings: Settings,
+    bmad_dirs: Sequence[Path | str],
+    cors_origins: Sequence[str] | None = None,
+    *,
+    store: Store | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    """The API over `settings` (database, Temporal, Redis) and the bmad folders (the first one is writable)."""
+    if not bmad_dirs:
+        raise ValueError("create_app needs at least one bmad folder")
+    state = AppState(settings, bmad_dirs, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.open()
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="BotArmy",
+        version="0.1.0",
+        description="BMAD workflows as durable Temporal runs: start and follow runs, decide approvals, "
+        "download artifacts, browse and edit the catalog. Errors are `application/problem+json`.",
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    app.state.botarmy = state
+    problems.install(app)
+    for module in (runs, approvals, artifacts, events, catalog, health):
+        app.include_router(module.router)
+    # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(CatchAll)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["Location"])
+    return app

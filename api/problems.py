@@ -1,0 +1,134 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), mapped once at the edge of the API."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+from bmad import DefinitionError
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class Problem(Exception):
+    """A domain error the API reports as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type: str = "about:blank",
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.type = status, detail, type
+        self.title = title or HTTPStatus(status).phrase
+        self.errors, self.headers = errors, headers
+
+
+class TemporalUnavailable(Problem):
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, f"Temporal is not reachable: {detail}", type="urn:botarmy:problem:temporal-unavailable")
+
+
+def problem_response(
+    status: int,
+    detail: str | None,
+    *,
+    title: str | None = None,
+    type: str = "about:blank",
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetails(
+        type=type, title=title or HTTPStatus(status).phrase, status=status, detail=detail, instance=instance,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+# Responses every route may give, for the OpenAPI document.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
+    for code in (404, 409, 413, 422, 503)
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+
+
+def definition_problem(workflow_id: str, exc: DefinitionError) -> Problem:
+    """422 for a workflow whose definition cannot be compiled, one entry per `path:line:col` problem."""
+    return Problem(
+        422, f"workflow {workflow_id!r} cannot be compiled:\n{exc}", title="Invalid definition",
+        type="urn:botarmy:problem:definition",
+        errors=[{"path": d.path, "line": d.line, "col": d.col, "message": d.message} for d in exc.diagnostics],
+    )
+
+
+def rpc_problem(err: RPCError) -> Problem:
+    """A Temporal RPC failure seen by a route: unreachable → 503, closed or missing → 409/404, else 502."""
+    if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return TemporalUnavailable(err.message)
+    if err.status == RPCStatusCode.NOT_FOUND:
+        if "already completed" in err.message.lower():
+            return Problem(409, f"the run is no longer running: {err.message}")
+        return Problem(404, err.message)
+    if err.status == RPCStatusCode.FAILED_PRECONDITION:
+        return Problem(409, err.message)
+    return Problem(502, f"Temporal refused the request: {err.message}")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem details."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, title=exc.title, type=exc.type, instance=request.url.path,
+                                errors=exc.errors, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+        return problem_response(422, detail, type="urn:botarmy:problem:validation", instance=request.url.path,
+                                errors=errors)
+
+    @app.exception_handler(RPCError)
+    async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
+        return await _problem(request, rpc_problem(exc))

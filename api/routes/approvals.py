@@ -1,0 +1,87 @@
+"""Approvals: decide a step that waits for a person (workflow Update `decide`), list what waits."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+
+from api.deps import StateDep
+from api.problems import PROBLEM_RESPONSES, Problem
+from api.progress import pending_approvals, query_progress
+from api.routes.runs import RunId, get_view
+from api.schemas import ApprovalDecision as DecisionBody
+from api.schemas import ApprovalList, DecisionResult, RunApproval
+from store import RunView
+from workflows.contracts import ApprovalDecision, DecisionRecord
+
+router = APIRouter(tags=["approvals"], responses=PROBLEM_RESPONSES)
+UPDATE_TIMEOUT = timedelta(seconds=10)
+LIST_PAGE = 200
+LIST_CONCURRENCY = 16
+StepKey = Annotated[str, PathParam(min_length=1, max_length=300)]
+
+
+def _failure_message(err: BaseException) -> str:
+    cause = err.__cause__ or getattr(err, "cause", None)
+    return str(getattr(cause, "message", None) or cause or err)
+
+
+@router.post("/runs/{run_id}/approvals/{step}", response_model=DecisionResult)
+async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateDep) -> DecisionResult:
+    """Approve, reject (with a comment) or amend (with new content) the output of a step that waits.
+
+    409 when the run does not wait for that step (the workflow's validator refuses it) or is not running."""
+    view = await asyncio.to_thread(get_view, state.store, run_id)
+    if view.status != "running":
+        raise Problem(409, f"run {run_id!r} is {view.status}; nothing waits for a decision")
+    client = await state.temporal()
+    handle = client.get_workflow_handle(view.temporal_workflow_id)
+    arg = ApprovalDecision(step=step, decision=body.decision, comment=body.comment, content=body.content,
+                           by=body.by, role=body.role)
+    try:
+        record = await handle.execute_update("decide", arg, result_type=DecisionRecord, rpc_timeout=UPDATE_TIMEOUT)
+    except WorkflowUpdateFailedError as err:
+        raise Problem(409, f"step {step!r} of run {run_id!r} cannot be decided: {_failure_message(err)}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Problem(504, f"run {run_id!r} did not answer within {UPDATE_TIMEOUT.seconds} s "
+                           "(is a worker polling its task queue?)") from None
+    return DecisionResult(run_id=run_id, step=step, result=record.model_dump(mode="json"))
+
+
+def running_runs(state: StateDep) -> list[RunView]:
+    found: list[RunView] = []
+    while True:
+        page = state.store.list_runs(status="running", limit=LIST_PAGE, offset=len(found))
+        found.extend(page)
+        if len(page) < LIST_PAGE:
+            return found
+
+
+@router.get("/approvals", response_model=ApprovalList)
+async def list_approvals(state: StateDep) -> ApprovalList:
+    """Every approval that running runs wait for, oldest run first."""
+    runs = await asyncio.to_thread(running_runs, state)
+    client = await state.temporal()
+    gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+    async def ask(view: RunView):  # noqa: ANN202 - a (view, progress) pair
+        async with gate:
+            return view, await query_progress(client, view.temporal_workflow_id)
+
+    answers = await asyncio.gather(*(ask(v) for v in reversed(runs)))
+    items: list[RunApproval] = []
+    unreachable: list[str] = []
+    for view, progress in answers:
+        if progress is None:
+            unreachable.append(view.run_id)
+            continue
+        items.extend(
+            RunApproval(run_id=view.run_id, workflow_id=view.workflow_id, **p.model_dump())
+            for p in pending_approvals(progress)
+        )
+    return ApprovalList(items=items, unreachable=unreachable)

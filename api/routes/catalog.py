@@ -1,0 +1,124 @@
+"""The BMAD catalog: workflows (and their compiled plans), agents, teams, templates; template CRUD."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
+
+from api import templates
+from api.deps import CatalogDep, StateDep
+from api.problems import PROBLEM_RESPONSES, Problem, definition_problem
+from bmad import DefinitionError, compile_workflow
+
+router = APIRouter(prefix="/catalog", tags=["catalog"], responses=PROBLEM_RESPONSES)
+TemplateName = Annotated[str, PathParam(min_length=1, max_length=200)]
+YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/workflows")
+def list_workflows(catalog: CatalogDep) -> list[dict[str, Any]]:
+    return [
+        {"id": w.id, "name": w.name, "description": w.description, "type": w.type, "project_types": w.project_types,
+         "steps": len(w.sequence), "source": w.source.path}
+        for w in sorted(catalog.workflows.values(), key=lambda w: w.id)
+    ]
+
+
+@router.get("/workflows/{workflow_id}")
+def get_workflow(workflow_id: str, catalog: CatalogDep) -> dict[str, Any]:
+    """The compiled plan of a workflow (as `botarmy plan --format json`)."""
+    if workflow_id not in catalog.workflows:
+        raise Problem(404, f"no workflow {workflow_id!r}; known: {', '.join(sorted(catalog.workflows)) or 'none'}")
+    try:
+        return compile_workflow(catalog, workflow_id).model_dump(mode="json")
+    except DefinitionError as exc:
+        raise definition_problem(workflow_id, exc) from None
+
+
+@router.get("/agents")
+def list_agents(catalog: CatalogDep) -> list[dict[str, Any]]:
+    return [
+        {"id": a.id, "name": a.name, "title": a.title, "icon": a.icon, "when_to_use": a.when_to_use,
+         "role": a.persona.role, "dependencies": a.dependencies, "source": a.source.path}
+        for a in sorted(catalog.agents.values(), key=lambda a: a.id)
+    ]
+
+
+@router.get("/teams")
+def list_teams(catalog: CatalogDep) -> list[dict[str, Any]]:
+    return [
+        {"id": t.id, "name": t.name, "icon": t.icon, "description": t.description, "agents": t.agents,
+         "workflows": t.workflows, "source": t.source.path}
+        for t in sorted(catalog.teams.values(), key=lambda t: t.id)
+    ]
+
+
+@router.get("/templates")
+def list_templates(catalog: CatalogDep) -> list[dict[str, Any]]:
+    return [
+        {"id": t.id, "declared_id": t.declared_id, "name": t.name, "version": t.version,
+         "output": t.output.model_dump(), "sections": len(t.sections), "source": t.source.path}
+        for t in sorted(catalog.templates.values(), key=lambda t: t.id)
+    ]
+
+
+@router.get(
+    "/templates/{name:path}",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}, "description": "the template file"}},
+)
+def get_template(name: TemplateName, state: StateDep) -> Response:
+    """The YAML text of a template (the file that wins when folders are layered)."""
+    file = templates.file_name(name)
+    found = templates.find(state.bmad_dirs, file)
+    if found is None:
+        raise Problem(404, f"no template {file!r}")
+    return Response(found.read_bytes(), media_type="application/yaml")
+
+
+@router.put("/templates/{name:path}", openapi_extra=YAML_BODY, responses={201: {"description": "created"}})
+async def put_template(name: TemplateName, request: Request, state: StateDep, response: Response) -> dict[str, Any]:
+    """Create or replace a template in the first bmad folder; the body is the YAML text. 422 with the loader's
+    messages when it is not a valid template."""
+    file = templates.file_name(name)
+    target = templates.inside(state.bmad_dirs[0] / "templates", file)
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(422, "the template must be UTF-8 text") from None
+    errors = await asyncio.to_thread(templates.validation_errors, file, text)
+    if errors:
+        raise Problem(422, "\n".join(errors), title="Invalid template", type="urn:botarmy:problem:definition",
+                      errors=[{"loc": ["body"], "msg": e, "type": "definition_error"} for e in errors])
+
+    def write() -> bool:
+        with templates.write_lock:
+            created = not target.exists()
+            templates.write_atomically(target, text)
+            state.reload_catalog()
+            return created
+
+    created = await asyncio.to_thread(write)
+    response.status_code = 201 if created else 200
+    return {"name": file, "id": file.removesuffix(templates.SUFFIX), "created": created}
+
+
+@router.delete("/templates/{name:path}", status_code=204, response_class=Response)
+def delete_template(name: TemplateName, state: StateDep) -> Response:
+    """Delete a template from the first bmad folder (the one the API writes to)."""
+    file = templates.file_name(name)
+    target = templates.inside(state.bmad_dirs[0] / "templates", file)
+    with templates.write_lock:
+        if not target.is_file():
+            raise Problem(404, f"no template {file!r} in {state.bmad_dirs[0] / 'templates'}")
+        target.unlink()
+        state.reload_catalog()
+    return Response(status_code=204)

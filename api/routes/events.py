@@ -1,0 +1,91 @@
+"""Live events of a run: Server-Sent Events (resumable with Last-Event-ID) and a WebSocket of the same events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, Query, WebSocket
+from fastapi.responses import StreamingResponse
+
+from api.deps import StateDep
+from api.events import envelope, follow
+from api.problems import PROBLEM_RESPONSES, Problem
+from api.routes.runs import RunId, get_view
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["events"], responses=PROBLEM_RESPONSES)
+KEEPALIVE_S = 15.0
+
+
+def _resume_point(last_event_id: str | None, after: int) -> int:
+    if last_event_id is None or not last_event_id.strip():
+        return after
+    try:
+        seq = int(last_event_id.strip())
+    except ValueError:
+        raise Problem(422, f"Last-Event-ID {last_event_id!r} is not an event seq (an integer)") from None
+    return max(seq, after)
+
+
+@router.get(
+    "/runs/{run_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the run's events as they happen"}},
+)
+async def stream_events(
+    run_id: RunId,
+    state: StateDep,
+    last_event_id: Annotated[str | None, Header(max_length=30)] = None,
+    after: Annotated[int, Query(ge=0, description="send events after this seq (Last-Event-ID wins if larger)")] = 0,
+) -> StreamingResponse:
+    """Each event as `id: <seq>`, `event: <type>`, `data: <json>`; the stream ends after the run's terminal event."""
+    await asyncio.to_thread(get_view, state.store, run_id)
+    start = _resume_point(last_event_id, after)
+
+    async def frames() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        async for row in follow(state.store, run_id, start, state.settings.redis_url, idle_s=KEEPALIVE_S):
+            if row is None:
+                yield ": keep-alive\n\n"
+            else:
+                data = json.dumps(envelope(row), separators=(",", ":"), ensure_ascii=False)
+                yield f"id: {row.seq}\nevent: {row.type}\ndata: {data}\n\n"
+
+    return StreamingResponse(
+        frames(), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.websocket("/ws/runs/{run_id}")
+async def websocket_events(websocket: WebSocket, run_id: str, after: Annotated[int, Query(ge=0)] = 0) -> None:
+    """The same events as JSON messages; the server closes (1000) after the terminal event; 4404 for no run."""
+    state = websocket.app.state.botarmy
+    await websocket.accept()
+    if await asyncio.to_thread(state.store.get_run, run_id) is None:
+        await websocket.close(code=4404, reason=f"no run {run_id!r}")
+        return
+
+    async def pump() -> None:
+        async for row in follow(state.store, run_id, after, state.settings.redis_url):
+            if row is not None:
+                await websocket.send_json(envelope(row))
+
+    async def until_client_leaves() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    sender, listener = asyncio.create_task(pump()), asyncio.create_task(until_client_leaves())
+    done, _ = await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (sender, listener):
+        task.cancel()
+    await asyncio.gather(sender, listener, return_exceptions=True)
+    if sender in done:
+        failed = sender.exception()
+        if failed is not None:
+            log.error("events.websocket_failed", run_id=run_id, error=repr(failed))
+        await websocket.close(code=1011 if failed else 1000)

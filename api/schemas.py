@@ -1,0 +1,133 @@
+"""Request and response bodies of the API (the run object itself is botarmy.runview.run_object)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.progress import PendingApproval
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str = Field(min_length=1, description="id of a workflow in the catalog")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="run inputs (conditions, repeat counts)")
+    approve: Literal["all", "none"] | list[str] = Field(
+        default="none", description='which agents\' outputs wait for a person: "all", "none" or a list of agent ids'
+    )
+    team: str | None = Field(default=None, description="an agent team; the workflow must be one of its workflows")
+    artifacts: dict[str, str] = Field(default_factory=dict, description="external input documents, by name")
+
+
+class RunCreated(BaseModel):
+    run_id: str
+    workflow_id: str
+    temporal_workflow_id: str
+    web_ui: str
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    workflow_id: str
+    temporal_workflow_id: str
+    status: str
+    definition_hash: str
+    inputs: dict[str, Any]
+    error: str | None
+    created_at: str | None
+    finished_at: str | None
+    web_ui: str | None
+
+
+class RunPage(BaseModel):
+    items: list[RunSummary]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page; null on the last page")
+
+
+class Accepted(BaseModel):
+    run_id: str
+    status: str
+
+
+class ApprovalDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "amend", "yes", "no"] = Field(
+        description="approve/reject/amend a step's output; yes/no answers a condition"
+    )
+    comment: str = ""
+    content: str | None = Field(default=None, description="the amended document; required for (and only for) amend")
+    by: str = Field(default="api", max_length=200, description="who decides")
+    role: str | None = Field(default=None, max_length=200, description="the role the person decides as")
+
+    @model_validator(mode="after")
+    def _content_only_for_amend(self) -> ApprovalDecision:
+        if self.decision == "amend" and not self.content:
+            raise ValueError("content is required when decision is 'amend'")
+        if self.decision != "amend" and self.content is not None:
+            raise ValueError("content is only allowed when decision is 'amend'")
+        return self
+
+
+class DecisionResult(BaseModel):
+    run_id: str
+    step: str
+    result: Any = None
+
+
+class RunApproval(PendingApproval):
+    run_id: str
+    workflow_id: str
+
+
+class ApprovalList(BaseModel):
+    items: list[RunApproval]
+    unreachable: list[str] = Field(
+        default_factory=list, description="running runs whose workflow did not answer the progress query"
+    )
+
+
+class ArtifactVersion(BaseModel):
+    version: int
+    step: str
+    sha256: str
+    bytes: int
+    media_type: str
+    created_at: str
+    raw_url: str
+
+
+class ArtifactSummary(BaseModel):
+    name: str
+    latest_version: int
+    versions: int
+    step: str
+    sha256: str
+    bytes: int
+    media_type: str
+    created_at: str
+
+
+class ArtifactList(BaseModel):
+    run_id: str
+    items: list[ArtifactSummary]
+
+
+class ArtifactDetail(BaseModel):
+    run_id: str
+    name: str
+    versions: list[ArtifactVersion]
+
+
+class CheckResult(BaseModel):
+    status: Literal["ok", "down", "not_configured"]
+    detail: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, CheckResult]
