@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
 
 from botarmy.settings import Settings
 from providers.offline import OfflineChatCompletionClient
+
+if TYPE_CHECKING:
+    from providers.config import ProvidersConfig
+
+PROVIDERS = ("offline", "openai", "anthropic", "gemini")
+GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 
 
 class ModelConfigError(ValueError):
@@ -16,8 +24,10 @@ class ModelConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelChoice:
-    provider: str  # "offline" | "openai"
+    provider: str  # "offline" | "openai" | "anthropic" | "gemini"
     model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
 
     @property
     def label(self) -> str:
@@ -29,33 +39,88 @@ def parse_model(spec: str) -> ModelChoice:
     if spec == "offline":
         return ModelChoice("offline", "offline")
     provider, sep, model = spec.partition(":")
-    if provider == "openai" and sep and model:
-        return ModelChoice("openai", model)
+    if provider in PROVIDERS[1:] and sep and model.strip():
+        return ModelChoice(provider, model.strip())
     raise ModelConfigError(
-        f"BOTARMY_MODEL={spec!r} is not understood; use 'offline' or 'openai:<model>' (e.g. openai:gpt-4o-mini)"
+        f"model {spec!r} is not understood; use 'offline', 'openai:<model>', 'anthropic:<model>' or "
+        "'gemini:<model>' (e.g. openai:gpt-4o-mini)"
     )
 
 
-def build_client(settings: Settings, choice: ModelChoice | None = None) -> ChatCompletionClient:
+def _model_info(json_output: bool) -> ModelInfo:
+    # given explicitly so AutoGen never looks the model up (or tokenizes) for names it does not know
+    return ModelInfo(
+        vision=False,
+        function_calling=True,
+        json_output=json_output,
+        family=ModelFamily.UNKNOWN,
+        structured_output=False,
+    )
+
+
+def _sampling(choice: ModelChoice) -> dict[str, float | int]:
+    args: dict[str, float | int] = {}
+    if choice.temperature is not None:
+        args["temperature"] = choice.temperature
+    if choice.max_tokens is not None:
+        args["max_tokens"] = choice.max_tokens
+    return args
+
+
+def build_client(
+    settings: Settings,
+    choice: ModelChoice | None = None,
+    config: ProvidersConfig | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ChatCompletionClient:
+    """A real client for `choice` (default: settings.model) with retries off and an explicit timeout.
+
+    `config` gives base URLs, key variables and timeouts per provider; without it the settings' OpenAI fields and
+    the conventional key variables are used. Secrets are read from `environ` (default: the process environment).
+    """
+    from providers.config import ProvidersConfig
+
     choice = choice or parse_model(settings.model)
     if choice.provider == "offline":
         return OfflineChatCompletionClient(latency_ms=settings.offline_latency_ms)
+    config = config or ProvidersConfig()
+    provider = config.provider(choice.provider)
+    timeout = provider.timeout_s if provider.timeout_s is not None else settings.model_timeout_s
+    key = config.api_key(choice.provider, environ)
+    base_url = provider.base_url
+    if choice.provider == "openai":
+        base_url = base_url or settings.openai_base_url
+        key = key or settings.openai_api_key
+    if not key and not base_url:
+        raise ModelConfigError(
+            f"model {choice.label} needs an API key but {config.key_env(choice.provider)} is not set; "
+            "export it, set a base_url for a local server, or use offline"
+        )
+    if choice.provider == "anthropic":
+        from autogen_ext.models.anthropic import AnthropicChatCompletionClient
+
+        return AnthropicChatCompletionClient(
+            model=choice.model,
+            api_key=key or "not-needed",
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            model_info=_model_info(json_output=False),
+            **_sampling(choice),  # type: ignore[arg-type]
+        )
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    if not settings.openai_api_key and not settings.openai_base_url:
-        raise ModelConfigError("BOTARMY_MODEL uses openai but OPENAI_API_KEY is not set; export it or use offline")
+    extra: dict[str, object] = {}
+    if choice.provider == "gemini":
+        base_url = base_url or GEMINI_OPENAI_BASE_URL
+        extra["include_name_in_message"] = False  # Gemini's OpenAI endpoint rejects the `name` field
     return OpenAIChatCompletionClient(
         model=choice.model,
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url,
+        api_key=key or "not-needed",
+        base_url=base_url,
         max_retries=0,
-        timeout=settings.model_timeout_s,
-        # model_info is given so AutoGen never looks the model up (or tokenizes) for unknown names
-        model_info=ModelInfo(
-            vision=False,
-            function_calling=True,
-            json_output=True,
-            family=ModelFamily.UNKNOWN,
-            structured_output=False,
-        ),
+        timeout=timeout,
+        model_info=_model_info(json_output=True),
+        **_sampling(choice),  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
     )

@@ -25,7 +25,10 @@ ENV_MENTION = re.compile(r"os\.environ|getenv\(")
 NOT_OUR_CODE = {".venv", "tests", ".git", "build", "dist", "node_modules", ".botarmy"}
 # Modules that read a variable named by data, and where the names they read by default are declared.
 # (A providers file may name other key variables; a deployment that uses one adds it to the compose env.)
-DYNAMIC_ENV_READERS = {"providers/config.py": "providers.config:DEFAULT_KEY_ENV"}
+DYNAMIC_ENV_READERS = {
+    "providers/config.py": "providers.config:DEFAULT_KEY_ENV",
+    "providers/cli.py": "providers.config:DEFAULT_KEY_ENV",
+}
 
 
 @pytest.fixture(scope="module")
