@@ -215,6 +215,9 @@ class AgentStepResult(BaseModel):
     attempts: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0  # what this step's model calls cost (0 when reused after a retry)
+    provider: str | None = None  # the provider that answered (after any fallback)
+    model: str | None = None
 
 
 COLLECTIVE_INPUTS = frozenset({"all_artifacts", "all_artifacts_in_project", "any_flagged_documents"})
