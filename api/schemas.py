@@ -56,9 +56,11 @@ class Accepted(BaseModel):
 class ApprovalDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["approve", "reject", "amend", "yes", "no"] = Field(
-        description="approve/reject/amend a step's output; yes/no answers a condition"
+    decision: Literal["approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"] = Field(
+        description="approve/reject/amend a step's output; yes/no answers a condition; choose picks a route "
+        "branch (in `choice`); raise/stop answers a budget pause (raise: the new budget in `choice`)"
     )
+    choice: str | None = Field(default=None, max_length=200, description="choose: the branch; raise: the budget")
     comment: str = ""
     content: str | None = Field(default=None, description="the amended document; required for (and only for) amend")
     by: str = Field(default="api", max_length=200, description="who decides")
@@ -70,6 +72,8 @@ class ApprovalDecision(BaseModel):
             raise ValueError("content is required when decision is 'amend'")
         if self.decision != "amend" and self.content is not None:
             raise ValueError("content is only allowed when decision is 'amend'")
+        if self.decision in ("choose", "raise") and not self.choice:
+            raise ValueError(f"choice is required when decision is '{self.decision}'")
         return self
 
 

@@ -18,7 +18,7 @@ from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize, slug, stem
 from bmad.diagnostics import DefinitionError, Diagnostic
 from bmad.models import Catalog, StepDef, WorkflowDef
-from bmad.plan import ApprovalSpec, Plan, PlanStep, RepeatBlock, SourceRef
+from bmad.plan import ApprovalSpec, Plan, PlanStep, RepeatBlock, RouteOption, SourceRef
 from bmad.specs import agent_spec, template_spec
 
 _ALIASES = {"ux": "ux-expert"}
@@ -107,7 +107,9 @@ def _handoff(prompts: dict[str, str], previous: list[str], current: list[str]) -
 
 
 def _steps(catalog: Catalog, wf: WorkflowDef) -> list[PlanStep]:
+    """The main sequence, then the steps of route branches (they run only when their branch is chosen)."""
     steps: list[PlanStep] = []
+    branches: list[tuple[PlanStep, str, dict]] = []
     used: set[str] = set()
     previous: list[str] = []
     for sd in wf.sequence:
@@ -121,8 +123,38 @@ def _steps(catalog: Catalog, wf: WorkflowDef) -> list[PlanStep]:
             current = [p.strip() for p in step.agent.split("/")]
             step.handoff_prompt = _handoff(wf.handoff_prompts, previous, current)
             previous = current
+        routes = sd.fields.get("routes")
+        if isinstance(routes, dict):
+            step.kind, step.agent, step.agents = "control", None, []
+            branches += [(step, str(name), b) for name, b in routes.items() if isinstance(b, dict)]
         steps.append(step)
+    for parent, name, branch in branches:
+        option, sub = _route(catalog, parent, name, branch, len(steps))
+        parent.routes.append(option)
+        if sub is not None:
+            steps.append(sub)
     return steps
+
+
+def _route(
+    catalog: Catalog, parent: PlanStep, name: str, branch: dict, index: int
+) -> tuple[RouteOption, PlanStep | None]:
+    """A branch with an agent runs that agent's step and then ends the workflow, unless it says `continue:`;
+    a branch with only `continue:` goes on with the next entry of the sequence."""
+    notes = (branch.get("notes") or "").strip() if isinstance(branch.get("notes"), str) else ""
+    agent = _text(branch.get("agent"))
+    then = "continue" if "continue" in branch or not agent else "exit"
+    if not agent:
+        return RouteOption(name=name, then=then, notes=notes), None
+    agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"]
+    sub = PlanStep(
+        index=index, id=f"{parent.id}.{slug(name)}", kind="agent", agent=agent, agents=agents,
+        creates=normalize(_text(branch.get("creates")), None), creates_raw=_text(branch.get("creates")),
+        uses=_text(branch.get("uses")), action=_text(branch.get("action")), notes=notes,
+        requires=name_list(branch.get("requires")), route_of=parent.id, source=parent.source,
+    )
+    sub.template = _template_for(catalog, sub.uses, agents, sub.output)
+    return RouteOption(name=name, step=sub.id, then=then, notes=notes), sub
 
 
 def _repeat_blocks(wf: WorkflowDef, steps: list[PlanStep]) -> list[RepeatBlock]:
@@ -152,6 +184,22 @@ def _external_inputs(steps: list[PlanStep]) -> list[str]:
     return external
 
 
+def default_route(step: PlanStep) -> str:
+    """Without an input or a person, a routing step takes the first branch that continues the workflow."""
+    return next((r.name for r in step.routes if r.then == "continue"), step.routes[0].name)
+
+
+def _route_defaults(steps: list[PlanStep]) -> dict[str, object]:
+    """The routing input defaults to its default branch; `<branch>_path` conditions follow the branch taken."""
+    defaults: dict[str, object] = {}
+    for step in steps:
+        if step.routes:
+            chosen = default_route(step)
+            defaults[step.condition or step.id] = chosen
+            defaults.update({f"{r.name}_path": r.name == chosen for r in step.routes})
+    return defaults
+
+
 def _relevant_errors(catalog: Catalog, paths: set[str]) -> list[Diagnostic]:
     return [d for d in catalog.diagnostics if d.severity == "error" and d.path in paths]
 
@@ -179,6 +227,7 @@ def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
     conditions = sorted({s.condition for s in steps if s.condition})
     defaults: dict[str, object] = {b.input_name: 1 for b in blocks}
     defaults.update({c: False for c in conditions})
+    defaults.update(_route_defaults(steps))
     plan = Plan(
         workflow_id=wf.id,
         name=wf.name,

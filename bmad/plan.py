@@ -68,6 +68,15 @@ class ApprovalSpec(BaseModel):
     max_revisions: int = 3
 
 
+class RouteOption(BaseModel):
+    """One branch of a `routes:` step: run a step (then end the workflow), or continue with the next entry."""
+
+    name: str
+    step: str | None = None  # id of the route's own step (in plan.steps, after the main sequence)
+    then: Literal["continue", "exit"] = "continue"
+    notes: str = ""
+
+
 class PlanStep(BaseModel):
     """One entry of a workflow's `sequence`, compiled."""
 
@@ -91,6 +100,8 @@ class PlanStep(BaseModel):
     handoff_prompt: str | None = None
     template: str | None = None  # TemplateSpec id used to shape the output
     approval: ApprovalSpec | None = None
+    routes: list[RouteOption] = Field(default_factory=list)  # a routing step: one branch is chosen
+    route_of: str | None = None  # this step is a branch of that routing step; it runs only when chosen
     source: SourceRef | None = None
 
     @property
@@ -145,6 +156,8 @@ class Plan(BaseModel):
                     condition=s.condition,
                     optional=s.optional,
                     approval=s.approval,
+                    routes=s.routes,
+                    route_of=s.route_of,
                 )
                 for s in self.steps
             ],
@@ -165,11 +178,13 @@ class OutlineStep(BaseModel):
     condition: str | None = None
     optional: bool = False
     approval: ApprovalSpec | None = None
+    routes: list[RouteOption] = Field(default_factory=list)
+    route_of: str | None = None
 
 
 class PlanOutline(BaseModel):
     workflow_id: str
     definition_hash: str
-    steps: list[OutlineStep]
+    steps: list[OutlineStep]  # the main sequence first, then the steps of route branches
     repeat_blocks: list[RepeatBlock] = Field(default_factory=list)
     input_defaults: dict[str, object] = Field(default_factory=dict)

@@ -96,13 +96,26 @@ class _WorkflowCheck:
             except ValueError as exc:
                 self.diag(step.pos("approval"), str(exc))
         if "routes" in fields:
-            self.diag(step.key_pos["routes"], "'routes' (branching) is not supported by the engine: the "
-                      "step is compiled as a control step and its branches are ignored; use 'condition:' on "
-                      "the steps that follow instead", "warning")
+            self.routes(step, fields["routes"])
         output = fields.get("creates") or fields.get("updates")
         if output and not fields.get("agent") and step.bare_key is None:
             key = "creates" if fields.get("creates") else "updates"
             self.diag(step.pos(key), f"step {key} '{output}' but names no agent to write it; add 'agent:'")
+
+    def routes(self, step: StepDef, routes: Any) -> None:
+        pos = step.key_pos["routes"]
+        if not isinstance(routes, dict) or not routes:
+            self.diag(pos, "'routes' must map branch names to branches (each with 'agent:' or 'continue:')")
+            return
+        for name, branch in routes.items():
+            if not isinstance(branch, dict) or not ("agent" in branch or "continue" in branch):
+                self.diag(pos, f"route '{name}' needs 'agent:' (a step to run) or 'continue:' (go on)")
+                continue
+            agent = branch.get("agent")
+            for part in (p.strip() for p in str(agent or "").split("/") if p.strip()):
+                if part != "various" and part not in self.catalog.agents:
+                    self.diag(pos, f"route '{name}': unknown agent '{part}'; known agents: "
+                              f"{_known(self.catalog.agents)}")
 
     def step_names(self) -> None:
         seen: dict[str, StepDef] = {}

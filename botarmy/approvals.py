@@ -17,7 +17,7 @@ from workflows.run import BmadRunWorkflow
 
 async def send_decision(
     settings: Settings, run_id: str, step: str, decision: str, comment: str, content: str | None,
-    by: str, role: str | None, out: Console, err: Console,
+    by: str, role: str | None, out: Console, err: Console, choice: str | None = None,
 ) -> int:
     view = await asyncio.to_thread(get_store(settings.database_url).get_run, run_id)
     if view is None:
@@ -28,7 +28,8 @@ async def send_decision(
     try:
         record = await handle.execute_update(
             BmadRunWorkflow.decide,
-            ApprovalDecision(step=step, decision=decision, comment=comment, content=content, by=by, role=role),  # type: ignore[arg-type]
+            ApprovalDecision(step=step, decision=decision, comment=comment, content=content,  # type: ignore[arg-type]
+                             by=by, role=role, choice=choice),
         )
     except WorkflowUpdateFailedError as exc:
         err.print(f"[red]refused:[/red] {exc.cause}", highlight=False)
@@ -52,7 +53,8 @@ async def list_pending(settings: Settings, out: Console) -> int:
             continue
         for req in progress.pending_approvals:
             count += 1
-            what = f"{req.artifact} v{req.version}" if req.kind == "approval" else f"{req.question}?"
+            what = {"approval": f"{req.artifact} v{req.version}",
+                    "route": f"{req.question}: {' | '.join(req.choices)}"}.get(req.kind, f"{req.question}?")
             out.print(f"{run.run_id}  {req.step}  {req.kind}: {what}  since {req.requested_at.isoformat()}",
                       highlight=False)
     if not count:

@@ -161,21 +161,26 @@ def approval_policy(value: str, p: Plan) -> str | list[str]:
 def decide(
     run_id: str,
     step: str,
-    decision: Annotated[str, typer.Argument(help="approve | reject | amend | yes | no")],
+    decision: Annotated[str, typer.Argument(help="approve | reject | amend | yes | no | choose | raise | stop")],
     comment: Annotated[str, typer.Option("--comment", "-m", help="feedback (reject) or a note")] = "",
     content_file: Annotated[Path | None, typer.Option("--content-file", help="amend: the edited artifact")] = None,
     by: Annotated[str, typer.Option("--by", help="who decides")] = "cli",
     role: Annotated[str | None, typer.Option("--role", help="the role you decide as")] = None,
+    choice: Annotated[str | None, typer.Option("--choice", help="choose: the branch; raise: the new budget")] = None,
 ) -> None:
     """Decide on a step that waits for a person."""
     from botarmy.approvals import send_decision
 
-    if decision not in ("approve", "reject", "amend", "yes", "no"):
-        raise fail(f"decision {decision!r}: use approve, reject, amend, yes or no")
+    if decision not in ("approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"):
+        raise fail(f"decision {decision!r}: use approve, reject, amend, yes, no, choose, raise or stop")
+    if decision in ("choose", "raise") and not choice:
+        raise fail(f"decision {decision} needs --choice (the branch, or the new budget)")
     if content_file is not None and not content_file.is_file():
         raise fail(f"--content-file {content_file}: no such file")
     content = content_file.read_text() if content_file else None
-    code = asyncio.run(send_decision(get_settings(), run_id, step, decision, comment, content, by, role, out, err))
+    code = asyncio.run(
+        send_decision(get_settings(), run_id, step, decision, comment, content, by, role, out, err, choice)
+    )
     raise typer.Exit(code)
 
 

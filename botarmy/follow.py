@@ -59,8 +59,11 @@ def _report(state: RunProgress, seen: dict[str, str], console: Console, bar, tas
         if marker in seen:
             continue
         seen[marker] = "shown"
-        what = f"{req.artifact} v{req.version}" if req.kind == "approval" else f"{req.question}? (yes/no)"
-        answers = "approve|reject|amend" if req.kind == "approval" else "yes|no"
+        what, answers = {
+            "approval": (f"{req.artifact} v{req.version}", "approve|reject|amend"),
+            "route": (f"{req.question}", f"choose --choice {'|'.join(req.choices)}"),
+            "budget": (f"{req.question}", "raise --choice NEW_BUDGET | stop"),
+        }.get(req.kind, (f"{req.question}? (yes/no)", "yes|no"))
         line = f"  waiting   {req.step}: {what} — botarmy decide {state.run_id} '{req.step}' {answers}"
         (bar.console.print(line) if bar is not None else print(line, file=sys.stderr, flush=True))
     if bar is not None:

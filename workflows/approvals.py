@@ -31,6 +31,8 @@ _EVENT_TIMEOUT = timedelta(seconds=60)
 _ANSWERS = {
     "approval": {"approve", "reject", "amend"},
     "condition": {"yes", "no", "approve", "reject"},
+    "route": {"choose"},
+    "budget": {"raise", "stop"},
 }
 
 
@@ -52,6 +54,10 @@ class ApprovalGate:
         if d.decision not in _ANSWERS[req.kind]:
             allowed = ", ".join(sorted(_ANSWERS[req.kind]))
             raise ValueError(f"{d.decision!r} does not answer a {req.kind}; use {allowed}")
+        if req.kind == "route" and d.choice not in req.choices:
+            raise ValueError(f"choose one of {', '.join(req.choices)} for step {d.step!r} (got {d.choice!r})")
+        if d.decision == "raise" and not _positive_number(d.choice):
+            raise ValueError("a raise decision needs the new budget in 'choice', e.g. 5.00")
         if d.decision == "amend" and not d.content:
             raise ValueError("an amend decision needs the edited artifact in 'content'")
         if d.content and len(d.content.encode()) > MAX_AMENDMENT_BYTES:
@@ -88,7 +94,10 @@ class ApprovalGate:
             req = req.model_copy(update={"timeout_at": workflow.now() + timedelta(seconds=timeout_s)})
         self.pending[req.step] = req
         self._mark_waiting()
-        what = f"{req.artifact} v{req.version} ({req.agent})" if req.kind == "approval" else f"'{req.question}'?"
+        what = {
+            "approval": f"{req.artifact} v{req.version} ({req.agent})",
+            "route": f"'{req.question}': one of {', '.join(req.choices)}",
+        }.get(req.kind, f"'{req.question}'?")
         workflow.set_current_details(f"Waiting for a person to decide on `{req.step}`: {what}")
         await self._event("approval.requested", req.model_dump(mode="json"))
         if self.parent:
@@ -135,6 +144,13 @@ class ApprovalGate:
             "emit_event", EventInput(run_id=self.run_id, type=type_, data=data),
             start_to_close_timeout=_EVENT_TIMEOUT, summary=type_,
         )
+
+
+def _positive_number(value: str | None) -> bool:
+    try:
+        return value is not None and float(value) > 0
+    except ValueError:
+        return False
 
 
 def needs_approval(step: OutlineStep, approve: str | list[str], auto_approve: bool) -> bool:

@@ -44,8 +44,9 @@ class StepState(BaseModel):
 class Decision(BaseModel):
     condition: str
     value: bool
-    source: str  # "input" | "default"
+    source: str  # "input" | "default" | "decided by <who>" | "route <name>"
     step: str
+    choice: str | None = None  # for a route: the branch taken
 
 
 class StepPolicy(BaseModel):
@@ -62,11 +63,12 @@ class ApprovalRequest(BaseModel):
     """Something a person is asked to decide: a step's output (kind approval) or a condition (kind condition)."""
 
     step: str  # step key
-    kind: Literal["approval", "condition"] = "approval"
+    kind: Literal["approval", "condition", "route", "budget"] = "approval"
     agent: str | None = None
     artifact: str | None = None
     version: int | None = None
     question: str | None = None
+    choices: list[str] = Field(default_factory=list)  # route: the branches to choose from
     role: str | None = None
     revision: int = 0
     requested_at: datetime
@@ -76,8 +78,9 @@ class ApprovalRequest(BaseModel):
 
 class ApprovalDecision(BaseModel):
     step: str
-    decision: Literal["approve", "reject", "amend", "yes", "no"]
+    decision: Literal["approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"]
     comment: str = ""
+    choice: str | None = None  # choose: the route; raise: the new budget, e.g. "2.50" (USD) or "50000" (tokens)
     content: str | None = None  # amend only: the edited artifact
     by: str = "anonymous"
     role: str | None = None

@@ -67,6 +67,7 @@ class Interpreter:
         self.decisions = list(decisions)
         self.steps: dict[str, StepState] = {}
         self.current: str | None = None
+        self.exited: str | None = None  # set when a route branch ends the workflow
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
         key = step_key(step, iteration)
@@ -106,12 +107,22 @@ class Interpreter:
         self, start: int, end: int, iteration: int | None = None, item: Any = None, scope: str | None = None
     ) -> None:
         for step in self.outline.steps[start : end + 1]:
+            if self.exited:
+                break
             await self.run_step(step, iteration, item, scope)
+
+    def skip_rest(self) -> None:
+        for st in self.steps.values():
+            if st.status == "pending":
+                st.status, st.reason = "skipped", self.exited
 
     async def run_step(
         self, step: OutlineStep, iteration: int | None = None, item: Any = None, scope: str | None = None
     ) -> None:
         st = self.state(step, iteration)
+        if step.routes:
+            await self.route(step, st, iteration, item, scope)
+            return
         if step.kind == "control":
             st.status, st.reason = "completed", "control entry: nothing to run"
             return
@@ -123,6 +134,45 @@ class Interpreter:
         if needs_approval(step, self.approve, self.auto_approve):
             await self.approve_output(step, st, iteration, item, scope)
         self.current = None
+
+    async def choose_route(self, step: OutlineStep, key: str) -> str:
+        names = [r.name for r in step.routes]
+        question = step.condition or step.id
+        if question in self.inputs:
+            choice, source = str(self.inputs[question]), "input"
+            if choice not in names:
+                raise ApplicationError(
+                    f"run input {question}={choice!r} is not a branch of step {key}; use one of: {', '.join(names)}",
+                    type="InvalidInput", non_retryable=True,
+                )
+        elif asks_conditions(self.approve, self.auto_approve):
+            answer = await self.gate.ask(ApprovalRequest(step=key, kind="route", question=question, choices=names,
+                                                         requested_at=workflow.now()), None)
+            choice, source = answer.choice or names[0], f"decided by {answer.by}"
+        else:  # the first branch that continues the workflow, as `botarmy plan` shows
+            choice, source = next((r.name for r in step.routes if r.then == "continue"), names[0]), "default"
+        self.decisions.append(Decision(condition=question, value=True, source=source, step=key, choice=choice))
+        for r in step.routes:  # later steps test `<branch>_path`
+            if not any(d.condition == f"{r.name}_path" for d in self.decisions):
+                self.decisions.append(Decision(condition=f"{r.name}_path", value=r.name == choice,
+                                               source=f"route {choice}", step=key))
+        return choice
+
+    async def route(
+        self, step: OutlineStep, st: StepState, iteration: int | None, item: Any, scope: str | None
+    ) -> None:
+        choice = await self.choose_route(step, st.key)
+        st.status, st.reason = "completed", f"route {choice}"
+        by_id = {s.id: s for s in self.outline.steps}
+        chosen = next(r for r in step.routes if r.name == choice)
+        for r in step.routes:
+            if r.step and r.name != choice:
+                other = self.state(by_id[r.step], iteration)
+                other.status, other.reason = "skipped", f"route {choice} was taken"
+        if chosen.step:
+            await self.run_step(by_id[chosen.step], iteration, item, scope)
+        if chosen.then == "exit":
+            self.exited = f"route {choice} of {st.key} ends the workflow"
 
     async def approve_output(
         self, step: OutlineStep, st: StepState, iteration: int | None, item: Any, scope: str | None

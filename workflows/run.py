@@ -204,8 +204,12 @@ class BmadRunWorkflow:
     async def _execute(self, inp: RunInput) -> None:
         interp = self._interp
         blocks = {b.start: b for b in inp.outline.repeat_blocks}
+        main = sum(1 for s in inp.outline.steps if s.route_of is None)  # route branches come after
         i = 0
-        while i < len(inp.outline.steps):
+        while i < main:
+            if interp.exited:
+                interp.skip_rest()
+                return
             block = blocks.get(i)
             if block is None:
                 await interp.run_step(inp.outline.steps[i])

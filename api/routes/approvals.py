@@ -42,7 +42,7 @@ async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateD
     client = await state.temporal()
     handle = client.get_workflow_handle(view.temporal_workflow_id)
     arg = ApprovalDecision(step=step, decision=body.decision, comment=body.comment, content=body.content,
-                           by=body.by, role=body.role)
+                           by=body.by, role=body.role, choice=body.choice)
     try:
         record = await handle.execute_update("decide", arg, result_type=DecisionRecord, rpc_timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as err:

@@ -35,26 +35,41 @@ def workflow_id(file: Path) -> str:
     return found[0]
 
 
+def route_inputs(plan: Plan) -> set[str]:
+    """Inputs decided by `routes:` steps (the routing question and the `<branch>_path` conditions)."""
+    names = {s.condition or s.id for s in plan.steps if s.routes}
+    return names | {f"{r.name}_path" for s in plan.steps for r in s.routes}
+
+
 def run_inputs(plan: Plan, conditions: bool) -> dict[str, object]:
     inputs: dict[str, object] = {b.input_name: ITERATIONS for b in plan.repeat_blocks}
     if conditions:
-        inputs.update({c: True for c in plan.conditions})
+        inputs.update({c: True for c in plan.conditions if c not in route_inputs(plan)})
     return inputs
 
 
-def expected_outputs(plan: Plan, conditions: bool) -> dict[str, str]:
+def runs(plan: Plan, step, inputs: dict[str, object]) -> bool:
+    """Whether an agent step runs: its condition holds (input, else the plan's default); route branches do not
+    run under the default route, which continues the workflow."""
+    if step.kind != "agent" or step.route_of:
+        return False
+    return not step.condition or bool(inputs.get(step.condition, plan.input_defaults.get(step.condition)))
+
+
+def expected_outputs(plan: Plan, inputs: dict[str, object]) -> dict[str, str]:
     """Step key -> artifact name for every agent step that runs: scoped per iteration inside repeat blocks."""
     blocks = {b.start: b for b in plan.repeat_blocks}
     expected: dict[str, str] = {}
     i = 0
-    while i < len(plan.steps):
+    main = [s for s in plan.steps if s.route_of is None]
+    while i < len(main):
         block = blocks.get(i)
         end = block.end if block else i
         rounds = range(1, ITERATIONS + 1) if block else [None]
         for n in rounds:
             scope = f"{block.input_name.removeprefix('for_each_')}-{n}" if block else None
             for step in plan.steps[i:end + 1]:
-                if step.kind != "agent" or (step.condition and not conditions):
+                if not runs(plan, step, inputs):
                     continue
                 name = step.output or f"{step.id}.md"
                 expected[step.id if n is None else f"{step.id}[{n}]"] = f"{scope}/{name}" if scope else name
@@ -91,19 +106,17 @@ async def test_upstream_workflow_runs_to_completion_with_every_expected_artifact
     assert result.status == "completed"
     run = store.get_run(result.run_id)
     assert run is not None and run.status == "completed"
-    expected = expected_outputs(plan, conditions)
+    expected = expected_outputs(plan, inputs)
     assert sorted({a.name for a in run.artifacts}) == sorted(set(expected.values()))
     statuses = {s.key: s.status for s in run.steps}
     assert all(statuses[key] == "completed" for key in expected), statuses
     skipped = {key for key, status in statuses.items() if status == "skipped"}
-    if conditions:
-        assert skipped == set()
-    else:
-        conditional = {s.id for s in plan.steps if s.kind == "agent" and s.condition}
-        assert {key.split("[")[0] for key in skipped} == conditional
-    decided = {s.condition for s in plan.steps if s.kind == "agent" and s.condition}  # control entries decide none
-    assert sorted(d.condition for d in result.decisions) == sorted(decided)
-    assert all(d.value is conditions for d in result.decisions)
+    not_run = {s.id for s in plan.steps if s.kind == "agent" and not runs(plan, s, inputs)}
+    assert {key.split("[")[0] for key in skipped} == not_run
+    by_condition = [d for d in result.decisions if d.condition not in route_inputs(plan)]
+    decided = {s.condition for s in plan.steps if s.kind == "agent" and s.condition} - route_inputs(plan)
+    assert sorted(d.condition for d in by_condition) == sorted(decided)  # control entries decide none
+    assert all(d.value is conditions for d in by_condition)
 
 
 def test_upstream_validates_with_no_errors_from_the_cli(tmp_path: Path) -> None:
