@@ -19,6 +19,8 @@ class RunCreate(BaseModel):
     )
     team: str | None = Field(default=None, description="an agent team; the workflow must be one of its workflows")
     artifacts: dict[str, str] = Field(default_factory=dict, description="external input documents, by name")
+    budget_usd: float | None = Field(default=None, gt=0, description="pause before the run spends more (USD)")
+    budget_tokens: int | None = Field(default=None, gt=0, description="pause before the run uses more tokens")
 
 
 class RunCreated(BaseModel):

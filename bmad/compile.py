@@ -240,5 +240,17 @@ def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
         conditions=conditions,
         input_defaults=defaults,
         source=wf.source,
+        **_budget(wf.budget),
     )
     return plan.seal()
+
+
+def _budget(value: object) -> dict[str, object]:
+    """`budget: {usd: 5, tokens: 200000}` on the workflow; shapes are checked by validation."""
+    if not isinstance(value, dict):
+        return {}
+    usd, tokens = value.get("usd"), value.get("tokens")
+    return {
+        "budget_usd": float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else None,
+        "budget_tokens": int(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
+    }

@@ -191,6 +191,7 @@ def build_workflow(doc: Any, where: Located, stem: str) -> Built:
         handoff_prompts={str(k): _text(v) for k, v in (prompts or {}).items()},
         flow_diagram=_text(wf.get("flow_diagram")),
         decision_guidance=to_plain(wf.get("decision_guidance")),
+        budget=to_plain(wf.get("budget")),
         source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
     )
     return workflow, problems + seq_problems

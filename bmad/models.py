@@ -124,6 +124,7 @@ class WorkflowDef(BaseModel):
     handoff_prompts: dict[str, str] = Field(default_factory=dict)
     flow_diagram: str = ""
     decision_guidance: Any = None
+    budget: Any = None  # BotArmy extension: {usd: 5.0, tokens: 200000}, the default budget of each run
     source: SourceRef  # points at the `id:` value
     duplicates: list[str] = Field(default_factory=list)  # other files that declared the same id
 

@@ -130,6 +130,8 @@ class Plan(BaseModel):
     external_inputs: list[str] = Field(default_factory=list)  # required artifacts no step creates
     conditions: list[str] = Field(default_factory=list)  # condition names, decided by run inputs
     input_defaults: dict[str, object] = Field(default_factory=dict)  # e.g. {"for_each_epic": 1}
+    budget_usd: float | None = None  # the workflow's default budget (extension key `budget:`)
+    budget_tokens: int | None = None
     source: SourceRef | None = None
 
     def canonical_json(self) -> str:

@@ -162,7 +162,19 @@ class _WorkflowCheck:
             self.shape(step)
         self.step_names()
         self.order()
+        self.budget()
         return self.out
+
+    def budget(self) -> None:
+        value = self.wf.budget
+        if value is None:
+            return
+        where = (self.wf.source.line, self.wf.source.col)
+        ok = isinstance(value, dict) and set(value) <= {"usd", "tokens"} and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value.values()
+        )
+        if not ok:
+            self.diag(where, "'budget' must be a mapping like {usd: 5.0, tokens: 200000} with positive numbers")
 
 
 def _str_list(value: Any) -> bool:

@@ -122,6 +122,8 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object at the end")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="write the artifacts here at the end")] = None,
     approve: Annotated[str, typer.Option("--approve", help="who approves outputs: all, none, or AGENT,AGENT")] = "none",
+    budget_usd: Annotated[float | None, typer.Option("--budget-usd", min=1e-6, help="pause before exceeding")] = None,
+    budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", min=1, help="pause before exceeding")] = None,
 ) -> None:
     """Run WORKFLOW to the end; exit 0 only when it completed."""
     try:
@@ -138,7 +140,8 @@ def run(
 
     policy = approval_policy(approve, p)
     settings = get_settings()
-    code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err, policy))
+    code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err, policy,
+                                       (budget_usd, budget_tokens)))
     if out_dir is not None and run_id:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)

@@ -21,6 +21,7 @@ from workflows.contracts import (
     SEARCH_ATTR_WAITING,
     SEARCH_ATTR_WORKFLOW,
     ArtifactPointer,
+    Budget,
     RunInput,
     RunResult,
     StepPolicy,
@@ -89,6 +90,8 @@ async def start_run(
     auto_approve: bool = False,
     run_id: str | None = None,
     approve: str | list[str] = "none",
+    budget_usd: float | None = None,
+    budget_tokens: int | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest."""
     rid, wid = new_run_id(plan)
@@ -104,6 +107,10 @@ async def start_run(
             auto_approve=auto_approve,
             policy=policy_from(settings),
             approve=approve,
+            budget=Budget(
+                usd=budget_usd if budget_usd is not None else plan.budget_usd,
+                tokens=budget_tokens if budget_tokens is not None else plan.budget_tokens,
+            ),
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

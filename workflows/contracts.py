@@ -116,6 +116,16 @@ class AmendInput(BaseModel):
     by: str
 
 
+class Budget(BaseModel):
+    """Limits of a run and what it has spent; the workflow pauses before a step that would cross a limit."""
+
+    usd: float | None = None
+    tokens: int | None = None
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+    calls: int = 0  # agent steps paid so far (the next step is expected to cost their average)
+
+
 class RunInput(BaseModel):
     run_id: str
     outline: PlanOutline
@@ -124,6 +134,7 @@ class RunInput(BaseModel):
     auto_approve: bool = False
     policy: StepPolicy = Field(default_factory=StepPolicy)
     approve: str | list[str] = "none"  # "all" | "none" | agent ids that need a person's approval
+    budget: Budget = Field(default_factory=Budget)
 
 
 class IterationInput(BaseModel):
@@ -141,6 +152,7 @@ class IterationInput(BaseModel):
     auto_approve: bool = False
     approve: str | list[str] = "none"
     parent_workflow_id: str | None = None
+    budget: Budget = Field(default_factory=Budget)
 
 
 class IterationResult(BaseModel):
@@ -148,6 +160,8 @@ class IterationResult(BaseModel):
     artifacts: dict[str, ArtifactPointer]
     decisions: list[Decision] = Field(default_factory=list)
     approvals: list[DecisionRecord] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
+    stopped: str | None = None
 
 
 class RunProgress(BaseModel):
@@ -164,6 +178,7 @@ class RunProgress(BaseModel):
     error: str | None = None
     pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
     approvals: list[DecisionRecord] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
 
 
 class RunResult(BaseModel):

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         AmendInput,
         ApprovalRequest,
         ArtifactPointer,
+        Budget,
         Decision,
         StepPolicy,
         StepState,
@@ -55,7 +56,10 @@ class Interpreter:
         gate: ApprovalGate | None = None,
         approve: str | list[str] = "none",
         auto_approve: bool = False,
+        budget: Budget | None = None,
     ) -> None:
+        self.budget = budget.model_copy() if budget else Budget()
+        self.stopped: str | None = None  # set when a person stops the run at a budget pause
         self.gate = gate or ApprovalGate(run_id)
         self.approve = approve
         self.auto_approve = auto_approve
@@ -102,6 +106,36 @@ class Interpreter:
         if step.optional and truthy(self.inputs.get("skip_optional", False)):
             return "optional step skipped by run input 'skip_optional'"
         return None
+
+    def over_budget(self) -> tuple[str, str] | None:
+        """(limit, why) when the next step is expected to cross a limit: spent + the average step so far."""
+        b = self.budget
+        if b.usd is not None:
+            expected = b.spent_usd / b.calls if b.calls else 0.0
+            if b.spent_usd + expected > b.usd or b.spent_usd >= b.usd:
+                return "usd", f"budget ${b.usd:.4f}: spent ${b.spent_usd:.4f}, next step expected ${expected:.4f}"
+        if b.tokens is not None:
+            expected_tokens = b.spent_tokens // b.calls if b.calls else 0
+            if b.spent_tokens + expected_tokens > b.tokens or b.spent_tokens >= b.tokens:
+                return "tokens", (f"budget {b.tokens} tokens: spent {b.spent_tokens}, "
+                                  f"next step expected {expected_tokens}")
+        return None
+
+    async def within_budget(self, key: str) -> None:
+        """Pause durably before a step that would cross the budget; a person raises it or stops the run."""
+        while (over := self.over_budget()) is not None:
+            limit, why = over
+            answer = await self.gate.ask(
+                ApprovalRequest(step=key, kind="budget", question=why, requested_at=workflow.now()), None
+            )
+            if answer.decision == "stop":
+                self.stopped = f"stopped by {answer.by} before {key}: {why}"
+                raise ApplicationError(self.stopped, type="BudgetStop", non_retryable=True)
+            value = float(answer.choice or 0)
+            if limit == "usd":
+                self.budget.usd = value
+            else:
+                self.budget.tokens = int(value)
 
     async def run_range(
         self, start: int, end: int, iteration: int | None = None, item: Any = None, scope: str | None = None
@@ -217,6 +251,7 @@ class Interpreter:
         revision: int = 0, feedback: str | None = None,
     ) -> None:
         name = output_name(step, scope)
+        await self.within_budget(st.key)
         st.status, self.current = "running", st.key
         total = len(self.outline.steps)
         again = f" (revision {revision})" if revision else ""
@@ -247,3 +282,6 @@ class Interpreter:
         )
         st.status, st.artifact = "completed", result.artifact
         self.artifacts[result.artifact.name] = result.artifact
+        self.budget.spent_usd += result.cost_usd
+        self.budget.spent_tokens += result.prompt_tokens + result.completion_tokens
+        self.budget.calls += 1

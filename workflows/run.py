@@ -92,12 +92,16 @@ class BmadIterationWorkflow:
     @workflow.run
     async def run(self, inp: IterationInput) -> IterationResult:
         interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions,
-                             self._gate, inp.approve, inp.auto_approve)
-        await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
+                             self._gate, inp.approve, inp.auto_approve, inp.budget)
+        try:
+            await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
+        except ApplicationError as err:
+            if err.type != "BudgetStop":
+                raise
         await workflow.wait_condition(workflow.all_handlers_finished)
         return IterationResult(
             steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
-            approvals=self._gate.records,
+            approvals=self._gate.records, budget=interp.budget, stopped=interp.stopped,
         )
 
 
@@ -116,7 +120,7 @@ class BmadRunWorkflow:
         artifacts = dict(inp.artifacts)
         self._gate = ApprovalGate(inp.run_id)
         self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
-                                   self._gate, inp.approve, inp.auto_approve)
+                                   self._gate, inp.approve, inp.auto_approve, inp.budget)
         self._status = "running"
         self._error: str | None = None
 
@@ -156,6 +160,7 @@ class BmadRunWorkflow:
             error=self._error,
             pending_approvals=sorted(self._gate.pending.values(), key=lambda r: r.requested_at),
             approvals=self._gate.records,
+            budget=interp.budget,
         )
 
     @workflow.run
@@ -184,10 +189,14 @@ class BmadRunWorkflow:
         )
         try:
             await self._execute(inp)
+            if self._interp.stopped:
+                return await self._stop(inp, self._interp.stopped)
         except asyncio.CancelledError:
             await self._finish(inp, "cancelled", "cancelled by request")
             raise
         except (ActivityError, ChildWorkflowError, ApplicationError) as err:
+            if isinstance(err, ApplicationError) and err.type == "BudgetStop":
+                return await self._stop(inp, err.message)
             if is_cancelled_exception(err):  # cancelled while a step or an iteration ran
                 await self._finish(inp, "cancelled", "cancelled by request")
                 raise asyncio.CancelledError() from err
@@ -201,12 +210,23 @@ class BmadRunWorkflow:
             decisions=self._interp.decisions, approvals=self._gate.records,
         )
 
+    async def _stop(self, inp: RunInput, why: str) -> RunResult:
+        """A person stopped the run at a budget pause: it ends, recorded as stopped, not as a failure."""
+        self._interp.exited = why
+        self._interp.skip_rest()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._finish(inp, "stopped", why)
+        return RunResult(run_id=inp.run_id, status="stopped", artifacts=self._interp.artifacts,
+                         decisions=self._interp.decisions, approvals=self._gate.records)
+
     async def _execute(self, inp: RunInput) -> None:
         interp = self._interp
         blocks = {b.start: b for b in inp.outline.repeat_blocks}
         main = sum(1 for s in inp.outline.steps if s.route_of is None)  # route branches come after
         i = 0
         while i < main:
+            if interp.stopped:
+                return
             if interp.exited:
                 interp.skip_rest()
                 return
@@ -216,6 +236,8 @@ class BmadRunWorkflow:
                 i += 1
                 continue
             for n, item in enumerate(iteration_items(block, inp.inputs, inp.outline.input_defaults), start=1):
+                if interp.stopped:
+                    return
                 await self._iteration(inp, block, n, item)
             i = block.end + 1
 
@@ -241,6 +263,7 @@ class BmadRunWorkflow:
                 auto_approve=inp.auto_approve,
                 approve=inp.approve,
                 parent_workflow_id=workflow.info().workflow_id,
+                budget=interp.budget,
             ),
             id=f"{workflow.info().workflow_id}-{scope}",
             static_summary=f"{inp.outline.workflow_id}: iteration {scope}",
@@ -249,6 +272,8 @@ class BmadRunWorkflow:
             interp.steps[st.key] = st
         interp.artifacts = result.artifacts
         interp.decisions = result.decisions
+        interp.budget = result.budget
+        interp.stopped = interp.stopped or result.stopped
         self._gate.records.extend(result.approvals)
 
     async def _finish(self, inp: RunInput, status: str, error: str | None) -> None:

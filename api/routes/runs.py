@@ -91,7 +91,8 @@ async def create_run(body: RunCreate, state: StateDep, response: Response) -> Ru
         inputs["_team"] = body.team
     pointers = await asyncio.to_thread(store_inputs, store, plan, run_id, wid, inputs, body.artifacts)
     try:
-        await start_run(client, plan, settings, inputs, pointers, run_id=run_id, approve=body.approve)
+        await start_run(client, plan, settings, inputs, pointers, run_id=run_id, approve=body.approve,
+                        budget_usd=body.budget_usd, budget_tokens=body.budget_tokens)
     except Exception as exc:
         await asyncio.to_thread(store.finish_run, run_id, "failed", f"could not start: {exc}")
         raise
