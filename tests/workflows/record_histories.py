@@ -13,30 +13,77 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from temporalio.client import WorkflowFailureError, WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from bmad import compile_workflow, load_bmad
+from bmad.plan import ApprovalSpec, Plan
 from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
 from tests.conftest import binary, running_worker, save_plan
 from tests.fakes.openai_server import FakeOpenAI, Fault
 from tests.workflows.plans import pipeline_plan, single_step_plan
+from workflows.contracts import ApprovalDecision
+from workflows.run import BmadRunWorkflow
 
 HERE = Path(__file__).parent / "histories"
 
-CASES = {
+async def _approve_reject_amend(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    for decision in (
+        ApprovalDecision(step="01-pm-prd", decision="reject", comment="more detail"),
+        ApprovalDecision(step="01-pm-prd", decision="amend", content="# PRD\n\nBy hand.\n"),
+    ):
+        await wait_pending(handle, decision.step)
+        await handle.execute_update(BmadRunWorkflow.decide, decision)
+
+
+async def _choose_route(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    await wait_pending(handle, "routing_decision")
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(
+        step="routing_decision", decision="choose", choice="single_story"))
+
+
+async def _stop_at_budget(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    req = await wait_pending(handle)
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step=req.step, decision="stop"))
+
+
+def _approval_plan() -> Plan:
+    plan = single_step_plan()
+    steps = [plan.steps[0].model_copy(update={"approval": ApprovalSpec()})]
+    return plan.model_copy(update={"steps": steps}).seal()
+
+
+def _brownfield() -> Plan:
+    from tests.conftest import UPSTREAM_BMAD
+
+    return compile_workflow(load_bmad([UPSTREAM_BMAD]), "brownfield-fullstack")
+
+
+# name: (plan, inputs, model faults, start_run keywords, interaction while it runs)
+CASES: dict[str, tuple] = {
     "pipeline-defaults": (pipeline_plan, {}, None),
     "pipeline-condition-true-repeat-2": (
         pipeline_plan, {"architecture_suggests_prd_changes": True, "for_each_epic": 2}, None
     ),
     "single-step-retried-then-ok": (single_step_plan, {}, [Fault(500), Fault(500)]),
     "single-step-non-retryable": (single_step_plan, {}, [Fault(401)]),
+    "approval-reject-then-amend": (_approval_plan, {}, None, {}, _approve_reject_amend),
+    "route-chosen-by-a-person": (_brownfield, {}, None, {"approve": ["qa"]}, _choose_route),
+    "budget-stop": (pipeline_plan, {"for_each_epic": 1, "architecture_suggests_prd_changes": False}, None,
+                    {"budget_tokens": 150}, _stop_at_budget),
 }
 
 
-async def record(out_dir: Path = HERE) -> list[Path]:
+async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
@@ -47,7 +94,11 @@ async def record(out_dir: Path = HERE) -> list[Path]:
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(f"sqlite:///{tmp}/h.db")
             store.migrate()
-            for name, (make_plan, inputs, faults) in CASES.items():
+            for name, (make_plan, inputs, faults, *more) in CASES.items():
+                path = out_dir / f"{name}.json"
+                if only_missing and path.exists():
+                    continue
+                start_kw, interact = (more + [{}, None])[:2] if more else ({}, None)
                 fake = FakeOpenAI().start()
                 fake.script.extend(faults or [])
                 settings = Settings(database_url=f"sqlite:///{tmp}/h.db", task_queue=f"rec-{uuid.uuid4().hex[:6]}")
@@ -56,13 +107,15 @@ async def record(out_dir: Path = HERE) -> list[Path]:
                         "model": "openai:gpt-test", "openai_base_url": fake.base_url, "openai_api_key": "sk"})
                 plan = save_plan(store, make_plan())
                 async with running_worker(env.client, settings, store):
-                    handle = await start_run(env.client, plan, settings, inputs, task_queue=settings.task_queue)
+                    handle = await start_run(env.client, plan, settings, inputs, task_queue=settings.task_queue,
+                                             **start_kw)
+                    if interact is not None:
+                        await interact(handle)
                     try:
                         await handle.result()
                     except WorkflowFailureError:
                         pass
                 fake.stop()
-                path = out_dir / f"{name}.json"
                 history = json.loads((await handle.fetch_history()).to_json())
                 path.write_text(json.dumps({"workflow_id": handle.id, "history": history}))
                 written.append(path)
@@ -72,7 +125,9 @@ async def record(out_dir: Path = HERE) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in asyncio.run(record(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)):
+    # committed histories are never re-recorded: new cases are added beside them
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    for p in asyncio.run(record(target, only_missing=target == HERE)):
         print(p)
 
 
