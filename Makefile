@@ -6,7 +6,7 @@ BOTARMY := $(VENV)/bin/botarmy
 STAMP  := $(VENV)/.installed-stamp
 DEMO_OUT ?= .botarmy/demo
 
-.PHONY: install demo test bench chaos stop clean
+.PHONY: install demo up test bench chaos stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(STAMP)
 	@echo
 	@echo "Artifacts are in $(DEMO_OUT)/ (offline model output). The Web UI link above keeps working."
 	@echo "'make stop' stops the Temporal server and the worker."
+
+up: $(STAMP)
+	@$(BOTARMY) up
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -278,12 +278,35 @@ def dev(
 
 
 @app.command()
-def stop() -> None:
-    """Stop the Temporal dev server and the background worker that `dev --detach`/`run`/`make demo` started."""
+def up(
+    host: Annotated[str, typer.Option("--host", help="the API's address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="the API's port")] = 8000,
+) -> None:
+    """Start Temporal, a worker and the REST API in the background; print their addresses."""
     settings = get_settings()
+    try:
+        server = devserver.ensure_server(settings)
+        worker_started = devserver.ensure_worker(settings)
+        api = devserver.ensure_api(settings, host, port)
+    except devserver.DevServerError as exc:
+        raise fail(str(exc)) from None
+    state = {True: "started", False: "already running"}
+    out.print(f"Temporal  {settings.temporal_address} ({state[server]})", highlight=False)
+    out.print(f"Web UI    {settings.web_ui_url}", highlight=False)
+    out.print(f"worker    task queue {settings.task_queue} ({state[worker_started]})", highlight=False)
+    out.print(f"API       http://{host}:{port}  docs: http://{host}:{port}/docs ({state[api]})", highlight=False)
+    out.print(f"logs in {settings.home_dir}/; `make stop` (or `botarmy stop`) stops all three", highlight=False)
+
+
+@app.command()
+def stop() -> None:
+    """Stop the Temporal dev server, worker and API that `up`/`dev --detach`/`run`/`make demo` started."""
+    settings = get_settings()
+    api_stopped = devserver.stop_api(settings)
     worker_stopped = devserver.stop_worker(settings)
     server_stopped = devserver.stop(settings)
-    out.print(f"worker: {'stopped' if worker_stopped else 'not running'}; "
+    out.print(f"API: {'stopped' if api_stopped else 'not running'}; "
+              f"worker: {'stopped' if worker_stopped else 'not running'}; "
               f"Temporal dev server: {'stopped' if server_stopped else 'not running (or not ours)'}")
 
 

@@ -117,19 +117,39 @@ def _alive(pid_file: Path) -> bool:
         return False
 
 
-def ensure_worker(settings: Settings) -> bool:
-    """Start a background worker process (`python -m worker`) unless ours is running; True when started."""
-    pid_file = settings.home_dir / "worker.pid"
+def _detached(settings: Settings, name: str, argv: list[str]) -> bool:
+    """Start `argv` in the background (pid in .botarmy/NAME.pid, logs in NAME.log) unless ours runs."""
+    pid_file = settings.home_dir / f"{name}.pid"
     if _alive(pid_file):
         return False
     settings.home_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.home_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-    )
+    log = open(settings.home_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     pid_file.write_text(str(proc.pid))
     return True
 
 
+def ensure_worker(settings: Settings) -> bool:
+    """Start a background worker process (`python -m worker`) unless ours is running; True when started."""
+    return _detached(settings, "worker", [sys.executable, "-m", "worker"])
+
+
+def ensure_api(settings: Settings, host: str, port: int, wait_s: float = 30.0) -> bool:
+    """Start `botarmy serve` in the background unless ours is running; waits until it answers."""
+    started = _detached(
+        settings, "api", [sys.executable, "-m", "botarmy.cli", "serve", "--host", host, "--port", str(port)]
+    )
+    deadline = time.monotonic() + wait_s
+    while not answers(f"{host}:{port}"):
+        if time.monotonic() > deadline:
+            raise DevServerError(f"the API did not answer on {host}:{port}; see {settings.home_dir / 'api.log'}")
+        time.sleep(0.2)
+    return started
+
+
 def stop_worker(settings: Settings) -> bool:
     return _kill(settings.home_dir / "worker.pid")
+
+
+def stop_api(settings: Settings) -> bool:
+    return _kill(settings.home_dir / "api.pid")
