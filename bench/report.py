@@ -51,6 +51,17 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"{con['rss_mb_before']:.0f} / {con['rss_mb_after']:.0f} MiB", "", ""),
         ("RSS growth per 100 runs", f"{con['rss_mb_per_100_runs']:.1f} MiB", "", ""),
     ]
+    api = r.get("api")
+    if api:
+        rows += [
+            (f"API: {api['clients']} concurrent clients on GET endpoints, p50 ({api['requests']} requests)",
+             f"{api['p50_ms']:.1f} ms", "", ""),
+            ("API: p99", f"{api['p99_ms']:.1f} ms", "≤ 50 ms", _yes(api["p99_ms"] <= 50)),
+            ("API: throughput / server errors", f"{api['requests_per_s']:.0f} req/s / {api['server_errors']}",
+             "0 errors", _yes(api["server_errors"] == 0)),
+        ]
+        rows += [(f"API p50 / p99: {name}", f"{v['p50_ms']:.1f} / {v['p99_ms']:.1f} ms", "", "")
+                 for name, v in api["by_endpoint"].items()]
     return rows
 
 

@@ -36,6 +36,7 @@ GREENFIELD_INPUTS = {"for_each_epic": 2}
 class Options:
     rounds: int = 5
     concurrency: int = 100
+    api_clients: int = 50
     sizes: list[str] = field(default_factory=lambda: ["1KB", "100KB", "1MB"])
     validate_repeats: int = 5
     address: str | None = None  # an existing Temporal server; None starts a private dev server
@@ -62,6 +63,11 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
             bench = Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}")
             async with build_worker(client, settings, store), build_bare_worker(client, settings, bench.bare_queue):
                 figures = await _measure(bench, opts, out_dir)
+            if opts.api_clients:
+                from bench.api_latency import api_latency
+
+                figures["api"] = await api_latency(settings.database_url, address, settings.task_queue,
+                                                   clients=opts.api_clients, log_dir=out_dir)
         finally:
             store.close()
     figures["validate"] = await asyncio.to_thread(validate_time, opts.validate_repeats)
@@ -105,6 +111,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--concurrency", type=int, default=100, help="concurrent runs in the throughput phase")
     p.add_argument("--sizes", default="1KB,100KB,1MB", help="document sizes for the history phase")
     p.add_argument("--validate-repeats", type=int, default=5)
+    p.add_argument("--api-clients", type=int, default=50, help="concurrent API clients (0 skips the API phase)")
     p.add_argument("--address", help="use this Temporal server instead of starting a private dev server")
     p.add_argument("--database-url", help="e.g. postgresql+psycopg://... (default: a temporary SQLite file)")
     p.add_argument("--profile", action="store_true", help="profile a few engine runs (needs pyinstrument)")
@@ -112,7 +119,7 @@ def parse_args(argv: list[str] | None) -> Options:
     a = p.parse_args(argv)
     return Options(
         rounds=a.rounds, concurrency=a.concurrency, sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
-        validate_repeats=a.validate_repeats, address=a.address, database_url=a.database_url,
+        validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,
         profile=a.profile, profile_runs=a.profile_runs,
     )
 

@@ -1,15 +1,18 @@
-"""Follows a run while it executes: a live progress bar on a terminal, one line per step change otherwise."""
+"""Follows a run while it executes: the run's event stream (the one the API serves as SSE) as lines, and a
+live progress bar on a terminal from the workflow's `progress` Query."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
+from store import EventRow, Store
 from workflows.contracts import RunProgress
 from workflows.run import BmadRunWorkflow
 
@@ -23,26 +26,68 @@ async def _progress(handle: WorkflowHandle) -> RunProgress | None:
         return None  # not started on a worker yet
 
 
-async def follow(handle: WorkflowHandle, console: Console, live: bool, quiet: bool, poll_s: float = 0.3) -> None:
-    """Returns when the run has left the `running` state (or the workflow is closed)."""
-    seen: dict[str, str] = {}
+def describe(event: EventRow, run_id: str) -> str | None:
+    """One line per event a person cares about while a run goes."""
+    d: dict[str, Any] = event.data or {}
+    step = d.get("step", "")
+    lines = {
+        "step.started": f"  started   {step} [{d.get('agent') or '-'}] attempt {d.get('attempt')}"
+                        + (f", revision {d['revision']}" if d.get("revision") else ""),
+        "step.retrying": f"  retrying  {step}: {d.get('error')}",
+        "step.failed": f"  failed    {step}: {d.get('error')}",
+        "artifact.created": f"  wrote     {d.get('name')} v{d.get('version')} ({d.get('bytes', '?')} B)",
+        "provider.fallback": f"  fallback  {step}: {d.get('from')} → {d.get('to')} ({d.get('error')})",
+        "approval.resolved": f"  decided   {step}: {d.get('decision')} by {d.get('by')}",
+    }
+    if event.type == "approval.requested":
+        kind = d.get("kind")
+        what, answers = {
+            "approval": (f"{d.get('artifact')} v{d.get('version')}", "approve|reject|amend"),
+            "route": (f"{d.get('question')}", f"choose --choice {'|'.join(d.get('choices') or [])}"),
+            "budget": (f"{d.get('question')}", "raise --choice NEW_BUDGET | stop"),
+        }.get(kind, (f"{d.get('question')}? (yes/no)", "yes|no"))
+        return f"  waiting   {step}: {what} — botarmy decide {run_id} '{step}' {answers}"
+    return lines.get(event.type)
+
+
+async def follow(
+    handle: WorkflowHandle, store: Store, run_id: str, console: Console, live: bool, quiet: bool,
+    poll_s: float = 0.3,
+) -> None:
+    """Returns when the workflow is closed. `quiet` (for --json) still shows what the run waits for."""
+    after = 0
     waiter = asyncio.ensure_future(handle.result())
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
     ) if live and not quiet else None
     task = bar.add_task("starting", total=None) if bar else None
+
+    def show(line: str) -> None:
+        if bar is not None:
+            bar.console.print(line, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    async def drain() -> None:
+        nonlocal after
+        for event in await asyncio.to_thread(store.list_events, run_id, after):
+            after = event.seq
+            line = describe(event, run_id)
+            if line and (not quiet or event.type == "approval.requested"):
+                show(line)
+
     try:
         if bar:
             bar.start()
         while not waiter.done():
-            state = await _progress(handle)
-            if state is not None:
-                _report(state, seen, console, bar, task, quiet)
+            await drain()
+            if bar is not None and (state := await _progress(handle)) is not None:
+                done = sum(1 for s in state.steps if s.status in _DONE)
+                bar.update(task, total=len(state.steps), completed=done,
+                           description=f"{state.workflow_id}: {state.current or state.status}")
             await asyncio.wait([waiter], timeout=poll_s)
-        state = await _progress(handle)
-        if state is not None:
-            _report(state, seen, console, bar, task, quiet)
+        await drain()
     finally:
         if bar:
             bar.stop()
@@ -50,34 +95,3 @@ async def follow(handle: WorkflowHandle, console: Console, live: bool, quiet: bo
             waiter.cancel()
         elif not waiter.cancelled():
             waiter.exception()  # retrieved here; the caller reads the result itself
-
-
-def _report(state: RunProgress, seen: dict[str, str], console: Console, bar, task, quiet: bool) -> None:
-    done = sum(1 for s in state.steps if s.status in _DONE)
-    for req in state.pending_approvals:
-        marker = f"ask:{req.step}:{req.revision}"
-        if marker in seen:
-            continue
-        seen[marker] = "shown"
-        what, answers = {
-            "approval": (f"{req.artifact} v{req.version}", "approve|reject|amend"),
-            "route": (f"{req.question}", f"choose --choice {'|'.join(req.choices)}"),
-            "budget": (f"{req.question}", "raise --choice NEW_BUDGET | stop"),
-        }.get(req.kind, (f"{req.question}? (yes/no)", "yes|no"))
-        line = f"  waiting   {req.step}: {what} — botarmy decide {state.run_id} '{req.step}' {answers}"
-        (bar.console.print(line) if bar is not None else print(line, file=sys.stderr, flush=True))
-    if bar is not None:
-        current = state.current or state.status
-        bar.update(task, total=len(state.steps), completed=done, description=f"{state.workflow_id}: {current}")
-    for s in state.steps:
-        if seen.get(s.key) == s.status:
-            continue
-        seen[s.key] = s.status
-        if quiet or s.status == "pending":
-            continue
-        what = f" → {s.artifact.name} v{s.artifact.version}" if s.artifact else (f" ({s.reason})" if s.reason else "")
-        line = f"  {s.status:<9} {s.key} [{s.agent or '-'}]{what}"
-        if bar is not None:
-            bar.console.print(line)
-        else:
-            print(line, file=sys.stderr, flush=True)

@@ -79,7 +79,7 @@ async def execute(
         link = web_ui_link(settings, wid, settings.temporal_namespace)
         if not json_out:
             err.print(f"run {run_id} of {plan.workflow_id} started — Web UI: {link}", highlight=False)
-        await follow(handle, err, live=err.is_terminal, quiet=json_out)
+        await follow(handle, store, run_id, err, live=err.is_terminal, quiet=json_out)
         try:
             await handle.result()
         except WorkflowFailureError:

@@ -29,7 +29,7 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
 
 @pytest.mark.timeout(60)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
-    opts = Options(rounds=1, concurrency=3, sizes=["1KB"], validate_repeats=1)
+    opts = Options(rounds=1, concurrency=3, sizes=["1KB"], validate_repeats=1, api_clients=3)
 
     results = await run_bench(opts, dev_server)
 
@@ -38,6 +38,9 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     assert set(results["history"]) == {"1KB"}
     assert {"history_bytes_per_step", "history_bytes_total", "output_bytes"} <= set(results["history"]["1KB"])
     assert results["latency"]["engine_steps_per_run"] == 10
+    api = results["api"]
+    assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
+    assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}", "/runs/{id}/artifacts"}
     for section in ("latency", "concurrency", "history", "validate"):
         for path, value in _numbers(results[section], section):
             assert isinstance(value, int | float) and not isinstance(value, bool), path
