@@ -21,8 +21,11 @@ demo: $(STAMP)
 	@$(BOTARMY) dev --detach
 	@$(BOTARMY) run greenfield-service --auto-approve --input for_each_epic=2 --out $(DEMO_OUT)
 	@echo
+	@echo "--- $(DEMO_OUT)/prd.md (first lines) ---"
+	@head -n 16 $(DEMO_OUT)/prd.md
+	@echo "---"
 	@echo "Artifacts are in $(DEMO_OUT)/ (offline model output). The Web UI link above keeps working."
-	@echo "'make stop' stops the Temporal server and the worker."
+	@echo "'make stop' stops the Temporal server and the worker; 'make up' adds the REST API."
 
 up: $(STAMP)
 	@$(BOTARMY) up
