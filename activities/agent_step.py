@@ -1,24 +1,51 @@
-"""The agent-step activity: one AutoGen agent run per BMAD step, its output stored as a versioned artifact."""
+"""The agent-step activity: one AutoGen conversation per BMAD step on the step's models (primary, then fallbacks),
+its answer checked (one corrective re-ask), stored with its usage and cost as a versioned artifact in one commit.
+
+Fallback rule: within ONE activity attempt, a model that fails with a retryable provider error (5xx, 429,
+timeout, connection) makes the step try its next model at once; the switch is recorded on the step and as a
+`provider.fallback` event. A non-retryable failure (401/403 bad credentials or permissions, 404 model, invalid
+request, a config error) ends the attempt with no fallback: it is a mistake in our configuration that another
+provider would only hide, and it fails the run at once. Problems with the answer itself (empty, cut off, missing
+sections) are not provider failures either: they get one re-ask, then fail the attempt (retryable), so Temporal
+retries the step. When every model failed, Temporal retries the whole attempt with backoff.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import structlog
-from autogen_agentchat.agents import AssistantAgent
-from autogen_agentchat.messages import TextMessage
+from autogen_core.models import CreateResult
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.errors import EmptyOutputError, to_application_error
+from activities.anomaly import AnomalyWatch
+from activities.conversation import StepConversation, personas, transcript_markdown
+from activities.errors import (
+    EmptyOutputError,
+    IncompleteOutputError,
+    TruncatedOutputError,
+    check_output,
+    classify,
+    to_application_error,
+    validate_output,
+)
 from activities.events import EventSink
-from activities.prompt import build_task_prompt
-from bmad.plan import Plan
+from activities.prompt import build_task_prompt, required_sections
+from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
-from providers.factory import ModelChoice, build_client, parse_model
-from store import ArtifactRef, Store
+from providers.config import ProvidersConfig, cost_decimal, from_model_spec, load_config, resolve
+from providers.factory import ModelChoice, ModelConfigError, build_client, parse_model
+from providers.guard import GuardedClient, call_with_fallback
+from providers.health import ProviderHealth, shared_health
+from providers.limits import shared_limiter
+from store import ArtifactRef, Store, UsageCall
 from workflows.contracts import (
     COLLECTIVE_INPUTS,
     AgentStepInput,
@@ -29,12 +56,7 @@ from workflows.contracts import (
 )
 
 log = structlog.get_logger(__name__)
-
-
-def _agent_name(agent: str | None) -> str:
-    # AutoGen agent names must be identifiers
-    cleaned = "".join(c if c.isalnum() else "_" for c in (agent or "agent"))
-    return cleaned if cleaned[:1].isalpha() else f"agent_{cleaned}"
+OUTPUT_ERRORS = (EmptyOutputError, TruncatedOutputError, IncompleteOutputError)
 
 
 def output_key(inp: AgentStepInput) -> str:
@@ -42,19 +64,71 @@ def output_key(inp: AgentStepInput) -> str:
     return inp.key if not inp.revision else f"{inp.key}@r{inp.revision}"
 
 
+@dataclass
+class _Attempt:
+    """What one activity attempt did: the models it tried (and why each failed), the calls that were answered."""
+
+    run_id: str
+    key: str
+    attempt: int
+    tried: list[tuple[ModelChoice, BaseException]] = field(default_factory=list)
+    billed: list[tuple[ModelChoice, CreateResult]] = field(default_factory=list)
+    current: ModelChoice | None = None
+
+    def usage_calls(self, config: ProvidersConfig | None, okey: str) -> list[UsageCall]:
+        calls = []
+        for n, (choice, result) in enumerate(self.billed, 1):
+            prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+            cost = cost_decimal(config, choice.provider, choice.model, prompt, completion) if config else None
+            # keyed by attempt and call: a retried attempt adds its own calls, a replayed commit adds nothing
+            key = f"{self.run_id}:{okey}:a{self.attempt}:{n}"
+            calls.append(UsageCall(key, choice.provider, choice.model, prompt, completion, cost))
+        return calls
+
+
+@dataclass
+class _Output:
+    text: str
+    transcript: list[tuple[str, str]]
+    composite: bool
+    choice: ModelChoice
+
+
 class AgentStepActivities:
-    def __init__(self, settings: Settings, store: Store, events: EventSink) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, events: EventSink, health: ProviderHealth | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.events = events
+        self.health = health or shared_health()
+        self.anomalies = AnomalyWatch(settings, store, events)
         self._plans = lru_cache(maxsize=64)(self._load_plan)
+        self._loaded: tuple[tuple[Path, int], ProvidersConfig] | None = None
 
     def _load_plan(self, definition_hash: str) -> Plan:
         return Plan.model_validate_json(self.store.load_plan(definition_hash))
 
-    def _system_message(self, plan: Plan, agent: str | None) -> str:
-        parts = [plan.agents[a].system_message for a in (agent or "").split("/") if a in plan.agents]
-        return "\n\n".join(parts) or "You are a helpful member of a software delivery team."
+    def _config(self) -> ProvidersConfig:
+        """The providers file (re-read when it changes), else the config implied by BOTARMY_MODEL."""
+        path = self.settings.providers_file
+        if path is None:
+            return from_model_spec(self.settings.model)
+        try:
+            stamp = (path, path.stat().st_mtime_ns)
+        except OSError as exc:
+            raise ModelConfigError(f"{path}: cannot read the providers file (BOTARMY_PROVIDERS_FILE): {exc}") from exc
+        if self._loaded is None or self._loaded[0] != stamp:
+            self._loaded = (stamp, load_config(path))
+        return self._loaded[1]
+
+    @staticmethod
+    def _agent_key(config: ProvidersConfig, step: OutlineStep) -> str | None:
+        # a composite step is configured by its name as written ("analyst/pm"), else by its first configured agent
+        for candidate in [step.agent, *(step.agent or "").split("/")]:
+            if candidate and candidate in config.agents:
+                return candidate
+        return step.agent
 
     async def _heartbeat(self, what: str) -> None:
         # short steps finish before the first beat; long ones beat well inside the heartbeat timeout
@@ -64,72 +138,203 @@ class AgentStepActivities:
 
     @activity.defn(name="agent_step")
     async def agent_step(self, inp: AgentStepInput) -> AgentStepResult:
-        info = activity.info()
-        attempt = info.attempt
+        attempt = activity.info().attempt
         name = output_name(inp.step, inp.scope)
         key = output_key(inp)
         slog = log.bind(run_id=inp.run_id, step=inp.key, attempt=attempt)
         # idempotency: a retry after the output was stored reuses it and never calls the model again
         done = await asyncio.to_thread(self.store.find_artifact, inp.run_id, key, name)
         if done is not None:
-            slog.info("step.reused", artifact=name, version=done.version)
-            await asyncio.to_thread(self.store.step_finished, inp.run_id, inp.key, "completed")
-            return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt)
-        choice = parse_model(self.settings.model)
+            return await self._reuse(inp, done, attempt, slog)
+        config: ProvidersConfig | None = None
+        choices: list[ModelChoice] = []
+        config_error: ModelConfigError | None = None
+        try:
+            config = await asyncio.to_thread(self._config)
+            choices = resolve(config, self._agent_key(config, inp.step), inp.step.id)
+        except ModelConfigError as exc:
+            config_error = exc
         started = ("step.started", {"step": inp.key, "agent": inp.step.agent, "attempt": attempt,
-                                    "revision": inp.revision, "model": choice.label})
+                                    "revision": inp.revision, "model": choices[0].label if choices else None,
+                                    "fallbacks": [c.label for c in choices[1:]]})
         seq = await asyncio.to_thread(
             self.store.start_step, inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started
         )
         await asyncio.to_thread(self.events.publish, inp.run_id, seq, *started)
-        slog.info("step.started", agent=inp.step.agent, output=name, model=choice.label)
+        slog.info("step.started", agent=inp.step.agent, output=name, models=[c.label for c in choices])
+        run = _Attempt(inp.run_id, inp.key, attempt)
         beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {name}"))
         try:
-            content, usage = await self._run_agent(inp, name, choice)
+            if config_error is not None or config is None:
+                raise config_error or ModelConfigError("no providers config")
+            out = await self._converse(inp, name, run, config, choices, slog)
+            calls = run.usage_calls(config, key)
+            ref = await asyncio.to_thread(self._store_output, inp, key, name, out, calls)
+            slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes,
+                      provider=out.choice.provider, model=out.choice.model)
+            if self.settings.fault_pause_after_commit_s > 0:  # fault injection for tests: see Settings
+                slog.warning("fault.pause_after_commit", seconds=self.settings.fault_pause_after_commit_s)
+                await asyncio.sleep(self.settings.fault_pause_after_commit_s)
         except Exception as exc:
-            err = to_application_error(exc, choice)
-            final = err.non_retryable or attempt >= self.settings.retry_max_attempts
-            status = "failed" if final else "retrying"
-            event = (f"step.{status}", {"step": inp.key, "attempt": attempt, "error": err.message})
-            seq = await asyncio.to_thread(self.store.fail_step, inp.run_id, inp.key, status, err.message, event)
-            await asyncio.to_thread(self.events.publish, inp.run_id, seq, *event)
-            slog.warning(event[0], error=err.message)
-            raise err from exc
+            raise await self._failure(inp, run, config, choices, key, exc, slog) from exc
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        ref = await asyncio.to_thread(
-            self._store_output, inp, key, name, content, choice.provider, choice.model, usage
-        )
-        slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes)
+            await asyncio.to_thread(self._watch_providers, inp, choices)
+        await asyncio.to_thread(self._check_usage, inp, out.choice, calls, slog)
         return AgentStepResult(
             key=inp.key,
             artifact=ArtifactPointer.of(ref),
             attempts=attempt,
-            prompt_tokens=usage[0],
-            completion_tokens=usage[1],
+            prompt_tokens=sum(c.prompt_tokens for c in calls),
+            completion_tokens=sum(c.completion_tokens for c in calls),
+            cost_usd=float(sum((c.cost_usd for c in calls if c.cost_usd is not None), Decimal(0))),
+            provider=out.choice.provider,
+            model=out.choice.model,
         )
 
+    async def _reuse(self, inp: AgentStepInput, done: ArtifactRef, attempt: int, slog: Any) -> AgentStepResult:
+        slog.info("step.reused", artifact=done.name, version=done.version)
+        await asyncio.to_thread(self.store.step_finished, inp.run_id, inp.key, "completed", None, attempt)
+        step = await asyncio.to_thread(self.store.get_step, inp.run_id, inp.key)
+        return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
+                               provider=step.provider if step else None, model=step.model if step else None)
+
+    async def _failure(
+        self, inp: AgentStepInput, run: _Attempt, config: ProvidersConfig | None, choices: list[ModelChoice],
+        key: str, exc: Exception, slog: Any,
+    ) -> ApplicationError:
+        """Record the failed attempt (and the calls it was billed for); the Temporal error to raise."""
+        choice = run.current or (choices[0] if choices else parse_model("offline"))
+        key_envs = {p: config.key_env(p) or "" for p in (c.provider for c in choices)} if config else None
+        err = to_application_error(exc, choice, key_envs)
+        final = err.non_retryable or run.attempt >= self.settings.retry_max_attempts
+        status = "failed" if final else "retrying"
+        event = (f"step.{status}", {"step": inp.key, "attempt": run.attempt, "error": err.message})
+        # calls that were answered before the failure were billed: record them, keyed to this attempt
+        seq = await asyncio.to_thread(
+            self.store.fail_step, inp.run_id, inp.key, status, err.message, event, run.usage_calls(config, key)
+        )
+        await asyncio.to_thread(self.events.publish, inp.run_id, seq, *event)
+        slog.warning(event[0], error=err.message)
+        return err
+
+    async def _converse(
+        self, inp: AgentStepInput, name: str, run: _Attempt, config: ProvidersConfig, choices: list[ModelChoice],
+        slog: Any,
+    ) -> _Output:
+        plan = await asyncio.to_thread(self._plans, inp.definition_hash)
+        step = plan.steps[inp.step.index]
+        texts, missing = await asyncio.to_thread(self._read_inputs, inp)
+        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback)
+        sections = required_sections(plan, step)
+        members = personas(plan, step, self.settings.composite_stop_word)
+        limiter = shared_limiter(config)
+
+        async def with_model(choice: ModelChoice) -> tuple[str, list[tuple[str, str]], bool]:
+            if run.tried:
+                before, why = run.tried[-1]
+                await self._switch(inp, run, before, choice, classify(why, before).message)
+            elif choice != choices[0]:
+                await self._switch(inp, run, choices[0], choice, f"{choices[0].provider} is unhealthy; skipped")
+            run.current = choice
+            client = GuardedClient(
+                build_client(self.settings, choice, config), choice.provider, limiter, self.health,
+                is_fault=lambda e: classify(e, choice).retryable,
+            )
+            try:
+                return await self._answer(client, members, prompt, sections, slog)
+            except Exception as exc:
+                run.tried.append((choice, exc))
+                raise
+            finally:
+                run.billed.extend((choice, r) for r in client.results)
+                await client.close()
+
+        def falls_back(exc: BaseException) -> bool:
+            return not isinstance(exc, OUTPUT_ERRORS) and classify(exc, choices[0]).retryable
+
+        (text, transcript, composite), choice = await call_with_fallback(choices, with_model, falls_back, self.health)
+        return _Output(text, transcript, composite, choice)
+
+    async def _answer(
+        self, client: GuardedClient, members: list[Any], prompt: str, sections: list[str], slog: Any
+    ) -> tuple[str, list[tuple[str, str]], bool]:
+        conversation = StepConversation(
+            client, members, self.settings.composite_rounds, self.settings.composite_stop_word
+        )
+        answer = await conversation.ask(prompt)
+        problem = validate_output(answer.text, answer.finish_reason, sections)
+        if problem is not None and self.settings.output_reask:
+            slog.warning("step.reask", problem=problem, finish_reason=answer.finish_reason)
+            answer = await conversation.ask(problem)  # the same conversation: the model sees its own answer
+        text = check_output(answer.text, answer.finish_reason, sections)
+        return text.strip() + "\n", answer.transcript, conversation.composite
+
+    async def _switch(
+        self, inp: AgentStepInput, run: _Attempt, before: ModelChoice, after: ModelChoice, error: str
+    ) -> None:
+        data = {"step": inp.key, "from": before.label, "to": after.label, "error": error, "attempt": run.attempt}
+        event = ("provider.fallback", data)
+        seq = await asyncio.to_thread(self.store.record_fallback, inp.run_id, inp.key, data, event)
+        await asyncio.to_thread(self.events.publish, inp.run_id, seq, *event)
+        log.warning("provider.fallback", run_id=inp.run_id, **data)
+
     def _store_output(
-        self, inp: AgentStepInput, key: str, name: str, content: str, provider: str, model: str,
-        usage: tuple[int, int],
+        self, inp: AgentStepInput, key: str, name: str, out: _Output, calls: list[UsageCall]
     ) -> ArtifactRef:
+        choice = out.choice
+        priced = [c.cost_usd for c in calls if c.cost_usd is not None]
+        usage_event = {
+            "step": inp.key, "provider": choice.provider, "model": choice.model, "calls": len(calls),
+            "prompt_tokens": sum(c.prompt_tokens for c in calls),
+            "completion_tokens": sum(c.completion_tokens for c in calls),
+            "cost_usd": float(sum(priced, Decimal(0))), "unpriced_calls": len(calls) - len(priced),
+        }
+
         def events_for(ref: ArtifactRef) -> list[tuple[str, dict[str, Any]]]:
             return [
-                ("usage.recorded", {"step": inp.key, "provider": provider, "model": model,
-                                    "prompt_tokens": usage[0], "completion_tokens": usage[1]}),
+                ("usage.recorded", usage_event),
                 ("artifact.created", {"name": name, "version": ref.version, "step": inp.key,
                                       "sha256": ref.sha256, "bytes": ref.bytes}),
-                ("step.completed", {"step": inp.key, "artifact": name, "version": ref.version}),
+                ("step.completed", {"step": inp.key, "artifact": name, "version": ref.version,
+                                    "provider": choice.provider, "model": choice.model}),
             ]
 
+        def extra_events_for(refs: list[ArtifactRef]) -> list[tuple[str, dict[str, Any]]]:
+            return [("artifact.created", {"name": r.name, "version": r.version, "step": inp.key,
+                                          "sha256": r.sha256, "bytes": r.bytes}) for r in refs]
+
+        extra = []
+        if out.composite:
+            transcript = transcript_markdown(inp.key, name, out.transcript)
+            extra.append((f"{name}.transcript.md", transcript.encode()))
         ref, stored = self.store.complete_step(
-            inp.run_id, inp.key, key, name, content.encode(), (provider, model, *usage), events_for
+            inp.run_id, inp.key, key, name, out.text.encode(), calls, events_for,
+            extra=extra, extra_events_for=extra_events_for, answered_by=(choice.provider, choice.model),
         )
         for seq, type_, data in stored:
             self.events.publish(inp.run_id, seq, type_, data)
         return ref
+
+    def _check_usage(self, inp: AgentStepInput, choice: ModelChoice, calls: list[UsageCall], slog: Any) -> None:
+        mine = [c for c in calls if (c.provider, c.model) == (choice.provider, choice.model)]
+        tokens = sum(c.prompt_tokens + c.completion_tokens for c in mine)
+        costs = [c.cost_usd for c in mine]
+        cost = sum(costs, Decimal(0)) if mine and None not in costs else None  # type: ignore[arg-type]
+        try:
+            self.anomalies.check_step(inp.run_id, inp.key, inp.step.agent, choice.provider, choice.model, tokens,
+                                      cost)
+        except Exception as exc:  # noqa: BLE001 - watching for anomalies must never fail a stored step
+            slog.warning("anomaly.check_failed", error=str(exc))
+
+    def _watch_providers(self, inp: AgentStepInput, choices: list[ModelChoice]) -> None:
+        try:
+            self.anomalies.check_providers(inp.run_id, inp.key, self.health, [c.provider for c in choices])
+            self.anomalies.write_snapshot(self.health)
+        except Exception as exc:  # noqa: BLE001 - as above
+            log.warning("anomaly.check_failed", run_id=inp.run_id, step=inp.key, error=str(exc))
 
     def _read_inputs(self, inp: AgentStepInput) -> tuple[dict[str, str], list[str]]:
         names = resolve_requires(inp.step, inp.available, inp.scope)
@@ -140,26 +345,3 @@ class AgentStepActivities:
             if r not in COLLECTIVE_INPUTS and r not in names and f"{inp.scope}/{r}" not in names
         ]
         return texts, missing
-
-    async def _run_agent(self, inp: AgentStepInput, name: str, choice: ModelChoice) -> tuple[str, tuple[int, int]]:
-        plan = await asyncio.to_thread(self._plans, inp.definition_hash)
-        step = plan.steps[inp.step.index]
-        texts, missing = await asyncio.to_thread(self._read_inputs, inp)
-        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback)
-        client = build_client(self.settings, choice)
-        try:
-            agent = AssistantAgent(
-                _agent_name(inp.step.agent),
-                model_client=client,
-                system_message=self._system_message(plan, inp.step.agent),
-            )
-            result = await agent.run(task=prompt)
-        finally:
-            await client.close()
-        replies = [m for m in result.messages if isinstance(m, TextMessage) and m.source == agent.name]
-        prompt_tokens = sum(m.models_usage.prompt_tokens for m in replies if m.models_usage)
-        completion_tokens = sum(m.models_usage.completion_tokens for m in replies if m.models_usage)
-        content = replies[-1].content.strip() if replies else ""
-        if not content:
-            raise EmptyOutputError("the model returned an empty document")
-        return content + "\n", (prompt_tokens, completion_tokens)

@@ -69,3 +69,17 @@ def build_task_prompt(
         + "\n".join([OUTLINE_START, *outline_for(template, output), OUTLINE_END])
     )
     return "\n\n".join(parts) + "\n"
+
+
+def required_sections(plan: Plan, step: PlanStep) -> list[str]:
+    """Titles of the top-level sections the step's template asks for, which the answer must have as headings.
+
+    Conditional sections may rightly be left out, and titles with {{variables}} are filled in by the model, so
+    neither can be checked by name; no template, nothing to check.
+    """
+    template = plan.templates.get(step.template) if step.template else None
+    if template is None:
+        return []
+    return [
+        s.title or s.id for s in template.sections if not s.condition and "{{" not in (s.title or s.id)
+    ]

@@ -49,6 +49,11 @@ class AppState:
                 self._catalog = load_bmad(self.bmad_dirs)
             return self._catalog
 
+    @property
+    def loaded_catalog(self) -> Catalog | None:
+        """The catalog if it is loaded already (no file I/O, no lock: replacing it is one assignment)."""
+        return self._catalog
+
     def reload_catalog(self) -> Catalog:
         catalog = load_bmad(self.bmad_dirs)
         with self._catalog_lock:
@@ -84,21 +89,27 @@ class AppState:
             return self._client
 
 
-def get_state(conn: HTTPConnection) -> AppState:
+# The dependencies are `async def` although they do no I/O: FastAPI runs a plain `def` dependency in its thread
+# pool, and under load each such hop cost more than the request's own work.
+
+
+async def get_state(conn: HTTPConnection) -> AppState:
     state: AppState = conn.app.state.botarmy
     return state
 
 
-def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
     return state.settings
 
 
-def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
+async def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
     return state.store
 
 
-def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
-    return state.catalog
+async def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
+    if state.loaded_catalog is not None:
+        return state.loaded_catalog
+    return await asyncio.to_thread(lambda: state.catalog)  # the first load reads files
 
 
 async def get_temporal(state: Annotated[AppState, Depends(get_state)]) -> Client:

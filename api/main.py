@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import problems
 from api.deps import AppState
 from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
-from api.routes import approvals, artifacts, catalog, events, health, runs
+from api.routes import approvals, artifacts, catalog, events, health, runs, usage
 from botarmy.settings import Settings
 from store import Store
 
@@ -49,7 +49,7 @@ def create_app(
     )
     app.state.botarmy = state
     problems.install(app)
-    for module in (runs, approvals, artifacts, events, catalog, health):
+    for module in (runs, approvals, artifacts, events, catalog, health, usage):
         app.include_router(module.router)
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

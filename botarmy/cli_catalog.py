@@ -134,7 +134,24 @@ def teams_check(team: str, workflow: str, bmad_dir: BmadDirs = None) -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+def providers(
+    config: Annotated[Path | None, typer.Option("--config", help="A providers file (default: "
+                                                "BOTARMY_PROVIDERS_FILE, .botarmy/providers.yaml, else BOTARMY_MODEL).")
+                      ] = None,
+) -> None:
+    """The model providers in use: models, whether each key is set, whether each endpoint answers, and health.
+    Exit 0 when every provider in use is usable, 1 when one is not, 2 when the config cannot be read."""
+    from botarmy.settings import get_settings
+    from providers.cli import providers_command
+
+    settings = get_settings()
+    code = providers_command(config or settings.providers_file, health_path=settings.provider_health_file,
+                             console=out)
+    raise typer.Exit(code)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `botarmy` app."""
     app.command("render")(render)
     app.add_typer(teams_app, name="teams")
+    app.command("providers")(providers)

@@ -96,10 +96,13 @@ def print_run(view: RunView, settings: Settings, json_out: bool, out: Console) -
         sys.stdout.write(json.dumps(run_object(view, link), indent=2) + "\n")
         return
     table = Table(title=f"run {view.run_id} — {view.workflow_id}: {view.status}")
-    for col in ("step", "agent", "status", "attempts"):
+    for col in ("step", "agent", "status", "attempts", "model"):
         table.add_column(col)
     for s in view.steps:
-        table.add_row(s.key, s.agent or "-", s.status, str(s.attempts))
+        model = f"{s.provider}:{s.model}" if s.provider and s.provider != "offline" else (s.provider or "-")
+        if s.fallbacks:
+            model += " (after " + ", ".join(f["from"] for f in s.fallbacks) + ")"
+        table.add_row(s.key, s.agent or "-", s.status, str(s.attempts), model)
     out.print(table)
     arts = Table(title="artifacts")
     for col in ("name", "version", "bytes", "sha256", "step"):
@@ -107,6 +110,16 @@ def print_run(view: RunView, settings: Settings, json_out: bool, out: Console) -
     for a in view.artifacts:
         arts.add_row(a.name, str(a.version), str(a.bytes), a.sha256[:12], a.step)
     out.print(arts)
+    if view.usage is not None and view.usage.totals.calls:
+        usage = Table(title="usage")
+        for col in ("model", "calls", "prompt tokens", "completion tokens", "cost (USD)"):
+            usage.add_column(col)
+        for g in view.usage.by_model:
+            usage.add_row(f"{g.provider}:{g.model}", str(g.calls), str(g.prompt_tokens), str(g.completion_tokens),
+                          f"{g.cost_usd:.6f}")
+        t = view.usage.totals
+        usage.add_row("total", str(t.calls), str(t.prompt_tokens), str(t.completion_tokens), f"{t.cost_usd:.6f}")
+        out.print(usage)
     if view.error:
         out.print(f"[red]error:[/red] {view.error}", highlight=False)
     out.print(f"Web UI: {link}", highlight=False)

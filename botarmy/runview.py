@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from store import RunView
+from store import RunView, UsageSummary
+
+
+def usage_object(usage: UsageSummary | None) -> dict[str, Any]:
+    """Token and cost totals of a run, and per provider:model (cost in USD, exact sums, as a JSON number)."""
+    if usage is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "calls": 0, "by_model": []}
+    t = usage.totals
+    return {
+        "prompt_tokens": t.prompt_tokens,
+        "completion_tokens": t.completion_tokens,
+        "cost_usd": float(t.cost_usd),
+        "calls": t.calls,
+        "unpriced_calls": t.unpriced_calls,
+        "by_model": [
+            {"provider": g.provider, "model": g.model, "prompt_tokens": g.prompt_tokens,
+             "completion_tokens": g.completion_tokens, "cost_usd": float(g.cost_usd), "calls": g.calls}
+            for g in usage.by_model
+        ],
+    }
 
 
 def run_object(run: RunView, web_ui: str | None = None) -> dict[str, Any]:
@@ -31,6 +50,9 @@ def run_object(run: RunView, web_ui: str | None = None) -> dict[str, Any]:
                 "started_at": s.started_at.isoformat() if s.started_at else None,
                 "finished_at": s.finished_at.isoformat() if s.finished_at else None,
                 "error": s.error,
+                "provider": s.provider,
+                "model": s.model,
+                "fallbacks": s.fallbacks,
             }
             for s in run.steps
         ],
@@ -38,4 +60,5 @@ def run_object(run: RunView, web_ui: str | None = None) -> dict[str, Any]:
             {"name": a.name, "version": a.version, "step": a.step, "sha256": a.sha256, "bytes": a.bytes}
             for a in run.artifacts
         ],
+        "usage": usage_object(run.usage),
     }

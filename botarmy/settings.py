@@ -38,6 +38,23 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "BOTARMY_OPENAI_API_KEY")
     )
     model_timeout_s: float = 120.0
+    # providers file (models per agent/step, fallbacks, limits, prices); unset: BOTARMY_MODEL for every step
+    providers_file: Path | None = None
+    # where the worker writes provider health for `botarmy providers` and GET /health/providers
+    provider_health_file: Path = HOME_DIR / "provider-health.json"
+    provider_health_write_s: float = 5.0  # at most one snapshot write per this many seconds
+    # one corrective re-ask in the same conversation when an answer is empty, cut off or lacks sections
+    output_reask: bool = True
+    # a step whose cost or tokens exceed anomaly_k x the median of earlier runs' same agent/model is an anomaly
+    anomaly_k: float = 3.0
+    anomaly_min_samples: int = 5
+    anomaly_window_min: float = 15.0  # GET /health is degraded this long after an anomaly
+    # composite steps (analyst/pm): rounds of the group chat before it stops, unless an agent says the word
+    composite_rounds: int = 2
+    composite_stop_word: str = "APPROVED"
+    # fault injection for tests (BOTARMY_FAULT_PAUSE_AFTER_COMMIT_S): sleep after a step's output is committed,
+    # before the activity returns, so a test can kill the worker in exactly that gap. Never set in production.
+    fault_pause_after_commit_s: float = 0.0
     # offline model: artificial latency per call, for demos and durability tests
     offline_latency_ms: int = 0
 
@@ -56,7 +73,9 @@ class Settings(BaseSettings):
     # API: origins allowed by CORS (none by default), as a JSON list in BOTARMY_CORS_ORIGINS
     cors_origins: list[str] = Field(default_factory=list)
 
-    @field_validator("redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", mode="before")
+    @field_validator(
+        "redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", "providers_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # compose files and shells pass unset variables as "": treat them as not given

@@ -165,16 +165,24 @@ def resolve(config: ProvidersConfig, agent: str | None, step_id: str | None) -> 
     return choices
 
 
-def cost_usd(config: ProvidersConfig, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """Cost of one call; 0.0 when the model has no known price (see ProvidersConfig.price to tell the two apart)."""
+def cost_decimal(
+    config: ProvidersConfig, provider: str, model: str, prompt_tokens: int, completion_tokens: int
+) -> Decimal | None:
+    """Exact cost of one call in USD, or None when the model has no known price (stored as such, summed exactly)."""
     price = config.price(provider, model)
     if price is None:
-        return 0.0
+        return None
     # Decimal so that 1000 tokens at $3/1M is exactly 0.003, not 0.0030000000000000005
     total = Decimal(prompt_tokens) * Decimal(str(price.prompt)) + Decimal(completion_tokens) * Decimal(
         str(price.completion)
     )
-    return float(total / Decimal(1_000_000))
+    return total / Decimal(1_000_000)
+
+
+def cost_usd(config: ProvidersConfig, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """Cost of one call; 0.0 when the model has no known price (see ProvidersConfig.price to tell the two apart)."""
+    cost = cost_decimal(config, provider, model, prompt_tokens, completion_tokens)
+    return float(cost) if cost is not None else 0.0
 
 
 __all__ = [
@@ -185,6 +193,7 @@ __all__ = [
     "Price",
     "ProviderSettings",
     "ProvidersConfig",
+    "cost_decimal",
     "cost_usd",
     "from_model_spec",
     "load_config",

@@ -44,6 +44,7 @@ class GuardedClient(ChatCompletionClient):
         self._is_fault = is_fault
         self._clock = clock
         self.last_result: CreateResult | None = None
+        self.results: list[CreateResult] = []  # every answered call, in order (usage and cost per call)
 
     def _slot(self) -> AbstractAsyncContextManager[None]:
         return self._limiter.slot(self.provider) if self._limiter else nullcontext()
@@ -75,6 +76,7 @@ class GuardedClient(ChatCompletionClient):
                 raise
             self._record(True, started)
         self.last_result = result
+        self.results.append(result)
         return result
 
     async def create_stream(
@@ -98,6 +100,7 @@ class GuardedClient(ChatCompletionClient):
                 ):
                     if isinstance(item, CreateResult):
                         self.last_result = item
+                        self.results.append(item)
                     yield item
             except Exception as exc:
                 if self._is_fault(exc):

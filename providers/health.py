@@ -117,3 +117,9 @@ def shared_health() -> ProviderHealth:
     if _shared is None:
         _shared = ProviderHealth()
     return _shared
+
+
+def reset_shared() -> None:
+    """Forget the process-wide instance (tests; a worker never needs it)."""
+    global _shared
+    _shared = None

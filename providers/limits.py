@@ -127,3 +127,9 @@ def shared_limiter(config: ProvidersConfig | None = None) -> ProviderLimiter:
             if _shared._limits.get(name) != limit:
                 _shared.configure(name, limit)
     return _shared
+
+
+def reset_shared() -> None:
+    """Forget the process-wide instance (tests; a worker never needs it)."""
+    global _shared
+    _shared = None

@@ -100,7 +100,9 @@ class OfflineChatCompletionClient(ChatCompletionClient):
     ) -> CreateResult:
         if self._latency_ms:
             await asyncio.sleep(self._latency_ms / 1000)
-        prompt = _text_of(messages[-1]) if messages else ""
+        # in a group chat the last message is another agent's answer: draft from the latest task that has an outline
+        texts = [_text_of(m) for m in messages]
+        prompt = next((t for t in reversed(texts) if OUTLINE_START in t), texts[-1] if texts else "")
         content = _draft(prompt)
         prompt_tokens = sum(_words(_text_of(m)) for m in messages)
         self._last = RequestUsage(prompt_tokens=prompt_tokens, completion_tokens=_words(content))

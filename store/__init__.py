@@ -2,7 +2,18 @@
 
 from store.migrate import upgrade
 from store.store import Store, get_store
-from store.types import ArtifactRef, EventRow, RunView, StepStatus, StepView, UsageRow
+from store.types import (
+    ArtifactRef,
+    EventRow,
+    RunView,
+    StepStatus,
+    StepView,
+    UsageCall,
+    UsageGroup,
+    UsageRow,
+    UsageSummary,
+    UsageTotals,
+)
 
 __all__ = [
     "ArtifactRef",
@@ -11,7 +22,11 @@ __all__ = [
     "StepStatus",
     "StepView",
     "Store",
+    "UsageCall",
+    "UsageGroup",
     "UsageRow",
+    "UsageSummary",
+    "UsageTotals",
     "get_store",
     "upgrade",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,3 +24,12 @@ def append(s: Session, run_id: str, type_: str, data: dict[str, Any]) -> int:
 def list_after(s: Session, run_id: str, after_seq: int) -> list[EventRow]:
     rows = s.scalars(select(Event).where(Event.run_id == run_id, Event.seq > after_seq).order_by(Event.seq))
     return [EventRow(seq=row.seq, type=row.type, data=row.data, created_at=row.created_at) for row in rows]
+
+
+def recent(s: Session, type_: str, since: datetime, limit: int = 100) -> list[tuple[str, EventRow]]:
+    """(run_id, event) of every run's events of one type since a time, newest first."""
+    rows = s.scalars(
+        select(Event).where(Event.type == type_, Event.created_at >= since).order_by(Event.id.desc()).limit(limit)
+    )
+    return [(row.run_id, EventRow(seq=row.seq, type=row.type, data=row.data, created_at=row.created_at))
+            for row in rows]

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import Row, Select, bindparam, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from store.artifacts import list_for_run as list_artifacts
+from store import usage
+from store.artifacts import artifact_ref
 from store.db import insert_for
-from store.models import Plan, Run, Step, UTCDateTime, utcnow
-from store.types import STEP_STATUSES, TERMINAL_STEP_STATUSES, ArtifactRef, RunView, StepView
+from store.models import Artifact, Plan, Run, Step, UTCDateTime, utcnow
+from store.types import STEP_STATUSES, TERMINAL_STEP_STATUSES, ArtifactRef, RunView, StepView, UsageSummary
 
 StepSpec = tuple[str, str, str | None, int | None]  # key, step_id, agent, iteration
+
+# The read path (the API's hot path) selects plain rows with statements built once: building a statement and
+# loading ORM entities cost several times the query itself on SQLite (see bench/RESULTS.md, API latency).
+_RUNS, _STEPS, _ARTIFACTS = Run.__table__.c, Step.__table__.c, Artifact.__table__.c
+_RUN_BY_ID = select(*_RUNS).where(_RUNS.run_id == bindparam("run_id"))
+_STEPS_OF_RUN = select(*_STEPS).where(_STEPS.run_id == bindparam("run_id")).order_by(_STEPS.id)
+_ARTIFACTS_OF_RUN = select(*_ARTIFACTS).where(_ARTIFACTS.run_id == bindparam("run_id")).order_by(_ARTIFACTS.id)
+_NEWEST_RUNS = select(*_RUNS).order_by(_RUNS.created_at.desc(), _RUNS.run_id.desc())
 
 
 def save_plan(s: Session, definition_hash: str, workflow_id: str, body: str) -> None:
@@ -59,20 +68,23 @@ def finish_run(s: Session, run_id: str, status: str, error: str | None, decision
 
 
 def get_run(s: Session, run_id: str) -> RunView | None:
-    run = s.get(Run, run_id)
+    params = {"run_id": run_id}
+    run = s.execute(_RUN_BY_ID, params).first()
     if run is None:
         return None
-    steps = s.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.id)).all()
-    return run_view(run, [step_view(step) for step in steps], list_artifacts(s, run_id))
+    steps = [step_view(row) for row in s.execute(_STEPS_OF_RUN, params)]
+    # a row carries the model's attribute names, which is all artifact_ref reads
+    found = [artifact_ref(cast(Artifact, row)) for row in s.execute(_ARTIFACTS_OF_RUN, params)]
+    return run_view(run, steps, found, usage.summarize(usage.for_run(s, run_id)))
 
 
 def list_runs(s: Session, status: str | None, workflow_id: str | None, limit: int, offset: int) -> list[RunView]:
-    query = select(Run).order_by(Run.created_at.desc(), Run.run_id.desc()).limit(limit).offset(offset)
+    query: Select[Any] = _NEWEST_RUNS
     if status is not None:
-        query = query.where(Run.status == status)
+        query = query.where(_RUNS.status == status)
     if workflow_id is not None:
-        query = query.where(Run.workflow_id == workflow_id)
-    return [run_view(run, [], []) for run in s.scalars(query)]
+        query = query.where(_RUNS.workflow_id == workflow_id)
+    return [run_view(run, [], []) for run in s.execute(query.limit(limit).offset(offset))]
 
 
 def ensure_steps(s: Session, run_id: str, steps: list[StepSpec]) -> None:
@@ -125,14 +137,34 @@ def step_started(
     )
 
 
-def step_finished(s: Session, run_id: str, key: str, status: str, error: str | None) -> bool:
+def step_finished(
+    s: Session, run_id: str, key: str, status: str, error: str | None, attempt: int | None = None
+) -> bool:
     check_step_status(status)
-    result = s.execute(
-        update(Step)
-        .where(Step.run_id == run_id, Step.key == key)
-        .values(status=status, error=error, finished_at=utcnow())
-    )
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow()}
+    if attempt is not None:  # an attempt that only found its output stored still counts
+        values["attempts"] = case((Step.attempts >= attempt, Step.attempts), else_=attempt)
+    result = s.execute(update(Step).where(Step.run_id == run_id, Step.key == key).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def get_step(s: Session, run_id: str, key: str) -> StepView | None:
+    step = s.scalar(select(Step).where(Step.run_id == run_id, Step.key == key))
+    return None if step is None else step_view(step)
+
+
+def step_answered(s: Session, run_id: str, key: str, provider: str, model: str) -> None:
+    s.execute(update(Step).where(Step.run_id == run_id, Step.key == key).values(provider=provider, model=model))
+
+
+def add_fallback(s: Session, run_id: str, key: str, entry: dict[str, Any]) -> bool:
+    """Append one switch to the step's fallbacks (read-modify-write inside the caller's write transaction)."""
+    step = s.scalar(select(Step).where(Step.run_id == run_id, Step.key == key))
+    if step is None:
+        return False
+    step.fallbacks = [*(step.fallbacks or []), entry]
+    s.flush()
+    return True
 
 
 def set_step_status(
@@ -170,7 +202,7 @@ def check_step_status(status: str) -> None:
         raise ValueError(f"unknown step status {status!r}; expected one of {sorted(STEP_STATUSES)}")
 
 
-def step_view(step: Step) -> StepView:
+def step_view(step: Step | Row[Any]) -> StepView:
     return StepView(
         key=step.key,
         step_id=step.step_id,
@@ -181,10 +213,15 @@ def step_view(step: Step) -> StepView:
         started_at=step.started_at,
         finished_at=step.finished_at,
         error=step.error,
+        provider=step.provider,
+        model=step.model,
+        fallbacks=list(step.fallbacks or []),
     )
 
 
-def run_view(run: Run, steps: list[StepView], artifacts: list[ArtifactRef]) -> RunView:
+def run_view(
+    run: Run | Row[Any], steps: list[StepView], artifacts: list[ArtifactRef], summary: UsageSummary | None = None
+) -> RunView:
     return RunView(
         run_id=run.run_id,
         workflow_id=run.workflow_id,
@@ -198,4 +235,5 @@ def run_view(run: Run, steps: list[StepView], artifacts: list[ArtifactRef]) -> R
         finished_at=run.finished_at,
         steps=steps,
         artifacts=artifacts,
+        usage=summary,
     )

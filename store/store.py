@@ -6,8 +6,10 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store import artifacts, events, runs, usage
 from store.db import is_unique_violation, make_engine, writer
 from store.migrate import ensure_migrated
-from store.types import ArtifactRef, EventRow, RunView, UsageRow
+from store.types import ArtifactRef, EventRow, RunView, StepView, UsageCall, UsageRow, UsageSummary
 
 T = TypeVar("T")
 
@@ -101,10 +103,16 @@ class Store:
         with self._write() as s:
             runs.step_started(s, run_id, key, step_id, agent, iteration, attempt)
 
-    def step_finished(self, run_id: str, key: str, status: str, error: str | None = None) -> None:
+    def step_finished(
+        self, run_id: str, key: str, status: str, error: str | None = None, attempt: int | None = None
+    ) -> None:
         with self._write() as s:
-            if not runs.step_finished(s, run_id, key, status, error):
+            if not runs.step_finished(s, run_id, key, status, error, attempt):
                 raise KeyError((run_id, key))
+
+    def get_step(self, run_id: str, key: str) -> StepView | None:
+        with self._read() as s:
+            return runs.get_step(s, run_id, key)
 
     def set_step_status(
         self, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, status: str
@@ -133,32 +141,68 @@ class Store:
         output_key: str,
         name: str,
         content: bytes,
-        usage_row: tuple[str, str, int, int],
+        usage_row: tuple[str, str, int, int] | Sequence[UsageCall],
         events_for: Callable[[ArtifactRef], list[tuple[str, dict[str, Any]]]],
         media_type: str = "text/markdown",
+        *,
+        extra: Sequence[tuple[str, bytes]] = (),
+        extra_events_for: Callable[[list[ArtifactRef]], list[tuple[str, dict[str, Any]]]] | None = None,
+        answered_by: tuple[str, str] | None = None,
     ) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
-        """Usage, the artifact's next version, the step's completion and its events, all or nothing.
+        """Usage, the artifact's next version (and `extra` artifacts, e.g. a transcript), the step's completion
+        (with the provider/model that answered) and its events, all or nothing.
 
+        `usage_row` is one call as (provider, model, prompt, completion), keyed by the output, or the step's calls.
         Idempotent on (run, output_key, name): a retry after a commit returns the stored artifact and no events.
         """
         sha256 = hashlib.sha256(content).hexdigest()
+        if isinstance(usage_row, tuple) and len(usage_row) == 4 and isinstance(usage_row[0], str):
+            provider, model, prompt_tokens, completion_tokens = usage_row
+            calls: Sequence[UsageCall] = [
+                UsageCall(f"{run_id}:{output_key}", provider, model, prompt_tokens, completion_tokens)
+            ]
+        else:
+            calls = usage_row  # type: ignore[assignment]
 
         def write(s: Session) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
             existing = artifacts.find(s, run_id, output_key, name)
             if existing is not None:
                 return existing, []
-            provider, model, prompt_tokens, completion_tokens = usage_row
-            usage.record(s, run_id, key, f"{run_id}:{output_key}", provider, model, prompt_tokens, completion_tokens)
+            usage.record_calls(s, run_id, key, calls)
             artifacts.put_blob(s, sha256, content)
             ref = artifacts.insert_next_version(s, run_id, name, output_key, sha256, len(content), media_type)
+            extras: list[ArtifactRef] = []
+            for extra_name, extra_content in extra:
+                extra_sha = hashlib.sha256(extra_content).hexdigest()
+                artifacts.put_blob(s, extra_sha, extra_content)
+                extras.append(artifacts.insert_next_version(
+                    s, run_id, extra_name, output_key, extra_sha, len(extra_content), media_type))
             runs.step_finished(s, run_id, key, "completed", None)
-            return ref, [(events.append(s, run_id, t, d), t, d) for t, d in events_for(ref)]
+            if answered_by is not None:
+                runs.step_answered(s, run_id, key, *answered_by)
+            planned = events_for(ref) + (extra_events_for(extras) if extra_events_for else [])
+            return ref, [(events.append(s, run_id, t, d), t, d) for t, d in planned]
 
         return self._write_retrying(write)
 
-    def fail_step(self, run_id: str, key: str, status: str, error: str, event: tuple[str, dict[str, Any]]) -> int:
+    def fail_step(
+        self, run_id: str, key: str, status: str, error: str, event: tuple[str, dict[str, Any]],
+        usage_calls: Sequence[UsageCall] = (),
+    ) -> int:
+        """Mark the step failed/retrying with its event; `usage_calls` are the attempt's answered (billed) calls."""
+
         def write(s: Session) -> int:
+            usage.record_calls(s, run_id, key, usage_calls)
             runs.step_finished(s, run_id, key, status, error)
+            return events.append(s, run_id, *event)
+
+        return self._write_retrying(write)
+
+    def record_fallback(self, run_id: str, key: str, entry: dict[str, Any], event: tuple[str, dict[str, Any]]) -> int:
+        """Note on the step that it moved to its next model, with the event saying so; returns the event's seq."""
+
+        def write(s: Session) -> int:
+            runs.add_fallback(s, run_id, key, entry)
             return events.append(s, run_id, *event)
 
         return self._write_retrying(write)
@@ -219,6 +263,25 @@ class Store:
         with self._read() as s:
             return usage.for_run(s, run_id)
 
+    def usage_since(self, since: datetime) -> list[UsageRow]:
+        with self._read() as s:
+            return usage.since(s, since)
+
+    def usage_summary(self, run_id: str) -> UsageSummary:
+        """Exact totals of a run's calls, per step, provider and provider:model."""
+        return usage.summarize(self.usage_for_run(run_id))
+
+    def usage_summary_since(self, since: datetime) -> UsageSummary:
+        """Exact totals of every run's calls since a time, per provider and provider:model."""
+        return usage.summarize(self.usage_since(since), by_step=False)
+
+    def step_samples(
+        self, agent: str | None, provider: str, model: str, exclude_run: str, limit: int = 50
+    ) -> list[tuple[int, Decimal | None]]:
+        """(tokens, cost) per step of other runs by this agent on this model, newest first (anomaly baseline)."""
+        with self._read() as s:
+            return usage.step_samples(s, agent, provider, model, exclude_run, limit)
+
     # events
 
     def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
@@ -227,6 +290,11 @@ class Store:
     def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
         with self._read() as s:
             return events.list_after(s, run_id, after_seq)
+
+    def recent_events(self, type: str, since: datetime, limit: int = 100) -> list[tuple[str, EventRow]]:
+        """(run_id, event) of every run's events of `type` since `since`, newest first."""
+        with self._read() as s:
+            return events.recent(s, type, since, limit)
 
     # sessions
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -38,6 +40,9 @@ class StepView(_View):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    provider: str | None = None  # the provider whose model answered
+    model: str | None = None
+    fallbacks: list[dict[str, Any]] = []  # each switch to the next model: {from, to, error, attempt}
 
 
 class RunView(_View):
@@ -53,6 +58,7 @@ class RunView(_View):
     finished_at: datetime | None
     steps: list[StepView]
     artifacts: list[ArtifactRef]
+    usage: UsageSummary | None = None  # set by get_run
 
 
 class UsageRow(_View):
@@ -63,6 +69,43 @@ class UsageRow(_View):
     prompt_tokens: int
     completion_tokens: int
     created_at: datetime
+    cost_usd: Decimal | None = None  # None: no known price for the model
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UsageCall:
+    """One model call to record; `call_key` makes recording it idempotent."""
+
+    call_key: str
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal | None = None
+
+
+class UsageTotals(_View):
+    """Exact sums over usage rows (cost as Decimal); `unpriced_calls` had no known price, so cost omits them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    calls: int = 0
+    unpriced_calls: int = 0
+
+
+class UsageGroup(UsageTotals):
+    step: str | None = None
+    provider: str | None = None
+    model: str | None = None
+
+
+class UsageSummary(_View):
+    totals: UsageTotals
+    by_step: list[UsageGroup] = []
+    by_provider: list[UsageGroup] = []
+    by_model: list[UsageGroup] = []
 
 
 class EventRow(_View):
@@ -70,3 +113,4 @@ class EventRow(_View):
     type: str
     data: dict[str, Any]
     created_at: datetime
+RunView.model_rebuild()

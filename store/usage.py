@@ -1,13 +1,17 @@
-"""Queries for model usage: one row per model call, keyed so a retried activity records it once."""
+"""Queries for model usage: one row per model call, keyed so a retried activity records it once; exact sums."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.db import insert_for
-from store.models import Usage
-from store.types import UsageRow
+from store.models import Step, Usage
+from store.types import UsageCall, UsageGroup, UsageRow, UsageSummary, UsageTotals
 
 
 def record(
@@ -19,6 +23,7 @@ def record(
     model: str,
     prompt_tokens: int,
     completion_tokens: int,
+    cost_usd: Decimal | None = None,
 ) -> None:
     stmt = insert_for(s, Usage).values(
         run_id=run_id,
@@ -28,21 +33,101 @@ def record(
         model=model,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        cost_usd=cost_usd,
     )
     s.execute(stmt.on_conflict_do_nothing(index_elements=[Usage.call_key]))
 
 
+def record_calls(s: Session, run_id: str, step_key: str, calls: Iterable[UsageCall]) -> None:
+    for c in calls:
+        record(s, run_id, step_key, c.call_key, c.provider, c.model, c.prompt_tokens, c.completion_tokens,
+               c.cost_usd)
+
+
+def _row(row: Usage) -> UsageRow:
+    return UsageRow(
+        run_id=row.run_id,
+        step_key=row.step_key,
+        call_key=row.call_key,
+        provider=row.provider,
+        model=row.model,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost_usd=_decimal(row.cost_usd),
+        created_at=row.created_at,
+    )
+
+
+def _decimal(value: object) -> Decimal | None:
+    # SQLite hands back floats for NUMERIC: round to the column's scale to get the stored decimal back
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal("1e-10")).normalize()
+
+
 def for_run(s: Session, run_id: str) -> list[UsageRow]:
-    rows = s.scalars(select(Usage).where(Usage.run_id == run_id).order_by(Usage.id))
-    return [
-        UsageRow(
-            step_key=row.step_key,
-            call_key=row.call_key,
-            provider=row.provider,
-            model=row.model,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            created_at=row.created_at,
+    return [_row(row) for row in s.scalars(select(Usage).where(Usage.run_id == run_id).order_by(Usage.id))]
+
+
+def since(s: Session, when: datetime) -> list[UsageRow]:
+    return [_row(row) for row in s.scalars(select(Usage).where(Usage.created_at >= when).order_by(Usage.id))]
+
+
+def step_samples(
+    s: Session, agent: str | None, provider: str, model: str, exclude_run: str, limit: int = 50
+) -> list[tuple[int, Decimal | None]]:
+    """(tokens, cost) of the latest steps of other runs by `agent` on `provider:model`, newest first."""
+    query = (
+        select(
+            func.sum(Usage.prompt_tokens + Usage.completion_tokens),
+            func.sum(Usage.cost_usd),
+            func.count(Usage.cost_usd),
+            func.count(),
         )
-        for row in rows
+        .join(Step, (Step.run_id == Usage.run_id) & (Step.key == Usage.step_key))
+        .where(Usage.provider == provider, Usage.model == model, Usage.run_id != exclude_run)
+        .group_by(Usage.run_id, Usage.step_key)
+        .order_by(func.max(Usage.id).desc())
+        .limit(limit)
+    )
+    query = query.where(Step.agent.is_(None) if agent is None else Step.agent == agent)
+    return [
+        (int(tokens or 0), _decimal(cost) if priced == calls else None)
+        for tokens, cost, priced, calls in s.execute(query)
     ]
+
+
+def totals(rows: Iterable[UsageRow]) -> UsageTotals:
+    prompt = completion = calls = unpriced = 0
+    cost = Decimal(0)
+    for r in rows:
+        prompt += r.prompt_tokens
+        completion += r.completion_tokens
+        calls += 1
+        if r.cost_usd is None:
+            unpriced += 1
+        else:
+            cost += r.cost_usd
+    return UsageTotals(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost, calls=calls,
+                       unpriced_calls=unpriced)
+
+
+def _grouped(rows: list[UsageRow], key: Callable[[UsageRow], tuple[str | None, str | None, str | None]]
+             ) -> list[UsageGroup]:
+    groups: dict[tuple[str | None, str | None, str | None], list[UsageRow]] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    return [
+        UsageGroup(step=step, provider=provider, model=model, **totals(members).model_dump())
+        for (step, provider, model), members in groups.items()
+    ]
+
+
+def summarize(rows: list[UsageRow], by_step: bool = True) -> UsageSummary:
+    """Totals, and per step (in first-call order), per provider and per provider:model."""
+    return UsageSummary(
+        totals=totals(rows),
+        by_step=_grouped(rows, lambda r: (r.step_key, None, None)) if by_step else [],
+        by_provider=_grouped(rows, lambda r: (None, r.provider, None)),
+        by_model=_grouped(rows, lambda r: (None, r.provider, r.model)),
+    )

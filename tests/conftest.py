@@ -102,8 +102,9 @@ def store(sqlite_url: str) -> Store:
 
 
 @pytest.fixture
-def settings(sqlite_url: str) -> Settings:
-    return Settings(database_url=sqlite_url, task_queue=f"tq-{uuid.uuid4().hex[:8]}", step_heartbeat_s=5)
+def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=sqlite_url, task_queue=f"tq-{uuid.uuid4().hex[:8]}", step_heartbeat_s=5,
+                    provider_health_file=tmp_path / "provider-health.json")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from pathlib import PurePosixPath
@@ -10,11 +11,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
 
 from api.deps import StoreDep
 from api.problems import PROBLEM_RESPONSES, Problem
 from api.routes.runs import RunId, get_view
-from api.schemas import ArtifactDetail, ArtifactList, ArtifactSummary, ArtifactVersion
+from api.schemas import ArtifactDetail, ArtifactList, ArtifactVersion
 from store import ArtifactRef, Store
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["artifacts"], responses=PROBLEM_RESPONSES)
@@ -43,10 +45,11 @@ def safe_member(name: str) -> str | None:
 
 
 def _versions(store: Store, run_id: str) -> dict[str, list[ArtifactRef]]:
-    get_view(store, run_id)
     by_name: dict[str, list[ArtifactRef]] = {}
     for ref in store.list_artifacts(run_id):
         by_name.setdefault(ref.name, []).append(ref)
+    if not by_name:
+        get_view(store, run_id)  # 404 for an unknown run; reading the whole run only when it has no artifacts
     for refs in by_name.values():
         refs.sort(key=lambda r: r.version)
     return by_name
@@ -57,16 +60,17 @@ def _raw_url(run_id: str, ref: ArtifactRef) -> str:
 
 
 @router.get("/artifacts", response_model=ArtifactList)
-def list_artifacts(run_id: RunId, store: StoreDep) -> ArtifactList:
+async def list_artifacts(run_id: RunId, store: StoreDep) -> JSONResponse:
     """Each artifact of the run with its latest version."""
     items = []
-    for name, refs in sorted(_versions(store, run_id).items()):
+    for name, refs in sorted((await asyncio.to_thread(_versions, store, run_id)).items()):
         last = refs[-1]
-        items.append(ArtifactSummary(
-            name=name, latest_version=last.version, versions=len(refs), step=last.step, sha256=last.sha256,
-            bytes=last.bytes, media_type=media_type(name), created_at=last.created_at.isoformat(),
-        ))
-    return ArtifactList(run_id=run_id, items=items)
+        items.append({
+            "name": name, "latest_version": last.version, "versions": len(refs), "step": last.step,
+            "sha256": last.sha256, "bytes": last.bytes, "media_type": media_type(name),
+            "created_at": last.created_at.isoformat(),
+        })
+    return JSONResponse({"run_id": run_id, "items": items})
 
 
 @router.get(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import threading
+from collections.abc import Callable, Hashable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
 
 from api import templates
 from api.deps import CatalogDep, StateDep
 from api.problems import PROBLEM_RESPONSES, Problem, definition_problem
-from bmad import DefinitionError, compile_workflow
+from bmad import Catalog, DefinitionError, compile_workflow
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], responses=PROBLEM_RESPONSES)
 TemplateName = Annotated[str, PathParam(min_length=1, max_length=200)]
@@ -22,25 +25,58 @@ YAML_BODY: dict[str, Any] = {
     }
 }
 
+T = TypeVar("T")
 
-@router.get("/workflows")
-def list_workflows(catalog: CatalogDep) -> list[dict[str, Any]]:
-    return [
+
+class PerCatalog:
+    """Answers computed once per loaded catalog: a template edit loads a new catalog, which starts afresh."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._answers: dict[Hashable, Any] = {}
+
+    def get(self, catalog: Catalog, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            if catalog is not self._catalog:
+                self._catalog, self._answers = catalog, {}
+            answers = self._answers
+            if key in answers:
+                return answers[key]  # type: ignore[no-any-return]
+        answer = build()  # outside the lock: compiling a plan takes a while; two builds of one key are harmless
+        with self._lock:
+            answers[key] = answer
+        return answer
+
+
+answers = PerCatalog()
+
+
+def _workflow_list(catalog: Catalog) -> bytes:
+    return JSONResponse([
         {"id": w.id, "name": w.name, "description": w.description, "type": w.type, "project_types": w.project_types,
          "steps": len(w.sequence), "source": w.source.path}
         for w in sorted(catalog.workflows.values(), key=lambda w: w.id)
-    ]
+    ]).body
 
 
-@router.get("/workflows/{workflow_id}")
-def get_workflow(workflow_id: str, catalog: CatalogDep) -> dict[str, Any]:
+@router.get("/workflows", response_model=list[dict[str, Any]])
+async def list_workflows(catalog: CatalogDep) -> Response:
+    body = answers.get(catalog, "workflows", lambda: _workflow_list(catalog))
+    return Response(body, media_type="application/json")
+
+
+@router.get("/workflows/{workflow_id}", response_model=dict[str, Any])
+def get_workflow(workflow_id: str, catalog: CatalogDep) -> Response:
     """The compiled plan of a workflow (as `botarmy plan --format json`)."""
     if workflow_id not in catalog.workflows:
         raise Problem(404, f"no workflow {workflow_id!r}; known: {', '.join(sorted(catalog.workflows)) or 'none'}")
     try:
-        return compile_workflow(catalog, workflow_id).model_dump(mode="json")
+        body = answers.get(catalog, ("plan", workflow_id),
+                           lambda: JSONResponse(compile_workflow(catalog, workflow_id).model_dump(mode="json")).body)
     except DefinitionError as exc:
         raise definition_problem(workflow_id, exc) from None
+    return Response(body, media_type="application/json")
 
 
 @router.get("/agents")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowExecutionStatus
 
 from api.deps import StateDep, StoreDep
@@ -101,27 +102,31 @@ async def create_run(body: RunCreate, state: StateDep, response: Response) -> Ru
                       web_ui=web_ui_link(settings, wid, settings.temporal_namespace))
 
 
-def summary(view: RunView, settings: Settings) -> RunSummary:
+SUMMARY_FIELDS = tuple(RunSummary.model_fields)
+
+
+def summary(view: RunView, settings: Settings) -> dict[str, Any]:
+    """A RunSummary as plain JSON data (the page is serialised once, without validating what we built)."""
     data = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
-    return RunSummary.model_validate({k: v for k, v in data.items() if k in RunSummary.model_fields})
+    return {k: data[k] for k in SUMMARY_FIELDS}
 
 
 @router.get("", response_model=RunPage)
-def list_runs(
+async def list_runs(
     state: StateDep,
     status: Annotated[str | None, Query(max_length=40)] = None,
     workflow: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-) -> RunPage:
+) -> JSONResponse:
     """Runs, newest first."""
-    views = state.store.list_runs(status=status, workflow_id=workflow, limit=limit + 1, offset=offset)
-    return RunPage(
-        items=[summary(v, state.settings) for v in views[:limit]],
-        limit=limit,
-        offset=offset,
-        next_offset=offset + limit if len(views) > limit else None,
-    )
+    views = await asyncio.to_thread(state.store.list_runs, status, workflow, limit + 1, offset)
+    return JSONResponse({
+        "items": [summary(v, state.settings) for v in views[:limit]],
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if len(views) > limit else None,
+    })
 
 
 def get_view(store: Store, run_id: str) -> RunView:
@@ -131,8 +136,8 @@ def get_view(store: Store, run_id: str) -> RunView:
     return view
 
 
-@router.get("/{run_id}")
-async def get_run(run_id: RunId, state: StateDep) -> dict[str, Any]:
+@router.get("/{run_id}", response_model=dict[str, Any])
+async def get_run(run_id: RunId, state: StateDep) -> JSONResponse:
     """The run object (as `botarmy status --json` prints it) plus the approvals it waits for.
 
     `pending_approvals` is null when the workflow could not be asked (Temporal down, no worker in time)."""
@@ -147,7 +152,7 @@ async def get_run(run_id: RunId, state: StateDep) -> dict[str, Any]:
             progress = None
         pending = None if progress is None else [p.model_dump() for p in pending_approvals(progress)]
     body["pending_approvals"] = pending
-    return body
+    return JSONResponse(body)
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)

@@ -1,0 +1,97 @@
+"""Model usage and cost: a run's calls with totals per step, provider and model; totals of all runs since a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import StoreDep
+from api.problems import PROBLEM_RESPONSES
+from api.routes.runs import RunId, get_view
+from store import UsageGroup, UsageSummary, UsageTotals
+
+router = APIRouter(tags=["usage"], responses=PROBLEM_RESPONSES)
+
+
+class Totals(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float = Field(description="USD; exact sum of the calls' costs (calls without a known price add 0)")
+    calls: int
+    unpriced_calls: int = Field(description="calls whose model has no known price")
+
+
+class Group(Totals):
+    step: str | None = None
+    provider: str | None = None
+    model: str | None = None
+
+
+class Call(BaseModel):
+    step: str
+    call_key: str
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None = Field(description="USD; null when the model has no known price")
+    created_at: str
+
+
+class RunUsage(BaseModel):
+    run_id: str
+    calls: list[Call]
+    totals: Totals
+    by_step: list[Group]
+    by_provider: list[Group]
+    by_model: list[Group]
+
+
+class UsageSince(BaseModel):
+    since: str
+    totals: Totals
+    by_provider: list[Group]
+    by_model: list[Group]
+
+
+def _totals(t: UsageTotals) -> Totals:
+    return Totals(prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, cost_usd=float(t.cost_usd),
+                  calls=t.calls, unpriced_calls=t.unpriced_calls)
+
+
+def _groups(groups: list[UsageGroup]) -> list[Group]:
+    return [Group(step=g.step, provider=g.provider, model=g.model, **_totals(g).model_dump()) for g in groups]
+
+
+def _summary(s: UsageSummary) -> dict[str, object]:
+    return {"totals": _totals(s.totals), "by_step": _groups(s.by_step), "by_provider": _groups(s.by_provider),
+            "by_model": _groups(s.by_model)}
+
+
+@router.get("/runs/{run_id}/usage", response_model=RunUsage)
+def run_usage(run_id: RunId, store: StoreDep) -> RunUsage:
+    """Every model call of the run, with its tokens and cost, and totals per step, provider and model."""
+    get_view(store, run_id)
+    rows = store.usage_for_run(run_id)
+    calls = [
+        Call(step=r.step_key, call_key=r.call_key, provider=r.provider, model=r.model, prompt_tokens=r.prompt_tokens,
+             completion_tokens=r.completion_tokens, cost_usd=float(r.cost_usd) if r.cost_usd is not None else None,
+             created_at=r.created_at.isoformat())
+        for r in rows
+    ]
+    return RunUsage(run_id=run_id, calls=calls, **_summary(store.usage_summary(run_id)))  # type: ignore[arg-type]
+
+
+@router.get("/usage", response_model=UsageSince)
+def usage_since(
+    store: StoreDep,
+    since: Annotated[datetime, Query(description="ISO 8601 time; without a zone it is UTC")],
+) -> UsageSince:
+    """Totals per provider and model over every run's calls since a time."""
+    when = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    summary = store.usage_summary_since(when)
+    return UsageSince(since=when.isoformat(), totals=_totals(summary.totals), by_provider=_groups(summary.by_provider),
+                      by_model=_groups(summary.by_model))
