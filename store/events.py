@@ -14,11 +14,18 @@ from store.types import EventRow
 
 def append(s: Session, run_id: str, type_: str, data: dict[str, Any]) -> int:
     """Take the next seq; a concurrent append may take it first (unique violation, caller retries)."""
-    last = s.scalar(select(func.coalesce(func.max(Event.seq), 0)).where(Event.run_id == run_id))
-    seq = (last or 0) + 1
-    s.add(Event(run_id=run_id, seq=seq, type=type_, data=data))
+    return append_many(s, run_id, [(type_, data)])[0]
+
+
+def append_many(s: Session, run_id: str, items: list[tuple[str, dict[str, Any]]]) -> list[int]:
+    """Consecutive seqs for several events with one read and one flush (a step's completion events)."""
+    if not items:
+        return []
+    last = s.scalar(select(func.coalesce(func.max(Event.seq), 0)).where(Event.run_id == run_id)) or 0
+    seqs = list(range(last + 1, last + 1 + len(items)))
+    s.add_all([Event(run_id=run_id, seq=seq, type=t, data=d) for seq, (t, d) in zip(seqs, items, strict=True)])
     s.flush()
-    return seq
+    return seqs
 
 
 def list_after(s: Session, run_id: str, after_seq: int) -> list[EventRow]:

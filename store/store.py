@@ -181,7 +181,8 @@ class Store:
             if answered_by is not None:
                 runs.step_answered(s, run_id, key, *answered_by)
             planned = events_for(ref) + (extra_events_for(extras) if extra_events_for else [])
-            return ref, [(events.append(s, run_id, t, d), t, d) for t, d in planned]
+            seqs = events.append_many(s, run_id, planned)
+            return ref, [(seq, t, d) for seq, (t, d) in zip(seqs, planned, strict=True)]
 
         return self._write_retrying(write)
 
