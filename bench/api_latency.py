@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from statistics import median, quantiles
 from typing import Any
@@ -25,12 +26,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_api(database_url: str, address: str, task_queue: str, port: int, log: Path) -> subprocess.Popen:
+def _start_api(database_url: str, address: str, task_queue: str, port: int, log: Path,
+               workers: int = 1) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTARMY_")}
     env.update(DATABASE_URL=database_url, TEMPORAL_ADDRESS=address, BOTARMY_TASK_QUEUE=task_queue,
                BOTARMY_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-m", "botarmy.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "botarmy.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--no-access-log"],
         cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )
 
@@ -58,17 +61,28 @@ def _paths(store: Store) -> list[str]:
     return paths
 
 
-async def _client(base: str, paths: list[str], requests: int, offset: int, latencies: dict[str, list[float]],
-                  errors: list[str]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        for i in range(requests):
-            path = paths[(offset + i) % len(paths)]
-            started = time.perf_counter()
-            response = await client.get(path)
-            elapsed = (time.perf_counter() - started) * 1000
-            if response.status_code >= 500:
-                errors.append(f"{path}: {response.status_code}")
-            latencies.setdefault(_route(path), []).append(elapsed)
+async def _client(client: httpx.AsyncClient, paths: list[str], requests: int, offset: int,
+                  latencies: dict[str, list[float]], errors: list[str]) -> None:
+    for i in range(requests):
+        path = paths[(offset + i) % len(paths)]
+        started = time.perf_counter()
+        response = await client.get(path)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code >= 500:
+            errors.append(f"{path}: {response.status_code}")
+        latencies.setdefault(_route(path), []).append(elapsed)
+
+
+async def _load(base: str, paths: list[str], clients: int, requests: int, latencies: dict[str, list[float]],
+                errors: list[str]) -> float:
+    """`clients` concurrent clients, each with its own connection, `requests` GETs each; returns the wall time.
+    The clients are built before the clock starts: building one loads a TLS context (tens of ms of CPU, on the
+    load generator's single thread), which counted as latency of the first requests of the others."""
+    async with AsyncExitStack() as stack:
+        pool = [await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30)) for _ in range(clients)]
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(c, paths, requests, n, latencies, errors) for n, c in enumerate(pool)))
+        return time.perf_counter() - started
 
 
 def _route(path: str) -> str:
@@ -85,26 +99,22 @@ def _pct(values: list[float]) -> dict[str, float]:
 
 
 async def api_latency(database_url: str, address: str, task_queue: str, clients: int = 50,
-                      requests_per_client: int = 40, log_dir: Path | None = None) -> dict[str, Any]:
-    """p50/p99 of GET endpoints with `clients` concurrent clients; every request counted, warm-up excluded."""
+                      requests_per_client: int = 40, log_dir: Path | None = None, workers: int = 1) -> dict[str, Any]:
+    """p50/p99 of GET endpoints with `clients` concurrent clients on `workers` server processes; every request
+    counted, warm-up excluded."""
     port = _free_port()
     log = (log_dir or Path("/tmp")) / "bench-api.log"
-    proc = _start_api(database_url, address, task_queue, port, log)
+    proc = _start_api(database_url, address, task_queue, port, log, workers)
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(base)
         store = Store(database_url)
         paths = await asyncio.to_thread(_paths, store)
         store.close()
-        warm: dict[str, list[float]] = {}
-        await asyncio.gather(*(_client(base, paths, 5, n, warm, []) for n in range(5)))
+        await _load(base, paths, min(clients, 10), 5, {}, [])  # warm-up
         latencies: dict[str, list[float]] = {}
         errors: list[str] = []
-        started = time.perf_counter()
-        await asyncio.gather(*(
-            _client(base, paths, requests_per_client, n, latencies, errors) for n in range(clients)
-        ))
-        wall = time.perf_counter() - started
+        wall = await _load(base, paths, clients, requests_per_client, latencies, errors)
     finally:
         proc.terminate()
         try:
@@ -114,6 +124,7 @@ async def api_latency(database_url: str, address: str, task_queue: str, clients:
     everything = [v for vs in latencies.values() for v in vs]
     return {
         "clients": clients,
+        "workers": workers,
         "requests": len(everything),
         "requests_per_s": round(len(everything) / wall, 1),
         "server_errors": len(errors),

@@ -71,6 +71,9 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
         finally:
             store.close()
     figures["validate"] = await asyncio.to_thread(validate_time, opts.validate_repeats)
+    from bench.store_writes import store_writes
+
+    figures["store_writes"] = await asyncio.to_thread(store_writes, 200, opts.database_url)
     return {
         "machine": machine_info(),
         "params": {**asdict(opts), "database": settings.database_url.split(":", 1)[0]},
