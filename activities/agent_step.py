@@ -227,7 +227,10 @@ class AgentStepActivities:
         plan = await asyncio.to_thread(self._plans, inp.definition_hash)
         step = plan.steps[inp.step.index]
         texts, missing = await asyncio.to_thread(self._read_inputs, inp)
-        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback)
+        variables = dict(inp.variables)
+        if isinstance(inp.item, dict):
+            variables.update(inp.item)
+        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)
         sections = required_sections(plan, step)
         members = personas(plan, step, self.settings.composite_stop_word)
         limiter = shared_limiter(config)

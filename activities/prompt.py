@@ -6,27 +6,31 @@ import json
 from typing import Any
 
 from bmad.plan import Plan, PlanStep, TemplateSection, TemplateSpec
+from bmad.templates import substitute
 from providers.offline import FEEDBACK_HEADING, OUTLINE_END, OUTLINE_START
 
 
-def _outline_lines(sections: list[TemplateSection], depth: int) -> list[str]:
+def _outline_lines(sections: list[TemplateSection], depth: int, variables: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for section in sections:
-        title = section.title or section.id
+        title = substitute(section.title or section.id, variables)
         lines.append(f"{'#' * min(depth, 6)} {title}")
         if section.instruction:
-            lines.append(f"<!-- instruction: {' '.join(section.instruction.split())} -->")
+            lines.append(f"<!-- instruction: {' '.join(substitute(section.instruction, variables).split())} -->")
         if section.condition:
             lines.append(f"<!-- include only if: {section.condition} -->")
-        lines.extend(_outline_lines(section.sections, depth + 1))
+        lines.extend(_outline_lines(section.sections, depth + 1, variables))
     return lines
 
 
-def outline_for(template: TemplateSpec | None, output: str) -> list[str]:
-    title = (template.title or template.name) if template else ""
+def outline_for(template: TemplateSpec | None, output: str, variables: dict[str, Any] | None = None) -> list[str]:
+    """The document's headings and instructions; `{{variables}}` from the run's inputs are filled in (an
+    unknown one stays visible as `{{name}}`, for the model to fill)."""
+    variables = variables or {}
+    title = substitute((template.title or template.name) if template else "", variables)
     lines = [f"# {title or output}"]
     if template:
-        lines.extend(_outline_lines(template.sections, 2))
+        lines.extend(_outline_lines(template.sections, 2, variables))
     return lines
 
 
@@ -39,6 +43,7 @@ def build_task_prompt(
     item: Any = None,
     scope: str | None = None,
     feedback: str | None = None,
+    variables: dict[str, Any] | None = None,
 ) -> str:
     verb = "Update" if step.updates and not step.creates else "Write"
     parts = [f"# Step {step.id} of workflow {plan.workflow_id}: {verb} {output}"]
@@ -66,7 +71,7 @@ def build_task_prompt(
     template = plan.templates.get(step.template) if step.template else None
     parts.append(
         f"## Output: {output}\nReply with the complete document in Markdown, with these sections in order.\n"
-        + "\n".join([OUTLINE_START, *outline_for(template, output), OUTLINE_END])
+        + "\n".join([OUTLINE_START, *outline_for(template, output, variables), OUTLINE_END])
     )
     return "\n\n".join(parts) + "\n"
 

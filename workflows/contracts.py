@@ -225,6 +225,7 @@ class AgentStepInput(BaseModel):
     available: dict[str, ArtifactPointer]  # every artifact the step may read, by (scoped) name
     revision: int = 0  # > 0: re-run after a person rejected the output
     feedback: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)  # run inputs that fill `{{name}}` in templates
 
 
 class AgentStepResult(BaseModel):

@@ -269,6 +269,7 @@ class Interpreter:
                 available=self.artifacts,
                 revision=revision,
                 feedback=feedback,
+                variables={k: v for k, v in self.inputs.items() if not k.startswith("_")},
             ),
             result_type=AgentStepResult,
             start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_s),
