@@ -19,7 +19,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	@$(BOTARMY) dev --detach
-	@$(BOTARMY) run greenfield-service --auto-approve --input for_each_epic=2 --out $(DEMO_OUT)
+	@$(BOTARMY) run greenfield-service --auto-approve --input for_each_epic=2 \
+		--input "project_name=Lunch Orders" --out $(DEMO_OUT)
 	@echo
 	@echo "--- $(DEMO_OUT)/prd.md (first lines) ---"
 	@head -n 16 $(DEMO_OUT)/prd.md
