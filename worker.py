@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 def build_worker(client: Client, settings: Settings, store: Store, task_queue: str | None = None) -> Worker:
     events = EventSink(store, settings.redis_url)
     steps = AgentStepActivities(settings, store, events)
-    records = RecordActivities(store, events)
+    records = RecordActivities(store, events, settings.store_outage_s)
     emitter = EventActivities(events)
     return Worker(
         client,
@@ -35,6 +36,7 @@ def build_worker(client: Client, settings: Settings, store: Store, task_queue: s
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_schedule_to_start_s),
     )
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from autogen_core.models import CreateResult
@@ -38,6 +39,7 @@ from activities.errors import (
 )
 from activities.events import EventSink
 from activities.prompt import build_task_prompt, required_sections
+from activities.storecalls import db_call, is_outage, store_unavailable
 from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, cost_decimal, from_model_spec, load_config, resolve
@@ -56,6 +58,7 @@ from workflows.contracts import (
 )
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 OUTPUT_ERRORS = (EmptyOutputError, TruncatedOutputError, IncompleteOutputError)
 
 
@@ -130,6 +133,9 @@ class AgentStepActivities:
                 return candidate
         return step.agent
 
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await db_call(fn, *args, outage_s=self.settings.store_outage_s)
+
     async def _heartbeat(self, what: str) -> None:
         # short steps finish before the first beat; long ones beat well inside the heartbeat timeout
         while True:
@@ -143,7 +149,7 @@ class AgentStepActivities:
         key = output_key(inp)
         slog = log.bind(run_id=inp.run_id, step=inp.key, attempt=attempt)
         # idempotency: a retry after the output was stored reuses it and never calls the model again
-        done = await asyncio.to_thread(self.store.find_artifact, inp.run_id, key, name)
+        done = await self._db(self.store.find_artifact, inp.run_id, key, name)
         if done is not None:
             return await self._reuse(inp, done, attempt, slog)
         config: ProvidersConfig | None = None
@@ -157,7 +163,7 @@ class AgentStepActivities:
         started = ("step.started", {"step": inp.key, "agent": inp.step.agent, "attempt": attempt,
                                     "revision": inp.revision, "model": choices[0].label if choices else None,
                                     "fallbacks": [c.label for c in choices[1:]]})
-        seq = await asyncio.to_thread(
+        seq = await self._db(
             self.store.start_step, inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started
         )
         await asyncio.to_thread(self.events.publish, inp.run_id, seq, *started)
@@ -169,7 +175,7 @@ class AgentStepActivities:
                 raise config_error or ModelConfigError("no providers config")
             out = await self._converse(inp, name, run, config, choices, slog)
             calls = run.usage_calls(config, key)
-            ref = await asyncio.to_thread(self._store_output, inp, key, name, out, calls)
+            ref = await self._db(self._store_output, inp, key, name, out, calls)
             slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes,
                       provider=out.choice.provider, model=out.choice.model)
             if self.settings.fault_pause_after_commit_s > 0:  # fault injection for tests: see Settings
@@ -196,8 +202,8 @@ class AgentStepActivities:
 
     async def _reuse(self, inp: AgentStepInput, done: ArtifactRef, attempt: int, slog: Any) -> AgentStepResult:
         slog.info("step.reused", artifact=done.name, version=done.version)
-        await asyncio.to_thread(self.store.step_finished, inp.run_id, inp.key, "completed", None, attempt)
-        step = await asyncio.to_thread(self.store.get_step, inp.run_id, inp.key)
+        await self._db(self.store.step_finished, inp.run_id, inp.key, "completed", None, attempt)
+        step = await self._db(self.store.get_step, inp.run_id, inp.key)
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
                                provider=step.provider if step else None, model=step.model if step else None)
 
@@ -208,12 +214,12 @@ class AgentStepActivities:
         """Record the failed attempt (and the calls it was billed for); the Temporal error to raise."""
         choice = run.current or (choices[0] if choices else parse_model("offline"))
         key_envs = {p: config.key_env(p) or "" for p in (c.provider for c in choices)} if config else None
-        err = to_application_error(exc, choice, key_envs)
+        err = store_unavailable(exc) if is_outage(exc) else to_application_error(exc, choice, key_envs)
         final = err.non_retryable or run.attempt >= self.settings.retry_max_attempts
         status = "failed" if final else "retrying"
         event = (f"step.{status}", {"step": inp.key, "attempt": run.attempt, "error": err.message})
         # calls that were answered before the failure were billed: record them, keyed to this attempt
-        seq = await asyncio.to_thread(
+        seq = await self._db(
             self.store.fail_step, inp.run_id, inp.key, status, err.message, event, run.usage_calls(config, key)
         )
         await asyncio.to_thread(self.events.publish, inp.run_id, seq, *event)
@@ -224,9 +230,9 @@ class AgentStepActivities:
         self, inp: AgentStepInput, name: str, run: _Attempt, config: ProvidersConfig, choices: list[ModelChoice],
         slog: Any,
     ) -> _Output:
-        plan = await asyncio.to_thread(self._plans, inp.definition_hash)
+        plan = await self._db(self._plans, inp.definition_hash)
         step = plan.steps[inp.step.index]
-        texts, missing = await asyncio.to_thread(self._read_inputs, inp)
+        texts, missing = await self._db(self._read_inputs, inp)
         variables = dict(inp.variables)
         if isinstance(inp.item, dict):
             variables.update(inp.item)
@@ -280,7 +286,7 @@ class AgentStepActivities:
     ) -> None:
         data = {"step": inp.key, "from": before.label, "to": after.label, "error": error, "attempt": run.attempt}
         event = ("provider.fallback", data)
-        seq = await asyncio.to_thread(self.store.record_fallback, inp.run_id, inp.key, data, event)
+        seq = await self._db(self.store.record_fallback, inp.run_id, inp.key, data, event)
         await asyncio.to_thread(self.events.publish, inp.run_id, seq, *event)
         log.warning("provider.fallback", run_id=inp.run_id, **data)
 

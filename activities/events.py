@@ -65,5 +65,12 @@ class EventActivities:
         self.sink = sink
 
     @activity.defn(name="emit_event")
-    async def emit_event(self, inp: EventInput) -> int:
-        return await self.sink.aemit(inp.run_id, inp.type, inp.data)
+    async def emit_event(self, inp: EventInput) -> int | None:
+        if inp.key is None:
+            return await self.sink.aemit(inp.run_id, inp.type, inp.data)
+        data = {**inp.data, "event_key": inp.key}
+        seq = await asyncio.to_thread(self.sink.store.append_event_once, inp.run_id, inp.type, data,
+                                      {"event_key": inp.key})
+        if seq is not None:
+            await asyncio.to_thread(self.sink.publish, inp.run_id, seq, inp.type, data)
+        return seq

@@ -8,6 +8,7 @@ import structlog
 from temporalio import activity
 
 from activities.events import EventSink
+from activities.storecalls import db_call
 from store import Store
 from workflows.contracts import AmendInput, ArtifactPointer, FinishRunInput, StartRunInput
 
@@ -15,9 +16,16 @@ log = structlog.get_logger(__name__)
 
 
 class RecordActivities:
-    def __init__(self, store: Store, events: EventSink) -> None:
+    def __init__(self, store: Store, events: EventSink, outage_s: float = 60.0) -> None:
         self.store = store
         self.events = events
+        self.outage_s = outage_s
+
+    async def _emit_once(self, run_id: str, type_: str, data: dict, match: dict | None = None) -> None:
+        """Store the event unless a retried attempt already did; publish what was stored."""
+        seq = await db_call(self.store.append_event_once, run_id, type_, data, match, outage_s=self.outage_s)
+        if seq is not None:
+            await asyncio.to_thread(self.events.publish, run_id, seq, type_, data)
 
     @activity.defn(name="start_run")
     async def start_run(self, inp: StartRunInput) -> None:
@@ -27,9 +35,9 @@ class RecordActivities:
             )
             self.store.ensure_steps(inp.run_id, [(s.key, s.step_id, s.agent, s.iteration) for s in inp.steps])
 
-        await asyncio.to_thread(write)
-        await self.events.aemit(inp.run_id, "run.started", {"workflow": inp.workflow_id, "inputs": inp.inputs,
-                                                            "definition_hash": inp.definition_hash})
+        await db_call(write, outage_s=self.outage_s)
+        await self._emit_once(inp.run_id, "run.started", {"workflow": inp.workflow_id, "inputs": inp.inputs,
+                                                          "definition_hash": inp.definition_hash})
         log.info("run.started", run_id=inp.run_id, workflow=inp.workflow_id)
 
     @activity.defn(name="finish_run")
@@ -41,16 +49,17 @@ class RecordActivities:
             decisions += [a.model_dump(mode="json") for a in inp.approvals]
             self.store.finish_run(inp.run_id, inp.status, inp.error, decisions)
 
-        await asyncio.to_thread(write)
-        await self.events.aemit(inp.run_id, f"run.{inp.status}", {"error": inp.error})
+        await db_call(write, outage_s=self.outage_s)
+        await self._emit_once(inp.run_id, f"run.{inp.status}", {"error": inp.error})
         log.info("run.finished", run_id=inp.run_id, status=inp.status)
 
     @activity.defn(name="store_amendment")
     async def store_amendment(self, inp: AmendInput) -> ArtifactPointer:
         """A person's edited version of an artifact, stored as its next version (idempotent per amendment)."""
-        ref = await asyncio.to_thread(
-            self.store.put_artifact, inp.run_id, inp.name, inp.content.encode(), f"{inp.key}@amend{inp.amendment}"
+        ref = await db_call(
+            self.store.put_artifact, inp.run_id, inp.name, inp.content.encode(), f"{inp.key}@amend{inp.amendment}",
+            outage_s=self.outage_s,
         )
-        await self.events.aemit(inp.run_id, "artifact.created", {"name": ref.name, "version": ref.version,
-                                                                 "step": inp.key, "by": inp.by, "amended": True})
+        data = {"name": ref.name, "version": ref.version, "step": inp.key, "by": inp.by, "amended": True}
+        await self._emit_once(inp.run_id, "artifact.created", data, {"name": ref.name, "version": ref.version})
         return ArtifactPointer.of(ref)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
+from api.cache import TtlCache
 from api.deps import AppState
 from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
 from api.routes import approvals, artifacts, catalog, events, health, runs, usage
@@ -25,8 +26,12 @@ def create_app(
     *,
     store: Store | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    health_cache_s: float = 0.0,
 ) -> FastAPI:
-    """The API over `settings` (database, Temporal, Redis) and the bmad folders (the first one is writable)."""
+    """The API over `settings` (database, Temporal, Redis) and the bmad folders (the first one is writable).
+
+    `health_cache_s` > 0 answers GET /health from a copy at most that old (`botarmy serve` uses 1 s): each
+    answer asks Temporal, the task queue and the database, which under load costs more than every other route."""
     if not bmad_dirs:
         raise ValueError("create_app needs at least one bmad folder")
     state = AppState(settings, bmad_dirs, store)
@@ -52,6 +57,8 @@ def create_app(
     for module in (runs, approvals, artifacts, events, catalog, health, usage):
         app.include_router(module.router)
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
+    if health_cache_s > 0:
+        app.add_middleware(TtlCache, ttl_s={"/health": health_cache_s})
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(CatchAll)
     if cors_origins:

@@ -13,6 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bmad.diagnostics import Diagnostic
 from bmad.models import (
+    STEP_KEYS,
     AgentDef,
     PersonaDef,
     StepDef,
@@ -157,21 +158,64 @@ def _step(seq: CommentedSeq, index: int, where: Located) -> StepDef:
     return step
 
 
+V4_WORKFLOW = ("BMAD v4 expects a top-level 'workflow:' mapping with 'id:' and a 'sequence:' list of steps "
+               "(- agent: pm, creates: prd.md, ...)")
+_OTHER_DIALECT_KEYS = ("steps", "instructions", "installed_path", "config_source", "web_bundle")
+
+
+def _dialect(where: Located, pos: Pos, what: str) -> Diagnostic:
+    return where.diag(pos, f"unsupported workflow dialect: {what}; {V4_WORKFLOW}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a list" if isinstance(value, list) else f"'{_text(value)[:40]}'"
+
+
+def _v4_top(doc: Any, where: Located) -> tuple[CommentedMap | None, list[Diagnostic]]:
+    """The `workflow:` mapping of a v4 file, or why the file is of another dialect (v6 `workflow.yaml`, ...)."""
+    if not isinstance(doc, CommentedMap):
+        pos = where.node(doc) if where.node(doc) != (0, 0) else (1, 1)
+        return None, [_dialect(where, pos, f"the file is {_kind(doc)}, not a mapping")]
+    wf = doc.get("workflow")
+    if isinstance(wf, CommentedMap):
+        return wf, []
+    if "workflow" in doc:
+        return None, [_dialect(where, where.value(doc, "workflow"), f"'workflow:' is {_kind(wf)}, not a mapping")]
+    other = [str(k) for k in doc if k in _OTHER_DIALECT_KEYS]
+    found = f"; {', '.join(repr(k + ':') for k in other)} are BMAD v6 keys" if other else ""
+    pos = where.key(doc, other[0]) if other else where.node(doc)
+    return None, [_dialect(where, pos, f"no top-level 'workflow:' mapping{found}")]
+
+
 def _sequence(wf: CommentedMap, where: Located) -> tuple[list[StepDef], list[Diagnostic]]:
     seq = wf.get("sequence")
     if "sequence" not in wf:
-        return [], [where.diag(where.key(wf, "id"), "workflow has no 'sequence' list")]
+        other = [str(k) for k in wf if k in _OTHER_DIALECT_KEYS]
+        if other:
+            keys = ", ".join(repr(k + ":") for k in other)
+            return [], [_dialect(where, where.key(wf, other[0]), f"'workflow:' has {keys} but no 'sequence:' "
+                                 "(BMAD v6 style)")]
+        return [], [where.diag(where.key(wf, "id"), f"workflow has no 'sequence' list; {V4_WORKFLOW}")]
+    if isinstance(seq, CommentedMap) and any(str(k) in STEP_KEYS for k in seq):  # one step without its `- `
+        return [], [where.diag(where.value(wf, "sequence"), "'sequence' must be a list of steps, not a mapping")]
     if not isinstance(seq, CommentedSeq):
-        kind = "a mapping" if isinstance(seq, dict) else f"'{seq}'"
-        message = f"'sequence' must be a list of steps, not {kind}"
-        return [], [where.diag(where.value(wf, "sequence"), message)]
+        return [], [_dialect(where, where.value(wf, "sequence"), f"'sequence' is {_kind(seq)}")]
+    if seq and not any(isinstance(entry, dict) for entry in seq):
+        return [], [_dialect(where, where.value(wf, "sequence"), "no entry of 'sequence' is a step mapping")]
     return [_step(seq, i, where) for i in range(len(seq))], []
 
 
 def build_workflow(doc: Any, where: Located, stem: str) -> Built:
-    wf, problems = _mapping(doc, "workflow", where, "workflow")
+    """A WorkflowDef; a file of another dialect still gives an empty one (id: the file stem), so that running
+    it by that id fails with the dialect diagnostic instead of 'unknown workflow'."""
+    wf, problems = _v4_top(doc, where)
     if wf is None:
-        return None, problems
+        pos = problems[0].line, problems[0].col
+        return WorkflowDef(id=stem, source=SourceRef(path=where.path, line=pos[0], col=pos[1])), problems
     if not isinstance(wf.get("id"), str) or not wf["id"].strip():
         problems.append(where.diag(where.key(doc, "workflow"), f"workflow has no 'id'; using '{stem}'",
                                    "warning"))

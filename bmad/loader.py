@@ -3,6 +3,16 @@
 Later folders add to and override earlier ones (agents, workflows and teams by id, templates by file stem,
 tasks/checklists/data by file name). A malformed file is reported and skipped; the rest still loads.
 Diagnostics name files as `<folder as given>/<kind>/<file>`.
+
+Expansion packs kept inside a folder are layers of their own, loaded right after that folder (so a pack may
+use, and override, core agents): a subfolder with a definition folder of its own (`agents/`, `workflows/`,
+`templates/` or `agent-teams/`) is a pack, and so is each such subfolder one level further down
+(`.bmad-core/expansion-packs/game-dev/agents/...`). The kind folders themselves and hidden folders are never
+packs; packs are taken in path order and do not nest further. Diagnostics name pack files by their full path
+(`.bmad-core/expansion-packs/game-dev/workflows/x.yaml`).
+
+Older v4 installs name templates in the Markdown form (`prd-tmpl.md`, still cited by the 4.41 agents'
+REQUEST-RESOLUTION and tasks/validate-next-story.md): `<stem>.md` resolves to the YAML template `<stem>`.
 """
 
 from __future__ import annotations
@@ -21,6 +31,10 @@ from bmad.yamlsrc import MAX_BYTES, Located, YamlLoadError, load_yaml_text, read
 _FENCE_OPEN = re.compile(r"^\s{0,3}```\s*ya?ml\s*$")
 _FENCE_CLOSE = re.compile(r"^\s{0,3}```\s*$")
 _YAML_GLOBS = ("*.yaml", "*.yml")
+_KINDS = ("agents", "workflows", "templates", "agent-teams", "tasks", "checklists", "data", "utils")
+_DEFINITION_KINDS = _KINDS[:4]
+# What marks a subfolder of workflows/ as one BMAD v6 workflow (v4 has one file per workflow).
+_FOREIGN_WORKFLOW_FILES = ("workflow.yaml", "workflow.yml", "workflow.md", "instructions.md")
 
 Builder = Callable[[Any, Located, str], tuple[Any, list[Diagnostic]]]
 
@@ -30,6 +44,22 @@ def _files(folder: Path, globs: Sequence[str]) -> list[Path]:
         return []
     found = {p for g in globs for p in folder.glob(g) if p.is_file()}
     return sorted(found, key=lambda p: p.name)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in _KINDS)
+
+
+def _is_pack(folder: Path) -> bool:
+    return any((folder / kind).is_dir() for kind in _DEFINITION_KINDS)
+
+
+def pack_folders(root: Path) -> list[Path]:
+    """The expansion packs kept inside `root`, in load order (see the module docstring)."""
+    packs: list[Path] = []
+    for sub in _subdirs(root):
+        packs.extend([sub] if _is_pack(sub) else [p for p in _subdirs(sub) if _is_pack(p)])
+    return packs
 
 
 def _display(root: Path, file: Path) -> str:
@@ -109,8 +139,23 @@ class _DirLoader:
             if template is None:
                 continue
             self.catalog.templates[template.id] = template
+            self.catalog.template_aliases[f"{template.id}.md"] = template.id
             if template.declared_id and template.declared_id != template.id:
                 self.catalog.template_aliases[template.declared_id] = template.id
+
+    def refuse_workflow_folders(self) -> None:
+        """BMAD v6 keeps each workflow in a folder of its own; say so instead of silently loading nothing."""
+        folder = self.root / "workflows"
+        if not folder.is_dir():
+            return
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            marker = next((sub / n for n in _FOREIGN_WORKFLOW_FILES if (sub / n).is_file()), None)
+            if marker is not None:
+                shown = (self.root / "workflows" / sub.name / marker.name).as_posix()
+                self.report([Diagnostic(shown, 1, 1, "unsupported workflow dialect: a folder per workflow "
+                                        f"(workflows/{sub.name}/{marker.name}) is BMAD v6; BMAD v4 expects one "
+                                        "file per workflow, workflows/<id>.yaml, with a top-level 'workflow:' "
+                                        "mapping holding 'id:' and a 'sequence:' list of steps")])
 
     def load_names(self) -> None:
         for kind, globs in (("tasks", ("*.md",)), ("checklists", ("*.md",)), ("data", ("*",))):
@@ -124,18 +169,20 @@ def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_B
 
     Never raises for bad definitions: every problem is in `catalog.diagnostics` (errors and warnings).
     """
-    roots = [Path(dirs)] if isinstance(dirs, str | Path) else [Path(d) for d in dirs]
+    given = [Path(dirs)] if isinstance(dirs, str | Path) else [Path(d) for d in dirs]
     catalog = Catalog()
-    for root in roots:
+    for root in given:
         if not root.is_dir():
             catalog.diagnostics.append(Diagnostic(root.as_posix(), 0, 0, "not a directory"))
             continue
-        loader = _DirLoader(catalog, root, max_bytes)
-        loader.load_keyed("agents", "agents", build_agent, markdown=True)
-        loader.load_templates()
-        loader.load_keyed("workflows", "workflows", build_workflow)
-        loader.load_keyed("teams", "agent-teams", build_team)
-        loader.load_names()
+        for layer in [root, *pack_folders(root)]:
+            loader = _DirLoader(catalog, layer, max_bytes)
+            loader.load_keyed("agents", "agents", build_agent, markdown=True)
+            loader.load_templates()
+            loader.load_keyed("workflows", "workflows", build_workflow)
+            loader.refuse_workflow_folders()
+            loader.load_keyed("teams", "agent-teams", build_team)
+            loader.load_names()
     catalog.diagnostics.extend(validate_catalog(catalog))
     catalog.diagnostics.sort()
     return catalog

@@ -3,6 +3,12 @@
 Every mapping and sequence comes back as a ruamel `CommentedMap` / `CommentedSeq`, so any key or item can be
 located with `key_pos`, `value_pos` and `item_pos` (1-based, shifted by the line offset of a YAML block that
 is embedded in a Markdown file).
+
+Speed: ruamel's pure-Python scanner is ~40x slower than libyaml. When PyYAML's libyaml binding is installed,
+a document without anchors, aliases, tags or directives is scanned by libyaml and its events are fed to
+ruamel's own composer and round-trip constructor, so the result (types, positions, duplicate-key checks) is the
+same. Anything else, and every document with a problem, goes through ruamel alone, so every diagnostic is
+ruamel's, exactly. Positions of null values are not used: `value_pos` of a null value is its key's position.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml import events as ry
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -26,6 +33,13 @@ from ruamel.yaml.events import (
 )
 
 from bmad.diagnostics import Diagnostic, Severity
+
+try:  # optional: libyaml through PyYAML makes loading much faster; without it ruamel does everything
+    import yaml as _pyyaml
+
+    _LIBYAML: Any = _pyyaml.CBaseLoader
+except (ImportError, AttributeError):
+    _LIBYAML = None
 
 MAX_BYTES = 1_048_576
 MAX_ALIASES = 100
@@ -86,8 +100,8 @@ def key_pos(mapping: Any, key: Any, offset: int = 0) -> Pos:
 
 
 def value_pos(mapping: Any, key: Any, offset: int = 0) -> Pos:
-    """Position of the value of `key` in a CommentedMap (falls back to the key's position)."""
-    if isinstance(mapping, CommentedMap) and key in mapping:
+    """Position of the value of `key` in a CommentedMap (the key's position when the value is null or unknown)."""
+    if isinstance(mapping, CommentedMap) and key in mapping and mapping[key] is not None:
         raw = mapping.lc.value(key)
         if raw and raw[0] is not None:
             return _shift(raw, offset)
@@ -158,6 +172,65 @@ def _marked(where: Located, err: MarkedYAMLError, what: str) -> Diagnostic:
     return where.diag(pos, f"{what}: {problem}")
 
 
+class _Events:
+    """A ruamel parser stand-in that hands out a list of already converted events."""
+
+    def __init__(self, events: list[Event]):
+        self.events = events
+        self.next = 0
+
+    def check_event(self, *choices: type) -> bool:
+        if self.next >= len(self.events):
+            return False
+        return not choices or isinstance(self.events[self.next], choices)
+
+    def peek_event(self) -> Event:
+        return self.events[self.next]
+
+    def get_event(self) -> Event:
+        self.next += 1
+        return self.events[self.next - 1]
+
+    def dispose(self) -> None:
+        self.events = []
+
+
+def _ruamel_event(e: Any) -> Event | None:
+    """The ruamel twin of a PyYAML event; None for what the fast path leaves to ruamel (anchors, aliases, tags)."""
+    name = type(e).__name__
+    if name in ("AliasEvent",) or getattr(e, "anchor", None) is not None or getattr(e, "tag", None) is not None:
+        return None
+    marks = (e.start_mark, e.end_mark)
+    if name == "ScalarEvent":  # libyaml says '' for plain style, ruamel None
+        return ry.ScalarEvent(None, None, e.implicit, e.value, *marks, style=e.style or None)
+    if name in ("SequenceStartEvent", "MappingStartEvent"):
+        return getattr(ry, name)(None, None, e.implicit, *marks, flow_style=e.flow_style)
+    if name == "DocumentStartEvent":
+        return None if e.version or e.tags else ry.DocumentStartEvent(*marks, explicit=e.explicit)
+    if name == "DocumentEndEvent":
+        return ry.DocumentEndEvent(*marks, explicit=e.explicit)
+    return getattr(ry, name)(*marks)  # stream start/end, sequence/mapping end
+
+
+def _fast_load(text: str, max_nodes: int) -> tuple[bool, Any]:
+    """(True, document) when libyaml could scan `text` into events ruamel reads the same way; else (False, None)."""
+    if _LIBYAML is None or text.startswith("%") or "\n%" in text:
+        return False, None
+    try:
+        events = [_ruamel_event(e) for e in _pyyaml.parse(text, Loader=_LIBYAML)]
+    except _pyyaml.YAMLError:
+        return False, None
+    nodes = sum(isinstance(e, ry.ScalarEvent | ry.CollectionEndEvent) for e in events)
+    if None in events or nodes > max_nodes:
+        return False, None
+    yaml = YAML(typ="rt")
+    yaml._parser = _Events(events)  # type: ignore[assignment]  # ruamel's composer reads from `loader.parser`
+    try:
+        return True, yaml.constructor.get_single_data()
+    except (YAMLError, RecursionError):
+        return False, None  # ruamel alone reports it, with its own message and position
+
+
 def load_yaml_text(
     text: str,
     where: Located,
@@ -166,6 +239,9 @@ def load_yaml_text(
     max_nodes: int = MAX_NODES,
 ) -> Any:
     """Parse one YAML document; raise YamlLoadError with a positioned Diagnostic on any problem."""
+    done, doc = _fast_load(text, max_nodes)
+    if done:
+        return doc
     yaml = YAML(typ="rt")
     try:
         _check_aliases(yaml.parse(text), where, max_aliases, max_nodes)

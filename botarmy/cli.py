@@ -124,6 +124,8 @@ def run(
     approve: Annotated[str, typer.Option("--approve", help="who approves outputs: all, none, or AGENT,AGENT")] = "none",
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", min=1e-6, help="pause before exceeding")] = None,
     budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", min=1, help="pause before exceeding")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="an agent team with every agent WORKFLOW needs "
+                                             "(default: the first such team)")] = None,
 ) -> None:
     """Run WORKFLOW to the end; exit 0 only when it completed."""
     try:
@@ -136,6 +138,9 @@ def run(
         check_repeat_inputs([b.input_name for b in p.repeat_blocks], inputs)
     except InputError as exc:
         raise fail(str(exc)) from None
+    inputs["_team"] = run_team(load_catalog(bmad_dir), team, p.workflow_id)
+    if not json_out and inputs["_team"] is not None:
+        out.print(f"team: {inputs['_team']}", highlight=False, markup=False)
     from botarmy.runner import execute
 
     policy = approval_policy(approve, p)
@@ -145,6 +150,26 @@ def run(
     if out_dir is not None and run_id:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
+
+
+def run_team(catalog: Catalog, team: str | None, workflow_id: str) -> str | None:
+    """The team a run records as `_team`: the one given when it has every agent the workflow needs (else exit 2),
+    or the first compatible team; None, said on stderr, when no team is compatible."""
+    from bmad.teams import check_team, pick_team
+
+    if team is None:
+        picked = pick_team(catalog, workflow_id)
+        if picked is None:
+            err.print(f"warning: no agent team has every agent {workflow_id} needs; running without a team "
+                      "(_team: null)", highlight=False, markup=False)
+        return picked
+    try:
+        ok, missing = check_team(catalog, team, workflow_id)
+    except DefinitionError as exc:
+        raise fail(exc.diagnostics[0].message) from None
+    if not ok:
+        raise fail(f"team {team!r} cannot run {workflow_id}: it lacks {', '.join(missing)}")
+    return team
 
 
 def approval_policy(value: str, p: Plan) -> str | list[str]:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     retry_initial_s: float = 1.0
     retry_backoff: float = 2.0
     retry_max_attempts: int = 4
+    # an activity rides out a database outage this long (retrying its idempotent store calls) before failing
+    store_outage_s: float = 60.0
+    # how long a workflow task waits for the worker that has the run cached before any worker takes it: short,
+    # so a run resumes quickly after its worker died (the SDK default is 10 s)
+    sticky_schedule_to_start_s: float = 3.0
 
     log_level: str = "INFO"
     # API: origins allowed by CORS (none by default), as a JSON list in BOTARMY_CORS_ORIGINS

@@ -28,6 +28,15 @@ def append_many(s: Session, run_id: str, items: list[tuple[str, dict[str, Any]]]
     return seqs
 
 
+def append_once(s: Session, run_id: str, type_: str, data: dict[str, Any], match: dict[str, Any]) -> int | None:
+    """Append unless an event of this type whose data has every `match` item exists (an activity retried after
+    its commit must not store its event twice); None when it existed."""
+    for existing in s.scalars(select(Event.data).where(Event.run_id == run_id, Event.type == type_)):
+        if all((existing or {}).get(k) == v for k, v in match.items()):
+            return None
+    return append(s, run_id, type_, data)
+
+
 def list_after(s: Session, run_id: str, after_seq: int) -> list[EventRow]:
     rows = s.scalars(select(Event).where(Event.run_id == run_id, Event.seq > after_seq).order_by(Event.seq))
     return [EventRow(seq=row.seq, type=row.type, data=row.data, created_at=row.created_at) for row in rows]

@@ -68,13 +68,13 @@ def finish_run(s: Session, run_id: str, status: str, error: str | None, decision
 
 
 def get_run(s: Session, run_id: str) -> RunView | None:
-    params = {"run_id": run_id}
-    run = s.execute(_RUN_BY_ID, params).first()
+    params, conn = {"run_id": run_id}, s.connection()  # Core statements skip the ORM's per-execute work
+    run = conn.execute(_RUN_BY_ID, params).first()
     if run is None:
         return None
-    steps = [step_view(row) for row in s.execute(_STEPS_OF_RUN, params)]
+    steps = [step_view(row) for row in conn.execute(_STEPS_OF_RUN, params)]
     # a row carries the model's attribute names, which is all artifact_ref reads
-    found = [artifact_ref(cast(Artifact, row)) for row in s.execute(_ARTIFACTS_OF_RUN, params)]
+    found = [artifact_ref(cast(Artifact, row)) for row in conn.execute(_ARTIFACTS_OF_RUN, params)]
     return run_view(run, steps, found, usage.summarize(usage.for_run(s, run_id)))
 
 
@@ -84,7 +84,7 @@ def list_runs(s: Session, status: str | None, workflow_id: str | None, limit: in
         query = query.where(_RUNS.status == status)
     if workflow_id is not None:
         query = query.where(_RUNS.workflow_id == workflow_id)
-    return [run_view(run, [], []) for run in s.execute(query.limit(limit).offset(offset))]
+    return [run_view(run, [], []) for run in s.connection().execute(query.limit(limit).offset(offset))]
 
 
 def ensure_steps(s: Session, run_id: str, steps: list[StepSpec]) -> None:

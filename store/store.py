@@ -288,6 +288,12 @@ class Store:
     def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> int:
         return self._write_retrying(lambda s: events.append(s, run_id, type, data))
 
+    def append_event_once(
+        self, run_id: str, type: str, data: dict[str, Any], match: dict[str, Any] | None = None
+    ) -> int | None:
+        """Append unless this event (same type, same `match` items) is stored already; None when it was."""
+        return self._write_retrying(lambda s: events.append_once(s, run_id, type, data, match or {}))
+
     def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
         with self._read() as s:
             return events.list_after(s, run_id, after_seq)

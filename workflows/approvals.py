@@ -99,7 +99,8 @@ class ApprovalGate:
             "route": f"'{req.question}': one of {', '.join(req.choices)}",
         }.get(req.kind, f"'{req.question}'?")
         workflow.set_current_details(f"Waiting for a person to decide on `{req.step}`: {what}")
-        await self._event("approval.requested", req.model_dump(mode="json"))
+        once = f"{req.step}@{req.requested_at.isoformat()}"
+        await self._event("approval.requested", req.model_dump(mode="json"), once)
         if self.parent:
             await workflow.get_external_workflow_handle(self.parent).signal(
                 "child_waiting", req.model_copy(update={"child_workflow_id": workflow.info().workflow_id})
@@ -116,7 +117,7 @@ class ApprovalGate:
         self.pending.pop(req.step, None)
         self._mark_waiting()
         await self._event("approval.resolved", {"step": req.step, "decision": decision.decision,
-                                                "by": decision.by, "comment": decision.comment})
+                                                "by": decision.by, "comment": decision.comment}, once)
         return decision
 
     def _on_timeout(self, req: ApprovalRequest, spec: ApprovalSpec | None) -> ApprovalDecision:
@@ -139,9 +140,9 @@ class ApprovalGate:
         if self.parent is None:
             workflow.upsert_search_attributes([WAITING_KEY.value_set("yes" if self.pending else "no")])
 
-    async def _event(self, type_: str, data: dict) -> None:
+    async def _event(self, type_: str, data: dict, key: str) -> None:
         await workflow.execute_activity(
-            "emit_event", EventInput(run_id=self.run_id, type=type_, data=data),
+            "emit_event", EventInput(run_id=self.run_id, type=type_, data=data, key=key),
             start_to_close_timeout=_EVENT_TIMEOUT, summary=type_,
         )
 

@@ -105,6 +105,7 @@ class EventInput(BaseModel):
     run_id: str
     type: str
     data: dict[str, Any] = Field(default_factory=dict)
+    key: str | None = None  # stored once per key: a retried activity does not store its event twice
 
 
 class AmendInput(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Annotated
 from urllib.parse import quote
@@ -33,6 +34,7 @@ MEDIA_TYPES = {
 }
 
 
+@lru_cache(maxsize=4096)  # a run lists the same few names on every request; parsing a path each time showed
 def media_type(name: str) -> str:
     return MEDIA_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
 

@@ -52,12 +52,16 @@ class PerCatalog:
 answers = PerCatalog()
 
 
+def _json(data: Any) -> bytes:
+    return bytes(JSONResponse(data).body)
+
+
 def _workflow_list(catalog: Catalog) -> bytes:
-    return JSONResponse([
+    return _json([
         {"id": w.id, "name": w.name, "description": w.description, "type": w.type, "project_types": w.project_types,
          "steps": len(w.sequence), "source": w.source.path}
         for w in sorted(catalog.workflows.values(), key=lambda w: w.id)
-    ]).body
+    ])
 
 
 @router.get("/workflows", response_model=list[dict[str, Any]])
@@ -73,7 +77,7 @@ def get_workflow(workflow_id: str, catalog: CatalogDep) -> Response:
         raise Problem(404, f"no workflow {workflow_id!r}; known: {', '.join(sorted(catalog.workflows)) or 'none'}")
     try:
         body = answers.get(catalog, ("plan", workflow_id),
-                           lambda: JSONResponse(compile_workflow(catalog, workflow_id).model_dump(mode="json")).body)
+                           lambda: _json(compile_workflow(catalog, workflow_id).model_dump(mode="json")))
     except DefinitionError as exc:
         raise definition_problem(workflow_id, exc) from None
     return Response(body, media_type="application/json")
