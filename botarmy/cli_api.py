@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 # How `serve --workers N` hands its options to the worker processes, which build the app themselves.
-SERVE_ENV = "BOTARMY_SERVE_OPTIONS"
+SERVE_ENV = "BOTARMY_SERVE_OPTIONS"  # set by `serve` for its own uvicorn worker processes; not configuration
+INTERNAL_ENV_NAMES = (SERVE_ENV,)
 
 
 def app_from_env() -> FastAPI:

@@ -27,6 +27,7 @@ NOT_OUR_CODE = {".venv", "tests", ".git", "build", "dist", "node_modules", ".bot
 # Modules that read a variable named by data, and where the names they read by default are declared.
 # (A providers file may name other key variables; a deployment that uses one adds it to the compose env.)
 DYNAMIC_ENV_READERS = {
+    "botarmy/cli_api.py": "botarmy.cli_api:INTERNAL_ENV_NAMES",
     "providers/config.py": "providers.config:DEFAULT_KEY_ENV",
     "providers/cli.py": "providers.config:DEFAULT_KEY_ENV",
 }
@@ -263,8 +264,13 @@ def test_every_settings_alias_is_passed_to_the_app(services):
         assert conventional <= set(env_of(services[name])), (name, conventional - set(env_of(services[name])))
 
 
+# Variables our own processes set for their children (not configuration): `botarmy serve --workers N` hands its
+# options to uvicorn's worker processes this way.
+INTERNAL_ENV = {"BOTARMY_SERVE_OPTIONS"}
+
+
 def test_every_variable_the_code_reads_directly_is_set(services):
-    read = env_read_by_code()
+    read = {k: v for k, v in env_read_by_code().items() if k not in INTERNAL_ENV}
     assert "DATABASE_URL" in read  # the Alembic environment; proves the scan sees our code
     for name in APP_SERVICES:
         env = env_of(services[name])
