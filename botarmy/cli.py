@@ -109,7 +109,10 @@ def plan(
     if p.external_inputs:
         out.print("external inputs (give with --artifact NAME=FILE): " + ", ".join(p.external_inputs))
     if p.input_defaults:
-        out.print("run inputs and defaults: " + json.dumps(p.input_defaults))
+        out.print("run inputs and defaults: " + json.dumps(p.input_defaults, ensure_ascii=False))
+    for agent in p.agents.values():  # exactly what each AutoGen agent is given as its system message
+        out.print(f"\n--- system message of {agent.id} ---", highlight=False, markup=False)
+        out.print(agent.system_message, highlight=False, markup=False)
 
 
 @app.command()

@@ -44,3 +44,13 @@ def test_plan_json_of_upstream_workflow_shows_system_messages_and_defaults():
 def test_unknown_workflow_names_the_known_ones():
     done = botarmy("plan", "nope", "--bmad-dir", str(OWN_BMAD))
     assert done.returncode == 2 and "greenfield-service" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_plan_text_shows_each_agents_exact_system_message():
+    from bmad import compile_workflow, load_bmad
+
+    done = botarmy("plan", "quick-fix", "--bmad-dir", str(OWN_BMAD))
+    assert done.returncode == 0, done.stderr
+    plan = compile_workflow(load_bmad([OWN_BMAD]), "quick-fix")
+    for agent in plan.agents.values():
+        assert f"--- system message of {agent.id} ---\n{agent.system_message}" in done.stdout
