@@ -65,7 +65,7 @@ async def follow(
 
     def show(line: str) -> None:
         if bar is not None:
-            bar.console.print(line, highlight=False)
+            bar.console.print(line, highlight=False, markup=False)
         else:
             print(line, file=sys.stderr, flush=True)
 
@@ -80,14 +80,18 @@ async def follow(
     try:
         if bar:
             bar.start()
-        while not waiter.done():
-            await drain()
+        async def redraw() -> None:
             if bar is not None and (state := await _progress(handle)) is not None:
                 done = sum(1 for s in state.steps if s.status in _DONE)
                 bar.update(task, total=len(state.steps), completed=done,
                            description=f"{state.workflow_id}: {state.current or state.status}")
+
+        while not waiter.done():
+            await drain()
+            await redraw()
             await asyncio.wait([waiter], timeout=poll_s)
         await drain()
+        await redraw()  # the finished state, not the last poll's
     finally:
         if bar:
             bar.stop()

@@ -6,11 +6,14 @@ import asyncio
 import json
 import sys
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError
+from temporalio.worker import Worker
 
 from bmad.plan import Plan
 from botarmy import devserver
@@ -28,6 +31,7 @@ from botarmy.temporal import (
 )
 from store import RunView, Store, get_store
 from workflows.contracts import ArtifactPointer
+from workflows.run import BmadRunWorkflow
 
 
 def _store_inputs(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
@@ -67,11 +71,10 @@ async def execute(
     run_id, wid = new_run_id(plan)
     pointers = await asyncio.to_thread(_store_inputs, store, plan, run_id, wid, inputs, files)
     async with AsyncExitStack() as stack:
-        if not await has_pollers(client, settings.task_queue):
-            from worker import build_worker
-
+        in_process = not await has_pollers(client, settings.task_queue)
+        if in_process:
             err.print(f"no worker polls task queue {settings.task_queue!r}: running one in this process for this run")
-            await stack.enter_async_context(build_worker(client, settings, store))
+            await stack.enter_async_context(_worker(client, settings, store))
         handle = await start_run(
             client, plan, settings, inputs, pointers, auto_approve=auto_approve, run_id=run_id, approve=approve,
             budget_usd=budget[0], budget_tokens=budget[1],
@@ -79,6 +82,11 @@ async def execute(
         link = web_ui_link(settings, wid, settings.temporal_namespace)
         if not json_out:
             err.print(f"run {run_id} of {plan.workflow_id} started — Web UI: {link}", highlight=False)
+        # Temporal lists a worker that just exited as a poller for up to a minute: when nobody takes the run,
+        # run a worker here after all
+        if not in_process and not await _answered(handle, WORKER_GRACE_S):
+            err.print(f"no worker took the run within {WORKER_GRACE_S:.0f} s: running one in this process")
+            await stack.enter_async_context(_worker(client, settings, store))
         await follow(handle, store, run_id, err, live=err.is_terminal, quiet=json_out)
         try:
             await handle.result()
@@ -88,6 +96,27 @@ async def execute(
     assert view is not None
     print_run(view, settings, json_out, out)
     return (0 if view.status == "completed" else 1), run_id
+
+
+WORKER_GRACE_S = 5.0
+
+
+def _worker(client: Client, settings: Settings, store: Store) -> Worker:
+    from worker import build_worker
+
+    return build_worker(client, settings, store)
+
+
+async def _answered(handle: WorkflowHandle, within_s: float) -> bool:
+    """Whether a worker answers the run's progress query (it has taken the run) within `within_s`."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            await handle.query(BmadRunWorkflow.progress, rpc_timeout=timedelta(seconds=2))
+            return True
+        except (RPCError, WorkflowQueryFailedError):
+            await asyncio.sleep(0.3)
+    return False
 
 
 def print_run(view: RunView, settings: Settings, json_out: bool, out: Console) -> None:

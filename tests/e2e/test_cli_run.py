@@ -60,3 +60,14 @@ def test_bad_input_flag_is_one_clear_line_and_exit_2(worker_env):
     assert "for_each_epic" in done.stderr and "Traceback" not in done.stderr
     done = botarmy("run", "no-such-workflow", env=worker_env)
     assert done.returncode == 2 and "no-such-workflow" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_run_starts_its_own_worker_when_the_listed_poller_is_a_dead_worker(worker_env, workers, tmp_path):
+    dead = WorkerProcess(worker_env, tmp_path / "worker.log").start()
+    workers.append(dead)
+    await wait_for_poller(worker_env["TEMPORAL_ADDRESS"], worker_env["BOTARMY_TASK_QUEUE"])
+    dead.kill()  # Temporal keeps listing it as a poller for a while
+    done = botarmy("run", "quick-fix", "--auto-approve", "--json", env=worker_env)
+    assert done.returncode == 0, done.stderr
+    assert "no worker took the run within" in done.stderr
+    assert json.loads(done.stdout)["status"] == "completed"
