@@ -43,6 +43,9 @@ class Options:
     database_url: str | None = None  # None: a temporary SQLite file
     profile: bool = False
     profile_runs: int = 3
+    providers_runs: int = 50  # runs against the rate-limited fake provider; 0 skips the providers phase
+    providers_rpm: int | None = None  # the fake's limit; None: half of providers_runs
+    fault_runs: int = 30  # runs against the fake that faults 30 % of requests
 
 
 async def run_bench(opts: Options, address: str, out_dir: Path | None = None) -> dict[str, Any]:
@@ -68,6 +71,11 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
 
                 figures["api"] = await api_latency(settings.database_url, address, settings.task_queue,
                                                    clients=opts.api_clients, log_dir=out_dir)
+            if opts.providers_runs:
+                from bench.providers_load import ProviderLoadOptions, providers_load
+
+                figures["providers"] = await providers_load(client, settings, store, Path(tmp), ProviderLoadOptions(
+                    runs=opts.providers_runs, rpm=opts.providers_rpm, fault_runs=opts.fault_runs))
         finally:
             store.close()
     figures["validate"] = await asyncio.to_thread(validate_time, opts.validate_repeats)
@@ -119,11 +127,16 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--database-url", help="e.g. postgresql+psycopg://... (default: a temporary SQLite file)")
     p.add_argument("--profile", action="store_true", help="profile a few engine runs (needs pyinstrument)")
     p.add_argument("--profile-runs", type=int, default=3)
+    p.add_argument("--providers-runs", type=int, default=50,
+                   help="runs against a rate-limited fake provider (0 skips the providers phase)")
+    p.add_argument("--providers-rpm", type=int, help="the fake provider's requests/minute (default: half the runs)")
+    p.add_argument("--fault-runs", type=int, default=30, help="runs against a fake provider faulting 30%% of requests")
     a = p.parse_args(argv)
     return Options(
         rounds=a.rounds, concurrency=a.concurrency, sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
         validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,
-        profile=a.profile, profile_runs=a.profile_runs,
+        profile=a.profile, profile_runs=a.profile_runs, providers_runs=a.providers_runs,
+        providers_rpm=a.providers_rpm, fault_runs=a.fault_runs,
     )
 
 

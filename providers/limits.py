@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +25,9 @@ class _Gate:
         self.limit = limit
         self.window_s = window_s
         self.concurrency = asyncio.Semaphore(limit.max_concurrent) if limit.max_concurrent else None
-        self.starts: deque[float] = deque()  # start times inside the sliding window
+        # one cell per request in the window: its grant time, moved to its finish time when the call returns
+        # (the provider counts a request when it arrives, which can be well after we granted the slot)
+        self.starts: list[list[float]] = []
         self.rate_lock = asyncio.Lock()  # one waiter at a time on the window keeps the order fair
         self.in_flight = 0
         self.waiting = 0
@@ -75,19 +76,20 @@ class ProviderLimiter:
         gate = self._gate(provider)
         return gate.in_flight, gate.waiting
 
-    async def _wait_for_rate(self, gate: _Gate) -> None:
+    async def _wait_for_rate(self, gate: _Gate) -> list[float] | None:
+        """Wait for room in the window; returns this request's cell (None when the provider has no rate)."""
         rpm = gate.limit.requests_per_minute
         if not rpm:
-            return
+            return None
         async with gate.rate_lock:
             while True:
                 now = self._clock()
-                while gate.starts and gate.starts[0] <= now - gate.window_s:
-                    gate.starts.popleft()
+                gate.starts = [c for c in gate.starts if c[0] > now - gate.window_s]
                 if len(gate.starts) < rpm:
-                    gate.starts.append(now)
-                    return
-                await self._sleep(gate.starts[0] + gate.window_s - now)
+                    cell = [now]
+                    gate.starts.append(cell)
+                    return cell
+                await self._sleep(min(c[0] for c in gate.starts) + gate.window_s - now)
 
     @asynccontextmanager
     async def slot(self, provider: str) -> AsyncIterator[None]:
@@ -97,7 +99,7 @@ class ProviderLimiter:
             if gate.concurrency:
                 await gate.concurrency.acquire()
             try:
-                await self._wait_for_rate(gate)
+                cell = await self._wait_for_rate(gate)
             except BaseException:
                 if gate.concurrency:
                     gate.concurrency.release()
@@ -109,6 +111,8 @@ class ProviderLimiter:
             yield
         finally:
             gate.in_flight -= 1
+            if cell is not None:
+                cell[0] = max(cell[0], self._clock())  # the window of this request runs from its finish
             if gate.concurrency:
                 gate.concurrency.release()
 

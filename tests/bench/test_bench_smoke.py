@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bench.report import render
 from bench.run import Options, run_bench
 
 # RSS growth may legitimately be zero or negative when the allocator reuses freed memory
@@ -29,7 +30,9 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
 
 @pytest.mark.timeout(60)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
-    opts = Options(rounds=1, concurrency=3, sizes=["1KB"], validate_repeats=1, api_clients=3)
+    # two runs within a limit of two per minute: the providers phase without a minute of queueing
+    opts = Options(rounds=1, concurrency=3, sizes=["1KB"], validate_repeats=1, api_clients=3,
+                   providers_runs=2, providers_rpm=2, fault_runs=2)
 
     results = await run_bench(opts, dev_server)
 
@@ -41,6 +44,15 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     api = results["api"]
     assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
     assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}", "/runs/{id}/artifacts"}
+    limited, faulty = results["providers"]["rate_limit"], results["providers"]["faults"]
+    assert (limited["rpm"], limited["completed"], limited["failed_steps"], limited["rate_limited_429"]) == (2, 2, 0, 0)
+    assert limited["accepted_requests"] == limited["fake_calls"] == 2 and limited["used_share"] > 0.99
+    # faults are random: the figures must add up, whatever was drawn
+    assert faulty["runs"] == 2 and 2 * faulty["completed"] <= faulty["steps"] <= 4
+    assert faulty["fake_calls"] >= faulty["attempts"] >= faulty["steps"] > 0
+    assert faulty["faults_injected"] == sum(faulty["faults_by_kind"].values())
+    table = render(results, None)
+    assert "fake limited to 2 requests/min" in table and "faulted at random" in table
     for section in ("latency", "concurrency", "history", "validate"):
         for path, value in _numbers(results[section], section):
             assert isinstance(value, int | float) and not isinstance(value, bool), path

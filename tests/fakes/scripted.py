@@ -1,14 +1,18 @@
 """Scripted fake model servers on 127.0.0.1: faults served in order, then normal answers; calls and concurrency counted.
 
-Each provider fake (anthropic_server.py, gemini_server.py) says how a request, an answer and an error look on its wire.
+Optionally the fake enforces a requests-per-window limit (429 with Retry-After, as a provider does) and injects faults
+at random (seeded) after the script runs out. Each provider fake (anthropic_server.py, gemini_server.py) says how a
+request, an answer and an error look on its wire.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +44,28 @@ class Fault:
 
 
 @dataclass
+class RandomFaults:
+    """Serve one of `kinds` (chosen uniformly) to a `rate` share of requests, from a seeded generator drawn in arrival
+    order; `served` counts what was injected, by kind."""
+
+    rate: float
+    kinds: dict[str, Fault]
+    seed: int = 0
+    served: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._names = sorted(self.kinds)
+
+    def draw(self) -> Fault:
+        if self._rng.random() >= self.rate:
+            return Fault()
+        name = self._rng.choice(self._names)
+        self.served[name] += 1
+        return self.kinds[name]
+
+
+@dataclass
 class ScriptedFake:
     """Base of the fakes: subclasses give `paths`, `answer` and `error`."""
 
@@ -51,6 +77,12 @@ class ScriptedFake:
     calls: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    # the provider's limit: more than `requests_per_window` accepted requests in the last `window_s` get a 429
+    requests_per_window: int | None = None
+    window_s: float = 60.0
+    accepted: list[float] = field(default_factory=list)  # arrival times of the requests let through the limit
+    rate_limited: list[float] = field(default_factory=list)  # arrival times of the requests answered 429
+    random_faults: RandomFaults | None = None  # drawn when the script is empty
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,10 +99,30 @@ class ScriptedFake:
     def error(self, fault: Fault) -> Any:
         raise NotImplementedError
 
+    def _over_limit(self, now: float) -> dict[str, str] | None:
+        """The Retry-After header when this request exceeds the window's limit, else None (and it is counted).
+        A sliding window over accepted requests, like ProviderLimiter's: a refused request does not use the quota."""
+        if self.requests_per_window is None:
+            return None
+        inside = [t for t in self.accepted[-self.requests_per_window:] if t > now - self.window_s]
+        if len(inside) < self.requests_per_window:
+            self.accepted.append(now)
+            return None
+        self.rate_limited.append(now)
+        return {"retry-after": str(max(1, math.ceil(inside[0] + self.window_s - now)))}
+
     def _handle(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
-            self.calls.append({"t": time.monotonic(), "path": path, "headers": headers, "body": body})
-            fault = self.script.popleft() if self.script else Fault()
+            now = time.monotonic()
+            self.calls.append({"t": now, "path": path, "headers": headers, "body": body})
+            retry_after = self._over_limit(now)
+            if retry_after is not None:  # answered at once, as a provider's rate limiter does
+                refused = Fault(429, "rate limit reached for requests", code="rate_limit_exceeded")
+                return 429, self.error(refused), retry_after
+            if self.script:
+                fault = self.script.popleft()
+            else:
+                fault = self.random_faults.draw() if self.random_faults else Fault()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
