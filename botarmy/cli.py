@@ -9,52 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bmad import Catalog, DefinitionError, compile_workflow, load_bmad
+from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.plan import Plan
 from botarmy import cli_api, cli_catalog, devserver
+from botarmy.cli_common import BmadDirs, err, fail, load_catalog, out
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
 from botarmy.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-OWN_BMAD = Path(__file__).resolve().parents[1] / ".bmad-core"
-
-BmadDirs = Annotated[
-    list[Path] | None,
-    typer.Option("--bmad-dir", help="A .bmad-core folder; repeat to layer (later folders override earlier ones)."),
-]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def bmad_dirs(dirs: list[Path] | None) -> list[Path]:
-    if not dirs:
-        configured = get_settings().bmad_dir
-        if configured is not None:
-            if not configured.is_dir():
-                raise fail(f"BOTARMY_BMAD_DIR={configured}: no such directory")
-            return [configured]
-        local = Path(".bmad-core")
-        return [local if local.is_dir() else OWN_BMAD]
-    for d in dirs:
-        if not d.is_dir():
-            raise fail(f"--bmad-dir {d}: no such directory")
-    return dirs
-
-
-def load_catalog(dirs: list[Path] | None) -> Catalog:
-    return load_bmad(bmad_dirs(dirs))
-
-
 def compiled(workflow: str, dirs: list[Path] | None) -> Plan:
     catalog = load_catalog(dirs)
     try:

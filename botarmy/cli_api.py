@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API (OpenAPI docs at /docs). Temporal is connected on first need."""
         import uvicorn
 
-        from botarmy.cli import bmad_dirs
+        from botarmy.cli_common import bmad_dirs
         from botarmy.settings import get_settings
 
         settings = get_settings()

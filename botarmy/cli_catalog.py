@@ -7,43 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bmad import Catalog, DefinitionError, load_bmad
+from bmad import DefinitionError
 from bmad.models import TemplateDef
 from bmad.teams import check_team, team_agents, workflow_agents
 from bmad.templates import FORMATS, TemplateError, load_template, render_template
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-OWN_BMAD = Path(__file__).resolve().parents[1] / ".bmad-core"
-
-BmadDirs = Annotated[
-    list[Path] | None,
-    typer.Option("--bmad-dir", help="A .bmad-core folder; repeat to layer (later folders override earlier ones)."),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _catalog(dirs: list[Path] | None) -> Catalog:
-    """As `botarmy.cli.load_catalog` (not imported: that module imports this one)."""
-    if not dirs:
-        local = Path(".bmad-core")
-        dirs = [local if local.is_dir() else OWN_BMAD]
-    for d in dirs:
-        if not d.is_dir():
-            raise _fail(f"--bmad-dir {d}: no such directory")
-    return load_bmad(dirs)
+from botarmy.cli_common import BmadDirs, fail, load_catalog, out
 
 
 def _definition_error(exc: DefinitionError) -> typer.Exit:
-    return _fail("; ".join(str(d) if d.line else f"{d.path}: {d.message}" for d in exc.diagnostics))
+    return fail("; ".join(str(d) if d.line else f"{d.path}: {d.message}" for d in exc.diagnostics))
 
 
 def _variables(path: Path | None) -> dict[str, Any]:
@@ -52,17 +27,17 @@ def _variables(path: Path | None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"--vars {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise fail(f"--vars {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else YAML(typ="safe", pure=True).load(text)
     except (json.JSONDecodeError, YAMLError) as exc:
         detail = " ".join(str(exc).split())
-        raise _fail(f"--vars {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {detail}")\
+        raise fail(f"--vars {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {detail}")\
             from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise _fail(f"--vars {path}: must be a mapping of variable names to values, not a {type(data).__name__}")
+        raise fail(f"--vars {path}: must be a mapping of variable names to values, not a {type(data).__name__}")
     return data
 
 
@@ -70,16 +45,16 @@ def _template(name: str, dirs: list[Path] | None) -> TemplateDef:
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and (path.is_file() or "/" in name):
         if not path.is_file():
-            raise _fail(f"template file {name}: no such file")
+            raise fail(f"template file {name}: no such file")
         try:
             return load_template(path)
         except DefinitionError as exc:
             raise _definition_error(exc) from None
-    catalog = _catalog(dirs)
+    catalog = load_catalog(dirs)
     found = catalog.template(name)
     if found is None:
         known = ", ".join(sorted(catalog.templates)) or "none"
-        raise _fail(f"unknown template {name!r}; available templates: {known}")
+        raise fail(f"unknown template {name!r}; available templates: {known}")
     return found
 
 
@@ -92,13 +67,13 @@ def render(
 ) -> None:
     """Render a document template with variables."""
     if format not in FORMATS:
-        raise _fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
+        raise fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
     variables = _variables(vars_file)
     loaded = _template(template, bmad_dir)
     try:
         text = render_template(loaded, variables, format=format, strict=strict)
     except TemplateError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     print(text, end="")
 
 
@@ -108,7 +83,7 @@ teams_app = typer.Typer(no_args_is_help=True, help="Agent teams: which workflows
 @teams_app.command("list")
 def teams_list(bmad_dir: BmadDirs = None) -> None:
     """List the teams with their agents."""
-    catalog = _catalog(bmad_dir)
+    catalog = load_catalog(bmad_dir)
     if not catalog.teams:
         out.print("no teams", highlight=False)
     for team_id in sorted(catalog.teams):
@@ -120,7 +95,7 @@ def teams_list(bmad_dir: BmadDirs = None) -> None:
 @teams_app.command("check")
 def teams_check(team: str, workflow: str, bmad_dir: BmadDirs = None) -> None:
     """Whether TEAM has every agent WORKFLOW needs; exit 0 when it has, 1 when not."""
-    catalog = _catalog(bmad_dir)
+    catalog = load_catalog(bmad_dir)
     try:
         ok, missing = check_team(catalog, team, workflow)
         needed = workflow_agents(catalog, workflow)
