@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bmad.diagnostics import Diagnostic
+from bmad.ignored import agent_ignored, template_ignored, workflow_ignored
 from bmad.models import (
     STEP_KEYS,
     AgentDef,
@@ -89,7 +90,7 @@ def build_agent(doc: Any, where: Located, stem: str) -> Built:
         dependencies=dependencies,
         source=SourceRef(path=where.path, line=anchor[0], col=anchor[1]),
     )
-    return agent, []
+    return agent, agent_ignored(doc, where)
 
 
 _SECTION_TEXT = ("id", "title", "instruction", "type", "template", "condition", "prefix", "item_template")
@@ -142,7 +143,7 @@ def build_template(doc: Any, where: Located, stem: str) -> Built:
         sections=sections,
         source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
     )
-    return template, problems
+    return template, problems + template_ignored(doc, where)
 
 
 def _step(seq: CommentedSeq, index: int, where: Located) -> StepDef:
@@ -238,7 +239,7 @@ def build_workflow(doc: Any, where: Located, stem: str) -> Built:
         budget=to_plain(wf.get("budget")),
         source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
     )
-    return workflow, problems + seq_problems
+    return workflow, problems + seq_problems + workflow_ignored(wf, where)
 
 
 def _names(section: CommentedMap, key: str, where: Located) -> tuple[list[str], list[Pos], list[Diagnostic]]:

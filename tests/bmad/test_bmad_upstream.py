@@ -73,7 +73,11 @@ def test_upstream_loads_every_kind_of_definition() -> None:
     assert "bmad-kb.md" in cat.data
 
 
-def test_upstream_warnings_are_external_inputs_only() -> None:
+def test_upstream_warnings_are_external_inputs_and_what_the_engine_ignores() -> None:
     messages = [d.message for d in catalog().warnings]
     assert any("'existing_service_analysis' is not created by any step" in m for m in messages)
-    assert all("external input" in m for m in messages), messages  # `routes:` is supported: no warning
+    assert any("'flow_diagram' is ignored" in m for m in messages)
+    assert any("'commands' is ignored" in m for m in messages)
+    assert any("'elicit: true' on" in m for m in messages)
+    assert any("handoff prompt 'architect_review' is ignored" in m for m in messages)
+    assert all("external input" in m or " is ignored: " in m for m in messages), messages  # routes: no warning

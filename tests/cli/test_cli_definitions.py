@@ -17,10 +17,12 @@ def botarmy(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_every_file_of_our_own_bmad_core_validates_without_warnings():
+def test_every_file_of_our_own_bmad_core_validates_and_warns_only_of_what_is_ignored():
     done = botarmy("validate", "--bmad-dir", str(OWN_BMAD))
     assert done.returncode == 0, done.stderr
-    assert "ok: 2 workflows, 7 agents, 7 templates, 2 teams; 0 warnings" in done.stdout
+    assert "ok: 2 workflows, 7 agents, 7 templates, 2 teams;" in done.stdout
+    warnings = [ln for ln in done.stdout.splitlines() if ": warning: " in ln]
+    assert warnings and all(re.match(r"^\S+:\d+:\d+: warning: .* is ignored: ", ln) for ln in warnings), warnings
 
 
 def test_broken_definitions_give_exit_2_and_one_path_line_col_line_per_problem():
