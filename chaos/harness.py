@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from bmad import compile_workflow, load_bmad
 from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import connect, ensure_search_attributes, has_pollers, start_run
-from chaos.checks import Outcome, check_run
+from chaos.checks import Outcome, Summary, check_run
 from chaos.procs import ROOT, DevServer, WorkerProc, worker_env
 from store import Store
 from workflows.contracts import ApprovalRequest, RunResult
@@ -157,6 +158,20 @@ class Harness:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} not reached within {self.cfg.strike_timeout_s:.0f} s")
             await asyncio.sleep(poll_s)
+
+    async def start_until_step_runs(
+        self, label: str, rng: random.Random, reference: Reference, summary: Summary
+    ) -> tuple[WorkflowHandle[Any, Any], str] | None:
+        """Start a greenfield run and wait until a step picked at random runs; None (and the run counted as
+        stuck) when it never does."""
+        handle = await self.start(GREENFIELD)
+        step = rng.choice(reference.steps)
+        try:
+            await self.until_running(run_id_of(handle), step)
+        except TimeoutError as exc:
+            summary.stuck(label, exc)
+            return None
+        return handle, step
 
     async def until_running(self, run_id: str, key: str) -> None:
         await self.until(f"{key} running", lambda: self.step_running(run_id, key))

@@ -7,44 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 import time
 from dataclasses import replace
-from pathlib import Path
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from chaos.checks import Summary
-from chaos.harness import GREENFIELD, Config, Harness, Reference, run_id_of
-from tests.pg import PG_BASE_URL, temporary_schema
-
-CONF_DIR = Path("/etc/postgresql")
-
-
-def pg_ctlcluster(action: str) -> None:
-    for version in sorted(p.name for p in CONF_DIR.iterdir()):
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-                       check=False, capture_output=True, timeout=120)
-
-
-def pg_up(url: str = PG_BASE_URL) -> bool:
-    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 2})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except OperationalError:
-        return False
-    finally:
-        engine.dispose()
+from chaos.harness import GREENFIELD, Config, Harness, Reference
+from tests.pg import can_connect, pg_ctlcluster, temporary_schema
 
 
 def ensure_pg_up(timeout_s: float = 60) -> None:
     """Start the cluster if it is down and wait until it answers."""
     deadline = time.monotonic() + timeout_s
-    while not pg_up():
+    while not can_connect(timeout_s=2):
         if time.monotonic() > deadline:
             raise RuntimeError(f"PostgreSQL did not come back within {timeout_s:.0f} s")
         pg_ctlcluster("start")
@@ -71,13 +45,10 @@ async def postgres_scenario(runs: int, cfg: Config) -> Summary:
 
 
 async def _restarted_run(h: Harness, i: int, rng: random.Random, reference: Reference, summary: Summary) -> None:
-    handle = await h.start(GREENFIELD)
-    step = rng.choice(reference.steps)
-    try:
-        await h.until_running(run_id_of(handle), step)
-    except TimeoutError as exc:
-        summary.stuck(f"run {i + 1}", exc)
+    started_run = await h.start_until_step_runs(f"run {i + 1}", rng, reference, summary)
+    if started_run is None:
         return
+    handle, step = started_run
     started = time.monotonic()
     await asyncio.to_thread(pg_ctlcluster, "restart")
     summary.notes.append(f"run {i + 1}: PostgreSQL restarted while {step} ran ({time.monotonic() - started:.1f} s)")

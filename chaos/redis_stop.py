@@ -69,14 +69,11 @@ async def redis_scenario(runs: int, cfg: Config) -> Summary:
 
 
 async def _stopped_run(h: Harness, i: int, rng: random.Random, reference: Reference, summary: Summary) -> None:
-    handle = await h.start(GREENFIELD)
-    run_id = run_id_of(handle)
-    step = rng.choice(reference.steps)
-    try:
-        await h.until_running(run_id, step)
-    except TimeoutError as exc:
-        summary.stuck(f"run {i + 1}", exc)
+    started_run = await h.start_until_step_runs(f"run {i + 1}", rng, reference, summary)
+    if started_run is None:
         return
+    handle, step = started_run
+    run_id = run_id_of(handle)
     await asyncio.to_thread(stop_redis)
     summary.notes.append(f"run {i + 1}: Redis stopped while {step} ran")
     outcome = await h.check(handle, reference)

@@ -6,7 +6,7 @@ import asyncio
 import random
 
 from chaos.checks import Summary
-from chaos.harness import GREENFIELD, Config, Harness, Reference, run_id_of
+from chaos.harness import GREENFIELD, Config, Harness, Reference
 
 
 async def temporal_scenario(runs: int, cfg: Config) -> Summary:
@@ -26,13 +26,10 @@ async def temporal_scenario(runs: int, cfg: Config) -> Summary:
 
 
 async def _restarted_run(h: Harness, i: int, rng: random.Random, reference: Reference, summary: Summary) -> None:
-    handle = await h.start(GREENFIELD)
-    step = rng.choice(reference.steps)
-    try:
-        await h.until_running(run_id_of(handle), step)
-    except TimeoutError as exc:
-        summary.stuck(f"run {i + 1}", exc)
+    started_run = await h.start_until_step_runs(f"run {i + 1}", rng, reference, summary)
+    if started_run is None:
         return
+    handle, step = started_run
     await asyncio.to_thread(h.server.stop)
     down = rng.uniform(0.5, 3.0)
     await asyncio.sleep(down)

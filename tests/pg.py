@@ -32,10 +32,10 @@ def ensure_postgres(base_url: str = PG_BASE_URL) -> None:
     global _checked
     if _checked:
         return
-    if not _can_connect(base_url):
-        _start_local_cluster()
+    if not can_connect(base_url):
+        pg_ctlcluster("start")
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _can_connect(base_url):
+        while not can_connect(base_url):
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"PostgreSQL is not reachable at {base_url} and could not be started; "
@@ -76,8 +76,8 @@ def _admin(sql: str, base_url: str) -> None:
         engine.dispose()
 
 
-def _can_connect(base_url: str) -> bool:
-    engine = create_engine(base_url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+def can_connect(base_url: str = PG_BASE_URL, timeout_s: int = 3) -> bool:
+    engine = create_engine(base_url, poolclass=NullPool, connect_args={"connect_timeout": timeout_s})
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -88,13 +88,14 @@ def _can_connect(base_url: str) -> bool:
         engine.dispose()
 
 
-def _start_local_cluster() -> None:
+def pg_ctlcluster(action: str, timeout_s: int = 120) -> None:
+    """`pg_ctlcluster ... main ACTION` (start, restart, stop) for each local cluster version."""
     conf = Path("/etc/postgresql")
     versions = sorted(p.name for p in conf.iterdir()) if conf.is_dir() else []
     for version in versions:
         subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
             check=False,
             capture_output=True,
-            timeout=60,
+            timeout=timeout_s,
         )

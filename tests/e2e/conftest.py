@@ -9,12 +9,18 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
-from botarmy.temporal import connect, has_pollers
-from tests.conftest import ROOT, subprocess_env
+from bmad import compile_workflow, load_bmad
+from bmad.plan import Plan
+from botarmy.settings import Settings
+from botarmy.temporal import connect, ensure_search_attributes, has_pollers
+from store import Store
+from tests.conftest import OWN_BMAD, ROOT, subprocess_env
 from tests.pg import temporary_schema
 
 
@@ -25,6 +31,27 @@ def any_db_url(request, tmp_path: Path) -> Iterator[str]:
         return
     with temporary_schema("botarmy_e2e_") as (_, url):
         yield url
+
+
+@dataclass
+class Prepared:
+    settings: Settings
+    store: Store
+    plan: Plan
+    client: Client
+
+
+async def prepare_run(env: dict[str, str], workflow: str, **settings: object) -> Prepared:
+    """Everything a test needs before it starts `workflow` of our .bmad-core against the worker processes'
+    database and server: settings, a migrated store, the stored plan, a client with our search attributes."""
+    s = Settings(database_url=env["DATABASE_URL"], task_queue=env["BOTARMY_TASK_QUEUE"], **settings)
+    store = Store(s.database_url)
+    store.migrate()
+    plan = compile_workflow(load_bmad([OWN_BMAD]), workflow)
+    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+    client = await connect(env["TEMPORAL_ADDRESS"])
+    await ensure_search_attributes(client)
+    return Prepared(s, store, plan, client)
 
 
 class WorkerProcess:

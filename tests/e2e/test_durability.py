@@ -6,12 +6,8 @@ import asyncio
 import time
 from collections import Counter
 
-from bmad import compile_workflow, load_bmad
-from botarmy.settings import Settings
-from botarmy.temporal import connect, ensure_search_attributes, start_run
-from store import Store
-from tests.conftest import OWN_BMAD
-from tests.e2e.conftest import WorkerProcess, wait_for_poller
+from botarmy.temporal import start_run
+from tests.e2e.conftest import WorkerProcess, prepare_run, wait_for_poller
 from workflows.run import BmadRunWorkflow
 
 
@@ -31,13 +27,8 @@ async def _wait_until_running(handle, step_key: str, timeout_s: float = 60) -> N
 async def test_sigkill_worker_mid_step_loses_and_duplicates_nothing(worker_env, workers, tmp_path):
     env = dict(worker_env, BOTARMY_OFFLINE_LATENCY_MS="1500", BOTARMY_STEP_HEARTBEAT_S="2")
     address, queue = env["TEMPORAL_ADDRESS"], env["BOTARMY_TASK_QUEUE"]
-    settings = Settings(database_url=env["DATABASE_URL"], task_queue=queue, step_heartbeat_s=2)
-    store = Store(settings.database_url)
-    store.migrate()
-    plan = compile_workflow(load_bmad([OWN_BMAD]), "greenfield-service")
-    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    client = await connect(address)
-    await ensure_search_attributes(client)
+    ready = await prepare_run(env, "greenfield-service", step_heartbeat_s=2)
+    settings, store, plan, client = ready.settings, ready.store, ready.plan, ready.client
 
     first = WorkerProcess(env, tmp_path / "worker-1.log").start()
     workers.append(first)
@@ -71,13 +62,8 @@ async def test_approval_wait_survives_a_worker_kill(worker_env, workers, tmp_pat
 
     env = dict(worker_env, BOTARMY_STEP_HEARTBEAT_S="2")
     address, queue = env["TEMPORAL_ADDRESS"], env["BOTARMY_TASK_QUEUE"]
-    settings = Settings(database_url=env["DATABASE_URL"], task_queue=queue)
-    store = Store(settings.database_url)
-    store.migrate()
-    plan = compile_workflow(load_bmad([OWN_BMAD]), "quick-fix")
-    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    client = await connect(address)
-    await ensure_search_attributes(client)
+    ready = await prepare_run(env, "quick-fix")
+    settings, store, plan, client = ready.settings, ready.store, ready.plan, ready.client
 
     first = WorkerProcess(env, tmp_path / "worker-1.log").start()
     workers.append(first)

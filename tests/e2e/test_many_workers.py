@@ -8,12 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bmad import compile_workflow, load_bmad
-from botarmy.settings import Settings
-from botarmy.temporal import connect, ensure_search_attributes, start_run
-from store import Store
-from tests.conftest import OWN_BMAD
-from tests.e2e.conftest import WorkerProcess, wait_for_poller
+from botarmy.temporal import start_run
+from tests.e2e.conftest import WorkerProcess, prepare_run, wait_for_poller
 
 WORKERS = 3
 RUNS = 6
@@ -57,13 +53,8 @@ async def test_three_workers_share_six_runs_and_each_step_completes_once(worker_
     # Two activity slots per worker and a slow model: six runs at once cannot all fit on one or two workers.
     env = dict(worker_env, BOTARMY_OFFLINE_LATENCY_MS="300", BOTARMY_MAX_CONCURRENT_ACTIVITIES="2")
     address, queue = env["TEMPORAL_ADDRESS"], env["BOTARMY_TASK_QUEUE"]
-    settings = Settings(database_url=env["DATABASE_URL"], task_queue=queue)
-    store = Store(settings.database_url)
-    store.migrate()
-    plan = compile_workflow(load_bmad([OWN_BMAD]), "quick-fix")
-    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    client = await connect(address)
-    await ensure_search_attributes(client)
+    ready = await prepare_run(env, "quick-fix")
+    settings, store, plan, client = ready.settings, ready.store, ready.plan, ready.client
 
     logs = [tmp_path / f"worker-{i}.log" for i in range(1, WORKERS + 1)]
     workers.extend(WorkerProcess(env, log).start() for log in logs)
