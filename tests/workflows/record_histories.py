@@ -80,6 +80,11 @@ CASES: dict[str, tuple] = {
     "route-chosen-by-a-person": (_brownfield, {}, None, {"approve": ["qa"]}, _choose_route),
     "budget-stop": (pipeline_plan, {"for_each_epic": 1, "architecture_suggests_prd_changes": False}, None,
                     {"budget_tokens": 150}, _stop_at_budget),
+    # recorded after run bookkeeping became local activities (patch "bookkeeping-as-local-activities")
+    "local-bookkeeping-condition-true-repeat-2": (
+        pipeline_plan, {"architecture_suggests_prd_changes": True, "for_each_epic": 2}, None
+    ),
+    "local-bookkeeping-non-retryable": (single_step_plan, {}, [Fault(401)]),
 }
 
 
