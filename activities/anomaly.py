@@ -5,6 +5,7 @@ snapshot for `botarmy providers` and GET /health/providers is written from here 
 from __future__ import annotations
 
 import time
+from collections import deque
 from decimal import Decimal
 from statistics import median
 from typing import Any
@@ -19,6 +20,8 @@ from store import Store
 log = structlog.get_logger(__name__)
 
 ANOMALY_EVENT = "anomaly.detected"
+SAMPLES = 50  # the latest steps a median is taken over
+_Sample = tuple[str, int, Decimal | None]  # run_id, tokens, cost
 
 
 class AnomalyWatch:
@@ -30,6 +33,9 @@ class AnomalyWatch:
         self.events = events
         self._reported_down: set[str] = set()
         self._snapshot_at = float("-inf")
+        # the baseline per (agent, provider, model): read from the store at most every `anomaly_refresh_s`,
+        # and extended with each step this worker checks in between (other workers' steps arrive on refresh)
+        self._baselines: dict[tuple[str | None, str, str], tuple[float, deque[_Sample]]] = {}
 
     def _emit(self, run_id: str, data: dict[str, Any]) -> None:
         self.events.emit(run_id, ANOMALY_EVENT, data)
@@ -42,7 +48,9 @@ class AnomalyWatch:
         """Compare the step's tokens and cost with the median of earlier runs' steps by the same agent on the same
         model; silent until there are `anomaly_min_samples` of them. Sync: call from a thread."""
         k, need = self.settings.anomaly_k, self.settings.anomaly_min_samples
-        samples = self.store.step_samples(agent, provider, model, exclude_run=run_id)
+        baseline = self._baseline(agent, provider, model)
+        samples = [(t, c) for r, t, c in baseline if r != run_id][:SAMPLES]
+        baseline.appendleft((run_id, tokens, cost))
         found: list[dict[str, Any]] = []
         metrics: list[tuple[str, Decimal | None, list[Decimal]]] = [
             ("tokens", Decimal(tokens), [Decimal(t) for t, _ in samples]),
@@ -61,6 +69,16 @@ class AnomalyWatch:
         for data in found:
             self._emit(run_id, data)
         return found
+
+    def _baseline(self, agent: str | None, provider: str, model: str) -> deque[_Sample]:
+        key = (agent, provider, model)
+        now = time.monotonic()
+        cached = self._baselines.get(key)
+        if cached is None or now - cached[0] >= self.settings.anomaly_refresh_s:
+            # room for this run's own steps, which are left out of its baseline
+            rows = self.store.step_samples(agent, provider, model, exclude_run=None, limit=2 * SAMPLES)
+            cached = self._baselines[key] = (now, deque(rows, maxlen=2 * SAMPLES))
+        return cached[1]
 
     def check_providers(self, run_id: str, step: str, health: ProviderHealth, providers: list[str]) -> None:
         """Report a provider once when it turns unhealthy (again after it recovered). Sync: call from a thread."""

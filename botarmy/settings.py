@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # a step whose cost or tokens exceed anomaly_k x the median of earlier runs' same agent/model is an anomaly
     anomaly_k: float = 3.0
     anomaly_min_samples: int = 5
+    anomaly_refresh_s: float = 60.0  # a worker re-reads the baseline (every worker's steps) this often
     anomaly_window_min: float = 15.0  # GET /health is degraded this long after an anomaly
     # composite steps (analyst/pm): rounds of the group chat before it stops, unless an agent says the word
     composite_rounds: int = 2

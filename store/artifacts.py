@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from store.db import insert_for
-from store.models import Artifact, Blob
+from store.db import built
+from store.models import Artifact, Blob, utcnow
 from store.types import ArtifactRef
+
+_COLS = Artifact.__table__.c
+_FIND = select(*_COLS).where(
+    _COLS.run_id == bindparam("run_id"), _COLS.step_key == bindparam("step_key"), _COLS.name == bindparam("name")
+)
+_LAST_VERSION = select(func.coalesce(func.max(_COLS.version), 0)).where(
+    _COLS.run_id == bindparam("run_id"), _COLS.name == bindparam("name")
+)
+_INSERT = insert(Artifact.__table__).returning(_COLS.id)
 
 
 def find(s: Session, run_id: str, step_key: str, name: str) -> ArtifactRef | None:
-    row = s.scalar(
-        select(Artifact).where(Artifact.run_id == run_id, Artifact.step_key == step_key, Artifact.name == name)
-    )
+    row = s.connection().execute(_FIND, {"run_id": run_id, "step_key": step_key, "name": name}).first()
     return None if row is None else artifact_ref(row)
 
 
@@ -37,35 +46,33 @@ def read(s: Session, artifact_id: int) -> bytes | None:
     return s.scalar(query.where(Artifact.id == artifact_id))
 
 
-def put_blob(s: Session, sha256: str, content: bytes) -> None:
-    if s.scalar(select(Blob.sha256).where(Blob.sha256 == sha256)) is not None:
+def put_blob(s: Session, sha256: str, content: bytes, lookup: bool = True) -> None:
+    """Store content once by its hash. `lookup=False` skips the read that avoids shipping known bytes again: for
+    content that is new almost always (a model's answer), the INSERT ... ON CONFLICT alone is one statement less."""
+    if lookup and s.scalar(select(Blob.sha256).where(Blob.sha256 == sha256)) is not None:
         return  # known content: don't ship the bytes again
-    stmt = insert_for(s, Blob).values(sha256=sha256, size=len(content), content=content)
-    s.execute(stmt.on_conflict_do_nothing(index_elements=[Blob.sha256]))
+    stmt = built(s, "put_blob", lambda insert_: insert_(Blob).on_conflict_do_nothing(index_elements=["sha256"]))
+    s.connection().execute(stmt, {"sha256": sha256, "size": len(content), "content": content})
 
 
 def insert_next_version(
     s: Session, run_id: str, name: str, step_key: str, sha256: str, size: int, media_type: str
 ) -> ArtifactRef:
     """Insert as version max+1; a concurrent writer may take that version first (unique violation)."""
-    previous = s.scalar(
-        select(func.coalesce(func.max(Artifact.version), 0)).where(Artifact.run_id == run_id, Artifact.name == name)
-    )
-    row = Artifact(
-        run_id=run_id,
-        name=name,
-        version=(previous or 0) + 1,
-        step_key=step_key,
-        sha256=sha256,
-        bytes=size,
-        media_type=media_type,
-    )
-    s.add(row)
-    s.flush()
-    return artifact_ref(row)
+    conn = s.connection()
+    previous = conn.execute(_LAST_VERSION, {"run_id": run_id, "name": name}).scalar()
+    version, created_at = (previous or 0) + 1, utcnow()
+    # a Core INSERT ... RETURNING id (SQLite >= 3.35, PostgreSQL): no ORM object and flush for one row
+    artifact_id = conn.execute(
+        _INSERT,
+        {"run_id": run_id, "name": name, "version": version, "step_key": step_key, "sha256": sha256,
+         "bytes": size, "media_type": media_type, "created_at": created_at},
+    ).scalar_one()
+    return ArtifactRef(id=artifact_id, run_id=run_id, name=name, version=version, step=step_key, sha256=sha256,
+                       bytes=size, media_type=media_type, created_at=created_at)
 
 
-def artifact_ref(row: Artifact) -> ArtifactRef:
+def artifact_ref(row: Artifact | Row[Any]) -> ArtifactRef:
     return ArtifactRef(
         id=row.id,
         run_id=row.run_id,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from store.models import Base
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_S = 30
 # Execution option on connections that will write: SQLite then takes the write lock at BEGIN,
@@ -91,6 +94,27 @@ def _enable_wal(cursor: Any) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def built(session: Session, name: str, build: Callable[[Callable[[type[Base]], Any]], T]) -> T:
+    """A write statement built once per dialect (bind parameters, no values): building a statement and its cache
+    key on every call cost more than executing it on SQLite. `build` gets the dialect's INSERT constructor."""
+    dialect = session.get_bind().dialect.name
+    stmt = _BUILT.get((name, dialect))
+    if stmt is None:
+        stmt = _BUILT[(name, dialect)] = build(lambda model: _insert(dialect, model))
+    return cast(T, stmt)
+
+
+def _insert(dialect: str, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(model.__table__)
+    if dialect == "sqlite":
+        return sqlite.insert(model.__table__)
+    raise NotImplementedError(f"store does not support the {dialect} dialect")
 
 
 def insert_for(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:

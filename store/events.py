@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from store.models import Event
+from store.models import Event, utcnow
 from store.types import EventRow
+
+_EVENTS = Event.__table__.c
+_LAST_SEQ = select(func.coalesce(func.max(_EVENTS.seq), 0)).where(_EVENTS.run_id == bindparam("run_id"))
+_INSERT = insert(Event.__table__)
 
 
 def append(s: Session, run_id: str, type_: str, data: dict[str, Any]) -> int:
@@ -21,10 +25,12 @@ def append_many(s: Session, run_id: str, items: list[tuple[str, dict[str, Any]]]
     """Consecutive seqs for several events with one read and one flush (a step's completion events)."""
     if not items:
         return []
-    last = s.scalar(select(func.coalesce(func.max(Event.seq), 0)).where(Event.run_id == run_id)) or 0
+    conn = s.connection()
+    last = conn.execute(_LAST_SEQ, {"run_id": run_id}).scalar() or 0
     seqs = list(range(last + 1, last + 1 + len(items)))
-    s.add_all([Event(run_id=run_id, seq=seq, type=t, data=d) for seq, (t, d) in zip(seqs, items, strict=True)])
-    s.flush()
+    now = utcnow()  # one Core INSERT (executemany) built once: no ORM objects, no flush bookkeeping
+    conn.execute(_INSERT, [{"run_id": run_id, "seq": seq, "type": t, "data": d, "created_at": now}
+                           for seq, (t, d) in zip(seqs, items, strict=True)])
     return seqs
 
 

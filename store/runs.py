@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from store import usage
 from store.artifacts import artifact_ref
-from store.db import insert_for
+from store.db import built, insert_for
 from store.models import Artifact, Plan, Run, Step, UTCDateTime, utcnow
 from store.types import STEP_STATUSES, TERMINAL_STEP_STATUSES, ArtifactRef, RunView, StepView, UsageSummary
 
@@ -106,55 +106,71 @@ def ensure_steps(s: Session, run_id: str, steps: list[StepSpec]) -> None:
     s.execute(stmt.on_conflict_do_nothing(index_elements=[Step.run_id, Step.key]))
 
 
+def _step_started_stmt(insert_: Any) -> Any:
+    stmt = insert_(Step)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={
+            "step_id": new.step_id,
+            "agent": new.agent,
+            "iteration": new.iteration,
+            "status": "running",
+            # attempts only grow, whatever order retried calls arrive in
+            "attempts": case((_STEPS.attempts >= new.attempts, _STEPS.attempts), else_=new.attempts),
+            "started_at": func.coalesce(_STEPS.started_at, new.started_at),
+            "finished_at": None,
+        },
+    )
+
+
 def step_started(
     s: Session, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, attempt: int
 ) -> None:
-    stmt = insert_for(s, Step).values(
-        run_id=run_id,
-        key=key,
-        step_id=step_id,
-        agent=agent,
-        iteration=iteration,
-        status="running",
-        attempts=attempt,
-        started_at=utcnow(),
-    )
-    new = stmt.excluded
-    s.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Step.run_id, Step.key],
-            set_={
-                "step_id": new.step_id,
-                "agent": new.agent,
-                "iteration": new.iteration,
-                "status": "running",
-                # attempts only grow, whatever order retried calls arrive in
-                "attempts": case((Step.attempts >= new.attempts, Step.attempts), else_=new.attempts),
-                "started_at": func.coalesce(Step.started_at, new.started_at),
-                "finished_at": None,
-            },
-        )
-    )
+    s.connection().execute(built(s, "step_started", _step_started_stmt), {
+        "run_id": run_id, "key": key, "step_id": step_id, "agent": agent, "iteration": iteration,
+        "status": "running", "attempts": attempt, "started_at": utcnow(),
+    })
 
 
 def step_finished(
-    s: Session, run_id: str, key: str, status: str, error: str | None, attempt: int | None = None
+    s: Session, run_id: str, key: str, status: str, error: str | None, attempt: int | None = None,
+    answered_by: tuple[str, str] | None = None,
 ) -> bool:
+    """Set the step's final status (and the provider/model that answered, when given) in one UPDATE."""
     check_step_status(status)
-    values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow()}
+    params: dict[str, Any] = {"b_run": run_id, "b_key": key, "status": status, "error": error,
+                              "finished_at": utcnow()}
     if attempt is not None:  # an attempt that only found its output stored still counts
-        values["attempts"] = case((Step.attempts >= attempt, Step.attempts), else_=attempt)
-    result = s.execute(update(Step).where(Step.run_id == run_id, Step.key == key).values(**values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        params["b_attempt"] = attempt
+    if answered_by is not None:
+        params["provider"], params["model"] = answered_by
+    stmt = _STEP_FINISHED.get((attempt is not None, answered_by is not None))
+    if stmt is None:
+        stmt = _STEP_FINISHED[(attempt is not None, answered_by is not None)] = _step_finished_stmt(
+            attempt is not None, answered_by is not None)
+    result = s.connection().execute(stmt, params)
+    return bool(result.rowcount)
+
+
+_STEP_FINISHED: dict[tuple[bool, bool], Any] = {}
+
+
+def _step_finished_stmt(with_attempt: bool, with_answer: bool) -> Any:
+    values: dict[str, Any] = {"status": bindparam("status"), "error": bindparam("error"),
+                              "finished_at": bindparam("finished_at", type_=UTCDateTime())}
+    if with_attempt:
+        attempt = bindparam("b_attempt")
+        values["attempts"] = case((_STEPS.attempts >= attempt, _STEPS.attempts), else_=attempt)
+    if with_answer:
+        values["provider"], values["model"] = bindparam("provider"), bindparam("model")
+    where = (_STEPS.run_id == bindparam("b_run")) & (_STEPS.key == bindparam("b_key"))
+    return update(Step.__table__).where(where).values(**values)
 
 
 def get_step(s: Session, run_id: str, key: str) -> StepView | None:
     step = s.scalar(select(Step).where(Step.run_id == run_id, Step.key == key))
     return None if step is None else step_view(step)
-
-
-def step_answered(s: Session, run_id: str, key: str, provider: str, model: str) -> None:
-    s.execute(update(Step).where(Step.run_id == run_id, Step.key == key).values(provider=provider, model=model))
 
 
 def add_fallback(s: Session, run_id: str, key: str, entry: dict[str, Any]) -> bool:

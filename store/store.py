@@ -169,7 +169,7 @@ class Store:
             if existing is not None:
                 return existing, []
             usage.record_calls(s, run_id, key, calls)
-            artifacts.put_blob(s, sha256, content)
+            artifacts.put_blob(s, sha256, content, lookup=False)
             ref = artifacts.insert_next_version(s, run_id, name, output_key, sha256, len(content), media_type)
             extras: list[ArtifactRef] = []
             for extra_name, extra_content in extra:
@@ -177,9 +177,7 @@ class Store:
                 artifacts.put_blob(s, extra_sha, extra_content)
                 extras.append(artifacts.insert_next_version(
                     s, run_id, extra_name, output_key, extra_sha, len(extra_content), media_type))
-            runs.step_finished(s, run_id, key, "completed", None)
-            if answered_by is not None:
-                runs.step_answered(s, run_id, key, *answered_by)
+            runs.step_finished(s, run_id, key, "completed", None, answered_by=answered_by)
             planned = events_for(ref) + (extra_events_for(extras) if extra_events_for else [])
             seqs = events.append_many(s, run_id, planned)
             return ref, [(seq, t, d) for seq, (t, d) in zip(seqs, planned, strict=True)]
@@ -277,9 +275,10 @@ class Store:
         return usage.summarize(self.usage_since(since), by_step=False)
 
     def step_samples(
-        self, agent: str | None, provider: str, model: str, exclude_run: str, limit: int = 50
-    ) -> list[tuple[int, Decimal | None]]:
-        """(tokens, cost) per step of other runs by this agent on this model, newest first (anomaly baseline)."""
+        self, agent: str | None, provider: str, model: str, exclude_run: str | None, limit: int = 50
+    ) -> list[tuple[str, int, Decimal | None]]:
+        """(run_id, tokens, cost) per step by this agent on this model, newest first (anomaly baseline); steps of
+        `exclude_run` left out."""
         with self._read() as s:
             return usage.step_samples(s, agent, provider, model, exclude_run, limit)
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store.db import insert_for
-from store.models import Step, Usage
+from store.db import built, insert_for
+from store.models import Step, Usage, utcnow
 from store.types import UsageCall, UsageGroup, UsageRow, UsageSummary, UsageTotals
 
 
@@ -39,9 +39,17 @@ def record(
 
 
 def record_calls(s: Session, run_id: str, step_key: str, calls: Iterable[UsageCall]) -> None:
-    for c in calls:
-        record(s, run_id, step_key, c.call_key, c.provider, c.model, c.prompt_tokens, c.completion_tokens,
-               c.cost_usd)
+    """All of a step's calls in one INSERT ... ON CONFLICT DO NOTHING (a retried commit adds nothing)."""
+    now = utcnow()
+    rows = [
+        {"run_id": run_id, "step_key": step_key, "call_key": c.call_key, "provider": c.provider, "model": c.model,
+         "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd,
+         "created_at": now}
+        for c in calls
+    ]
+    if rows:
+        stmt = built(s, "record_calls", lambda ins: ins(Usage).on_conflict_do_nothing(index_elements=["call_key"]))
+        s.connection().execute(stmt, rows)
 
 
 def _row(row: Usage) -> UsageRow:
@@ -74,26 +82,30 @@ def since(s: Session, when: datetime) -> list[UsageRow]:
 
 
 def step_samples(
-    s: Session, agent: str | None, provider: str, model: str, exclude_run: str, limit: int = 50
-) -> list[tuple[int, Decimal | None]]:
-    """(tokens, cost) of the latest steps of other runs by `agent` on `provider:model`, newest first."""
+    s: Session, agent: str | None, provider: str, model: str, exclude_run: str | None, limit: int = 50
+) -> list[tuple[str, int, Decimal | None]]:
+    """(run_id, tokens, cost) of the latest steps (of other runs than `exclude_run`) by `agent` on
+    `provider:model`, newest first."""
     query = (
         select(
+            Usage.run_id,
             func.sum(Usage.prompt_tokens + Usage.completion_tokens),
             func.sum(Usage.cost_usd),
             func.count(Usage.cost_usd),
             func.count(),
         )
         .join(Step, (Step.run_id == Usage.run_id) & (Step.key == Usage.step_key))
-        .where(Usage.provider == provider, Usage.model == model, Usage.run_id != exclude_run)
+        .where(Usage.provider == provider, Usage.model == model)
         .group_by(Usage.run_id, Usage.step_key)
         .order_by(func.max(Usage.id).desc())
         .limit(limit)
     )
+    if exclude_run is not None:
+        query = query.where(Usage.run_id != exclude_run)
     query = query.where(Step.agent.is_(None) if agent is None else Step.agent == agent)
     return [
-        (int(tokens or 0), _decimal(cost) if priced == calls else None)
-        for tokens, cost, priced, calls in s.execute(query)
+        (run_id, int(tokens or 0), _decimal(cost) if priced == calls else None)
+        for run_id, tokens, cost, priced, calls in s.execute(query)
     ]
 
 
