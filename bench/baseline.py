@@ -1,4 +1,5 @@
-"""The bare Temporal baseline: one workflow chaining N no-op activities, with the engine's worker options.
+"""The bare Temporal baseline: one workflow chaining N no-op activities, with the engine's worker options, and
+optionally child workflows chaining theirs (the shape of a run whose repeat iterations are child workflows).
 
 It is what the engine would cost if a step were nothing but a Temporal activity: the ratio engine ÷ bare is the
 price of the interpreter, bookkeeping, store writes and AutoGen.
@@ -39,7 +40,14 @@ class BareChainWorkflow:
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=4),
                 summary=f"noop {i + 1}",
             )
-        return ChainResult(run_id=inp.run_id, steps=inp.steps)
+        steps = inp.steps
+        for n, count in enumerate(inp.children, start=1):  # the shape of a run with repeat iterations
+            child = await workflow.execute_child_workflow(
+                BareChainWorkflow.run, ChainInput(run_id=inp.run_id, steps=count),
+                id=f"{workflow.info().workflow_id}-child-{n}",
+            )
+            steps += child.steps
+        return ChainResult(run_id=inp.run_id, steps=steps)
 
 
 def build_bare_worker(client: Client, settings: Settings, task_queue: str) -> Worker:

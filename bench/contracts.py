@@ -8,6 +8,7 @@ from pydantic import BaseModel
 class ChainInput(BaseModel):
     run_id: str
     steps: int
+    children: list[int] = []  # then one child workflow per entry, chaining that many activities
 
 
 class NoopInput(BaseModel):

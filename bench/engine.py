@@ -73,12 +73,25 @@ class Bench:
             raise RuntimeError(f"run {run_id} is not in the store")
         return sum(1 for s in run.steps if s.status == "completed" and s.attempts >= 1)
 
-    async def bare_run(self, steps: int) -> Timed:
+    def shape(self, run_id: str) -> tuple[int, list[int]]:
+        """(agent steps the run executed itself, agent steps of each iteration child workflow), from the store."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise RuntimeError(f"run {run_id} is not in the store")
+        executed = [s for s in run.steps if s.status == "completed" and s.attempts >= 1]
+        per_iteration: dict[int, int] = {}
+        for s in executed:
+            if s.iteration is not None:
+                per_iteration[s.iteration] = per_iteration.get(s.iteration, 0) + 1
+        return len(executed) - sum(per_iteration.values()), [per_iteration[n] for n in sorted(per_iteration)]
+
+    async def bare_run(self, steps: int, children: list[int] | None = None) -> Timed:
+        """A chain of `steps` no-op activities, then one child workflow per entry of `children` chaining that many."""
         rid = uuid.uuid4().hex[:10]
         t0 = time.perf_counter()
         result = await self.client.execute_workflow(
             BareChainWorkflow.run,
-            ChainInput(run_id=rid, steps=steps),
+            ChainInput(run_id=rid, steps=steps, children=children or []),
             id=f"bench-bare-{rid}",
             task_queue=self.bare_queue,
         )

@@ -18,9 +18,9 @@ from typing import Any
 from bench.baseline import build_bare_worker
 from bench.engine import Bench
 from bench.history import history_bytes, measure_size, parse_size
-from bench.phases import step_latency, throughput, validate_time
+from bench.phases import linear_latency, step_latency, throughput, validate_time
 from bench.report import write_results_md
-from bench.server import dev_server
+from bench.server import UNTHROTTLED, dev_server
 from botarmy.logging import configure_logging
 from botarmy.settings import Settings
 from botarmy.temporal import connect, ensure_search_attributes
@@ -46,6 +46,7 @@ class Options:
     providers_runs: int = 50  # runs against the rate-limited fake provider; 0 skips the providers phase
     providers_rpm: int | None = None  # the fake's limit; None: half of providers_runs
     fault_runs: int = 30  # runs against the fake that faults 30 % of requests
+    unthrottled: bool = True  # step latency again on a dev server without the 20/s transfer-queue read limit
 
 
 async def run_bench(opts: Options, address: str, out_dir: Path | None = None) -> dict[str, Any]:
@@ -78,6 +79,8 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
                     runs=opts.providers_runs, rpm=opts.providers_rpm, fault_runs=opts.fault_runs))
         finally:
             store.close()
+    if opts.unthrottled and opts.address is None:
+        figures["unthrottled"] = await unthrottled_latency(opts)
     figures["validate"] = await asyncio.to_thread(validate_time, opts.validate_repeats)
     from bench.store_writes import store_writes
 
@@ -93,6 +96,7 @@ async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[st
     greenfield = await asyncio.to_thread(bench.compile_own, "greenfield-service")
     quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
     latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
+    latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
     # an amortised figure over a real workflow: all events of a greenfield run and its children, per step
     sample = await bench.engine_run(greenfield, GREENFIELD_INPUTS)
     sizes = await history_bytes(bench.client, sample.workflow_id)
@@ -105,6 +109,29 @@ async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[st
 
         result["profile"] = await profile_runs(bench, greenfield, GREENFIELD_INPUTS, opts.profile_runs, out_dir)
     return result
+
+
+async def unthrottled_latency(opts: Options) -> dict[str, Any]:
+    """The step latency phases again on a dev server whose transfer queue is read without the default 20/s limit:
+    Temporal's own floor per step drops from ~50 ms to a few ms, and what the engine's CPU costs per step shows."""
+    with dev_server(dynamic_config=UNTHROTTLED) as address, \
+            tempfile.TemporaryDirectory(prefix="botarmy-bench-") as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+                            temporal_address=address, model="offline", offline_latency_ms=0)
+        store = Store(settings.database_url)
+        await asyncio.to_thread(store.migrate)
+        try:
+            client = await connect(address, settings.temporal_namespace)
+            await ensure_search_attributes(client)
+            bench = Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}")
+            async with build_worker(client, settings, store), build_bare_worker(client, settings, bench.bare_queue):
+                greenfield = await asyncio.to_thread(bench.compile_own, "greenfield-service")
+                quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
+                latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
+                latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
+        finally:
+            store.close()
+    return {"dynamic_config": UNTHROTTLED, **latency}
 
 
 def machine_info() -> dict[str, Any]:
@@ -131,12 +158,14 @@ def parse_args(argv: list[str] | None) -> Options:
                    help="runs against a rate-limited fake provider (0 skips the providers phase)")
     p.add_argument("--providers-rpm", type=int, help="the fake provider's requests/minute (default: half the runs)")
     p.add_argument("--fault-runs", type=int, default=30, help="runs against a fake provider faulting 30%% of requests")
+    p.add_argument("--no-unthrottled", dest="unthrottled", action="store_false",
+                   help="skip the step latency phase on a dev server with unthrottled workflow-task dispatch")
     a = p.parse_args(argv)
     return Options(
         rounds=a.rounds, concurrency=a.concurrency, sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
         validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,
         profile=a.profile, profile_runs=a.profile_runs, providers_runs=a.providers_runs,
-        providers_rpm=a.providers_rpm, fault_runs=a.fault_runs,
+        providers_rpm=a.providers_rpm, fault_runs=a.fault_runs, unthrottled=a.unthrottled,
     )
 
 

@@ -12,11 +12,13 @@ from bench.run import Options, run_bench
 # RSS growth may legitimately be zero or negative when the allocator reuses freed memory
 MAY_BE_NON_POSITIVE = {"rss_mb_per_100_runs"}
 EXPECTED = {
-    "latency": {"engine_step_ms", "bare_step_ms", "step_time_ratio", "engine_steps_per_run",
+    "latency": {"engine_step_ms", "bare_step_ms", "bare_shaped_step_ms", "step_time_ratio",
+                "step_time_ratio_plain_chain", "engine_steps_per_run", "engine_children", "linear",
                 "greenfield_history_bytes_per_step"},
     "concurrency": {"engine_concurrent_steps_per_s", "bare_concurrent_steps_per_s", "throughput_ratio",
                     "rss_mb_before", "rss_mb_after", "rss_mb_per_100_runs"},
     "validate": {"validate_bmad_v4_ms"},
+    "unthrottled": {"engine_step_ms", "bare_step_ms", "bare_shaped_step_ms", "step_time_ratio", "linear"},
 }
 
 
@@ -41,6 +43,9 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     assert set(results["history"]) == {"1KB"}
     assert {"history_bytes_per_step", "history_bytes_total", "output_bytes"} <= set(results["history"]["1KB"])
     assert results["latency"]["engine_steps_per_run"] == 10
+    # greenfield with for_each_epic=2: 4 steps in the run, 3 in each iteration child; the baseline copies the shape
+    assert results["latency"]["engine_children"] == [3, 3]
+    assert results["latency"]["linear"]["workflow"] == "quick-fix" and results["latency"]["linear"]["steps"] == 3
     api = results["api"]
     assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
     assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}", "/runs/{id}/artifacts"}
@@ -53,8 +58,11 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     assert faulty["faults_injected"] == sum(faulty["faults_by_kind"].values())
     table = render(results, None)
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
-    for section in ("latency", "concurrency", "history", "validate"):
+    assert "unthrottled dispatch" in table
+    for section in ("latency", "concurrency", "history", "validate", "unthrottled"):
         for path, value in _numbers(results[section], section):
+            if path.endswith(".workflow"):  # the name of the workflow a figure is about
+                continue
             assert isinstance(value, int | float) and not isinstance(value, bool), path
             if path.rsplit(".", 1)[-1] not in MAY_BE_NON_POSITIVE:
                 assert value > 0, path
