@@ -148,27 +148,25 @@ class AgentStepActivities:
         name = output_name(inp.step, inp.scope)
         key = output_key(inp)
         slog = log.bind(run_id=inp.run_id, step=inp.key, attempt=attempt)
-        # idempotency: a retry after the output was stored reuses it and never calls the model again
-        done = await self._db(self.store.find_artifact, inp.run_id, key, name)
-        if done is not None:
-            return await self._reuse(inp, done, attempt, slog)
         config: ProvidersConfig | None = None
         choices: list[ModelChoice] = []
         config_error: ModelConfigError | None = None
         try:
-            config = await asyncio.to_thread(self._config)
+            # only a providers file means I/O (a stat, a re-read when it changed)
+            config = await asyncio.to_thread(self._config) if self.settings.providers_file else self._config()
             choices = resolve(config, self._agent_key(config, inp.step), inp.step.id)
         except ModelConfigError as exc:
             config_error = exc
         started = ("step.started", {"step": inp.key, "agent": inp.step.agent, "attempt": attempt,
                                     "revision": inp.revision, "model": choices[0].label if choices else None,
                                     "fallbacks": [c.label for c in choices[1:]]})
-        seq = await self._db(
-            self.store.start_step, inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started
-        )
-        await asyncio.to_thread(self.events.publish, inp.run_id, seq, *started)
+        # idempotency: a retry after the output was stored reuses it and never calls the model again
+        done = await self._db(self._begin, inp, key, name, attempt, started)
+        if done is not None:
+            return await self._reuse(inp, done, attempt, slog)
         slog.info("step.started", agent=inp.step.agent, output=name, models=[c.label for c in choices])
         run = _Attempt(inp.run_id, inp.key, attempt)
+        succeeded = False
         beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {name}"))
         try:
             if config_error is not None or config is None:
@@ -181,14 +179,16 @@ class AgentStepActivities:
             if self.settings.fault_pause_after_commit_s > 0:  # fault injection for tests: see Settings
                 slog.warning("fault.pause_after_commit", seconds=self.settings.fault_pause_after_commit_s)
                 await asyncio.sleep(self.settings.fault_pause_after_commit_s)
+            succeeded = True  # provider health and usage are watched below, in one thread hop
         except Exception as exc:
             raise await self._failure(inp, run, config, choices, key, exc, slog) from exc
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            await asyncio.to_thread(self._watch_providers, inp, choices)
-        await asyncio.to_thread(self._check_usage, inp, out.choice, calls, slog)
+            if not succeeded:
+                await asyncio.to_thread(self._watch_providers, inp, choices)
+        await asyncio.to_thread(self._after, inp, choices, out.choice, calls, slog)
         return AgentStepResult(
             key=inp.key,
             artifact=ArtifactPointer.of(ref),
@@ -199,6 +199,25 @@ class AgentStepActivities:
             provider=out.choice.provider,
             model=out.choice.model,
         )
+
+    def _begin(
+        self, inp: AgentStepInput, key: str, name: str, attempt: int, started: tuple[str, dict[str, Any]]
+    ) -> ArtifactRef | None:
+        """The output when an earlier attempt stored it; else mark the step running and publish `step.started`.
+        One thread hop for both (sync: call from a thread)."""
+        done = self.store.find_artifact(inp.run_id, key, name)
+        if done is not None:
+            return done
+        seq = self.store.start_step(inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started)
+        self.events.publish(inp.run_id, seq, *started)
+        return None
+
+    def _after(
+        self, inp: AgentStepInput, choices: list[ModelChoice], choice: ModelChoice, calls: list[UsageCall], slog: Any
+    ) -> None:
+        """What a worker watches after a stored step (sync: call from a thread)."""
+        self._watch_providers(inp, choices)
+        self._check_usage(inp, choice, calls, slog)
 
     async def _reuse(self, inp: AgentStepInput, done: ArtifactRef, attempt: int, slog: Any) -> AgentStepResult:
         slog.info("step.reused", artifact=done.name, version=done.version)
@@ -230,9 +249,8 @@ class AgentStepActivities:
         self, inp: AgentStepInput, name: str, run: _Attempt, config: ProvidersConfig, choices: list[ModelChoice],
         slog: Any,
     ) -> _Output:
-        plan = await self._db(self._plans, inp.definition_hash)
+        plan, (texts, missing) = await self._db(self._prepare, inp)
         step = plan.steps[inp.step.index]
-        texts, missing = await self._db(self._read_inputs, inp)
         variables = dict(inp.variables)
         if isinstance(inp.item, dict):
             variables.update(inp.item)
@@ -344,6 +362,10 @@ class AgentStepActivities:
             self.anomalies.write_snapshot(self.health)
         except Exception as exc:  # noqa: BLE001 - as above
             log.warning("anomaly.check_failed", run_id=inp.run_id, step=inp.key, error=str(exc))
+
+    def _prepare(self, inp: AgentStepInput) -> tuple[Plan, tuple[dict[str, str], list[str]]]:
+        """The run's plan (cached by hash) and the step's input documents, in one thread hop."""
+        return self._plans(inp.definition_hash), self._read_inputs(inp)
 
     def _read_inputs(self, inp: AgentStepInput) -> tuple[dict[str, str], list[str]]:
         names = resolve_requires(inp.step, inp.available, inp.scope)
