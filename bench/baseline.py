@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 from botarmy.settings import Settings
+from worker import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
     from bench.contracts import ChainInput, ChainResult, NoopInput, NoopResult
@@ -60,4 +61,6 @@ def build_bare_worker(client: Client, settings: Settings, task_queue: str) -> Wo
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_schedule_to_start_s),
+        workflow_runner=workflow_runner("bench"),  # its own module passed through, as the engine's are
     )

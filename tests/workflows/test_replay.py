@@ -9,13 +9,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.workflows.record_histories import load, record
+from worker import workflow_runner
 from workflows.run import BmadIterationWorkflow, BmadRunWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[BmadRunWorkflow, BmadIterationWorkflow], data_converter=pydantic_data_converter)
+    # the worker's own sandbox configuration (our packages passed through)
+    return Replayer(workflows=[BmadRunWorkflow, BmadIterationWorkflow], data_converter=pydantic_data_converter,
+                    workflow_runner=workflow_runner("workflows", "bmad"))
 
 
 def test_committed_histories_exist():
