@@ -36,9 +36,11 @@ def latest(s: Session, run_id: str, name: str) -> ArtifactRef | None:
     return None if row is None else artifact_ref(row)
 
 
+_OF_RUN = select(*_COLS).where(_COLS.run_id == bindparam("run_id")).order_by(_COLS.id)
+
+
 def list_for_run(s: Session, run_id: str) -> list[ArtifactRef]:
-    rows = s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id))
-    return [artifact_ref(row) for row in rows]
+    return [artifact_ref(row) for row in s.connection().execute(_OF_RUN, {"run_id": run_id})]
 
 
 def read(s: Session, artifact_id: int) -> bytes | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from store.db import built, insert_for
@@ -52,7 +53,7 @@ def record_calls(s: Session, run_id: str, step_key: str, calls: Iterable[UsageCa
         s.connection().execute(stmt, rows)
 
 
-def _row(row: Usage) -> UsageRow:
+def _row(row: Usage | Row[Any]) -> UsageRow:
     return UsageRow(
         run_id=row.run_id,
         step_key=row.step_key,
@@ -73,8 +74,13 @@ def _decimal(value: object) -> Decimal | None:
     return Decimal(str(value)).quantize(Decimal("1e-10")).normalize()
 
 
+_USAGE = Usage.__table__.c
+_USAGE_OF_RUN = select(*_USAGE).where(_USAGE.run_id == bindparam("run_id")).order_by(_USAGE.id)
+
+
 def for_run(s: Session, run_id: str) -> list[UsageRow]:
-    return [_row(row) for row in s.scalars(select(Usage).where(Usage.run_id == run_id).order_by(Usage.id))]
+    # a statement built once and plain rows: GET /runs/{id} reads this on every request
+    return [_row(row) for row in s.connection().execute(_USAGE_OF_RUN, {"run_id": run_id})]
 
 
 def since(s: Session, when: datetime) -> list[UsageRow]:
