@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 # How `serve --workers N` hands its options to the worker processes, which build the app themselves.
 SERVE_ENV = "BOTARMY_SERVE_OPTIONS"  # set by `serve` for its own uvicorn worker processes; not configuration
 INTERNAL_ENV_NAMES = (SERVE_ENV,)
+# Threads for the routes' store calls: more only fight over the GIL (and, past 5, SQLite's connection pool).
+STORE_THREADS = 2
 
 
 def app_from_env() -> FastAPI:
@@ -29,7 +31,7 @@ def app_from_env() -> FastAPI:
     configure_logging(settings.log_level)
     origins = list(getattr(settings, "cors_origins", None) or [])
     app = create_app(settings, [Path(d) for d in options["bmad_dirs"]], origins,
-                     health_cache_s=options["health_cache_s"])
+                     health_cache_s=options["health_cache_s"], store_threads=options.get("store_threads"))
     # What is alive now (modules, classes, the app) lives as long as the process: keep it out of the collector,
     # whose full passes over it took ~100 ms each and showed as the API's slowest answers under load.
     gc.collect()
@@ -57,6 +59,10 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--health-cache-s", min=0,
                                 help="answer GET /health from a copy at most this old (0: ask every time)")
         ] = 1.0,
+        store_threads: Annotated[
+            int, typer.Option("--store-threads", min=1,
+                              help="threads per server process for blocking database reads and writes")
+        ] = STORE_THREADS,
     ) -> None:
         """Serve the REST API (OpenAPI docs at /docs). Temporal is connected on first need."""
         import uvicorn
@@ -65,9 +71,17 @@ def register(app: typer.Typer) -> None:
         from botarmy.settings import get_settings
 
         settings = get_settings()
-        options = {"bmad_dirs": [str(d) for d in bmad_dirs(bmad_dir)], "health_cache_s": health_cache_s}
+        options = {"bmad_dirs": [str(d) for d in bmad_dirs(bmad_dir)], "health_cache_s": health_cache_s,
+                   "store_threads": store_threads}
         os.environ[SERVE_ENV] = json.dumps(options)
+        common = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": access_log}
+        if workers == 1:
+            uvicorn.run(app_from_env(), **common)
+            return
         # several workers: each process imports the factory and builds its own app (and store, and client)
-        target: str | FastAPI = "botarmy.cli_api:app_from_env" if workers > 1 else app_from_env()
-        uvicorn.run(target, factory=workers > 1, workers=workers, host=host, port=port,
-                    log_level=settings.log_level.lower(), access_log=access_log)
+        from botarmy.serve_workers import reuse_port_supported, serve_workers
+
+        if reuse_port_supported():  # one socket per process: the kernel spreads the connections evenly
+            serve_workers(workers, {"app": "botarmy.cli_api:app_from_env", "factory": True, **common})
+        else:
+            uvicorn.run("botarmy.cli_api:app_from_env", factory=True, workers=workers, **common)
