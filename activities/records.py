@@ -29,28 +29,35 @@ class RecordActivities:
 
     @activity.defn(name="start_run")
     async def start_run(self, inp: StartRunInput) -> None:
-        def write() -> None:
-            self.store.create_run(
-                inp.run_id, inp.workflow_id, inp.temporal_workflow_id, inp.definition_hash, inp.inputs
+        event = ("run.started", {"workflow": inp.workflow_id, "inputs": inp.inputs,
+                                 "definition_hash": inp.definition_hash})
+
+        def write() -> None:  # one transaction, and the publish in the same thread hop
+            seq = self.store.begin_run(
+                inp.run_id, inp.workflow_id, inp.temporal_workflow_id, inp.definition_hash, inp.inputs,
+                [(s.key, s.step_id, s.agent, s.iteration) for s in inp.steps], event,
             )
-            self.store.ensure_steps(inp.run_id, [(s.key, s.step_id, s.agent, s.iteration) for s in inp.steps])
+            if seq is not None:
+                self.events.publish(inp.run_id, seq, *event)
 
         await db_call(write, outage_s=self.outage_s)
-        await self._emit_once(inp.run_id, "run.started", {"workflow": inp.workflow_id, "inputs": inp.inputs,
-                                                          "definition_hash": inp.definition_hash})
         log.info("run.started", run_id=inp.run_id, workflow=inp.workflow_id)
 
     @activity.defn(name="finish_run")
     async def finish_run(self, inp: FinishRunInput) -> None:
+        decisions = [{"kind": "condition", **d.model_dump(mode="json")} for d in inp.decisions]
+        decisions += [a.model_dump(mode="json") for a in inp.approvals]
+        event = (f"run.{inp.status}", {"error": inp.error})
+
         def write() -> None:
-            for s in inp.steps:
-                self.store.set_step_status(inp.run_id, s.key, s.step_id, s.agent, s.iteration, s.status)
-            decisions = [{"kind": "condition", **d.model_dump(mode="json")} for d in inp.decisions]
-            decisions += [a.model_dump(mode="json") for a in inp.approvals]
-            self.store.finish_run(inp.run_id, inp.status, inp.error, decisions)
+            seq = self.store.end_run(
+                inp.run_id, inp.status, inp.error, decisions,
+                [(s.key, s.step_id, s.agent, s.iteration, s.status) for s in inp.steps], event,
+            )
+            if seq is not None:
+                self.events.publish(inp.run_id, seq, *event)
 
         await db_call(write, outage_s=self.outage_s)
-        await self._emit_once(inp.run_id, f"run.{inp.status}", {"error": inp.error})
         log.info("run.finished", run_id=inp.run_id, status=inp.status)
 
     @activity.defn(name="store_amendment")

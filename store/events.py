@@ -14,6 +14,7 @@ from store.types import EventRow
 _EVENTS = Event.__table__.c
 _LAST_SEQ = select(func.coalesce(func.max(_EVENTS.seq), 0)).where(_EVENTS.run_id == bindparam("run_id"))
 _INSERT = insert(Event.__table__)
+_DATA_OF_TYPE = select(_EVENTS.data).where(_EVENTS.run_id == bindparam("run_id"), _EVENTS.type == bindparam("type"))
 
 
 def append(s: Session, run_id: str, type_: str, data: dict[str, Any]) -> int:
@@ -37,7 +38,7 @@ def append_many(s: Session, run_id: str, items: list[tuple[str, dict[str, Any]]]
 def append_once(s: Session, run_id: str, type_: str, data: dict[str, Any], match: dict[str, Any]) -> int | None:
     """Append unless an event of this type whose data has every `match` item exists (an activity retried after
     its commit must not store its event twice); None when it existed."""
-    for existing in s.scalars(select(Event.data).where(Event.run_id == run_id, Event.type == type_)):
+    for (existing,) in s.connection().execute(_DATA_OF_TYPE, {"run_id": run_id, "type": type_}):
         if all((existing or {}).get(k) == v for k, v in match.items()):
             return None
     return append(s, run_id, type_, data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, bindparam, case, func, literal, select, update
+from sqlalchemy import Row, Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from store import usage
@@ -42,29 +42,35 @@ def create_run(
     inputs: dict[str, Any],
     status: str,
 ) -> None:
-    stmt = insert_for(s, Run).values(
-        run_id=run_id,
-        workflow_id=workflow_id,
-        temporal_workflow_id=temporal_workflow_id,
-        definition_hash=definition_hash,
-        status=status,
-        inputs=inputs,
-        decisions=[],
-    )
-    s.execute(stmt.on_conflict_do_nothing(index_elements=[Run.run_id]))
+    stmt = built(s, "create_run", lambda ins: ins(Run).on_conflict_do_nothing(index_elements=["run_id"]))
+    s.connection().execute(stmt, {
+        "run_id": run_id, "workflow_id": workflow_id, "temporal_workflow_id": temporal_workflow_id,
+        "definition_hash": definition_hash, "status": status, "inputs": inputs, "decisions": [],
+        "created_at": utcnow(),
+    })
+
+
+def _finish_run_stmt(with_decisions: bool) -> Any:
+    values: dict[str, Any] = {
+        "status": bindparam("status"),
+        "error": bindparam("error"),
+        # a repeated call (retried activity) keeps the first finish time
+        "finished_at": func.coalesce(_RUNS.finished_at, bindparam("now", type_=UTCDateTime())),
+    }
+    if with_decisions:
+        values["decisions"] = bindparam("decisions", type_=Run.__table__.c.decisions.type)
+    return update(Run.__table__).where(_RUNS.run_id == bindparam("b_run")).values(**values)
+
+
+_FINISH_RUN = {True: _finish_run_stmt(True), False: _finish_run_stmt(False)}
 
 
 def finish_run(s: Session, run_id: str, status: str, error: str | None, decisions: list[Any] | None) -> bool:
-    values: dict[str, Any] = {
-        "status": status,
-        "error": error,
-        # a repeated call (retried activity) keeps the first finish time
-        "finished_at": func.coalesce(Run.finished_at, literal(utcnow(), UTCDateTime())),
-    }
+    params: dict[str, Any] = {"b_run": run_id, "status": status, "error": error, "now": utcnow()}
     if decisions is not None:
-        values["decisions"] = decisions
-    result = s.execute(update(Run).where(Run.run_id == run_id).values(**values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        params["decisions"] = decisions
+    result = s.connection().execute(_FINISH_RUN[decisions is not None], params)
+    return bool(result.rowcount)
 
 
 def get_run(s: Session, run_id: str) -> RunView | None:
@@ -91,19 +97,12 @@ def ensure_steps(s: Session, run_id: str, steps: list[StepSpec]) -> None:
     if not steps:
         return
     rows = [
-        {
-            "run_id": run_id,
-            "key": key,
-            "step_id": step_id,
-            "agent": agent,
-            "iteration": iteration,
-            "status": "pending",
-            "attempts": 0,
-        }
+        {"run_id": run_id, "key": key, "step_id": step_id, "agent": agent, "iteration": iteration,
+         "status": "pending", "attempts": 0}
         for key, step_id, agent, iteration in steps
     ]
-    stmt = insert_for(s, Step).values(rows)
-    s.execute(stmt.on_conflict_do_nothing(index_elements=[Step.run_id, Step.key]))
+    stmt = built(s, "ensure_steps", lambda ins: ins(Step).on_conflict_do_nothing(index_elements=["run_id", "key"]))
+    s.connection().execute(stmt, rows)  # executemany with a statement built once
 
 
 def _step_started_stmt(insert_: Any) -> Any:
@@ -183,34 +182,34 @@ def add_fallback(s: Session, run_id: str, key: str, entry: dict[str, Any]) -> bo
     return True
 
 
+def _set_step_status_stmt(ins: Any) -> Any:
+    stmt = ins(Step)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"step_id": new.step_id, "agent": new.agent, "iteration": new.iteration, "status": new.status,
+              "finished_at": new.finished_at},
+    )
+
+
 def set_step_status(
     s: Session, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, status: str
 ) -> None:
-    check_step_status(status)
-    finished_at = utcnow() if status in TERMINAL_STEP_STATUSES else None
-    stmt = insert_for(s, Step).values(
-        run_id=run_id,
-        key=key,
-        step_id=step_id,
-        agent=agent,
-        iteration=iteration,
-        status=status,
-        attempts=0,
-        finished_at=finished_at,
-    )
-    new = stmt.excluded
-    s.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Step.run_id, Step.key],
-            set_={
-                "step_id": new.step_id,
-                "agent": new.agent,
-                "iteration": new.iteration,
-                "status": new.status,
-                "finished_at": new.finished_at,
-            },
-        )
-    )
+    set_step_statuses(s, run_id, [(key, step_id, agent, iteration, status)])
+
+
+def set_step_statuses(s: Session, run_id: str, rows: list[tuple[str, str, str | None, int | None, str]]) -> None:
+    """(key, step_id, agent, iteration, status) of several steps, one executemany."""
+    if not rows:
+        return
+    now = utcnow()
+    params = []
+    for key, step_id, agent, iteration, status in rows:
+        check_step_status(status)
+        params.append({"run_id": run_id, "key": key, "step_id": step_id, "agent": agent, "iteration": iteration,
+                       "status": status, "attempts": 0,
+                       "finished_at": now if status in TERMINAL_STEP_STATUSES else None})
+    s.connection().execute(built(s, "set_step_status", _set_step_status_stmt), params)
 
 
 def check_step_status(status: str) -> None:

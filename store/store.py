@@ -74,6 +74,35 @@ class Store:
         with self._write() as s:
             runs.create_run(s, run_id, workflow_id, temporal_workflow_id, definition_hash, inputs, status)
 
+    def begin_run(
+        self, run_id: str, workflow_id: str, temporal_workflow_id: str, definition_hash: str, inputs: dict[str, Any],
+        steps: list[tuple[str, str, str | None, int | None]], event: tuple[str, dict[str, Any]],
+    ) -> int | None:
+        """The run row, its pending steps and its `run.started` event (once), in one transaction; the event's seq,
+        or None when a retried call had stored it."""
+
+        def write(s: Session) -> int | None:
+            runs.create_run(s, run_id, workflow_id, temporal_workflow_id, definition_hash, inputs, "running")
+            runs.ensure_steps(s, run_id, steps)
+            return events.append_once(s, run_id, *event, {})
+
+        return self._write_retrying(write)
+
+    def end_run(
+        self, run_id: str, status: str, error: str | None, decisions: list[Any],
+        steps: list[tuple[str, str, str | None, int | None, str]], event: tuple[str, dict[str, Any]],
+    ) -> int | None:
+        """Final step statuses, the run's status and decisions, and its `run.<status>` event (once), in one
+        transaction; the event's seq, or None when a retried call had stored it."""
+
+        def write(s: Session) -> int | None:
+            runs.set_step_statuses(s, run_id, steps)
+            if not runs.finish_run(s, run_id, status, error, decisions):
+                raise KeyError(run_id)
+            return events.append_once(s, run_id, *event, {})
+
+        return self._write_retrying(write)
+
     def finish_run(
         self, run_id: str, status: str, error: str | None = None, decisions: list[Any] | None = None
     ) -> None:
