@@ -88,7 +88,9 @@ async def throughput(bench: Bench, plan: Plan, concurrency: int) -> dict[str, An
     """`concurrency` engine runs at once, then as many bare chains of the same length; RSS around the engine."""
     gc.collect()
     before = rss_mb()
-    wall, runs = await _gather_timed([bench.engine_run(plan, {}) for _ in range(concurrency)])
+    wall, runs = await _gather_timed([bench.engine_run(plan, {}, count_steps=False) for _ in range(concurrency)])
+    for r in runs:  # counted after the clock stopped
+        r.steps = await asyncio.to_thread(bench.executed_steps, r.run_id)
     gc.collect()
     after = rss_mb()
     steps = sum(r.steps for r in runs)
