@@ -47,14 +47,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if store_threads:  # the loop shuts its default executor down when it closes
-            executor = ThreadPoolExecutor(store_threads, thread_name_prefix="api-store")
-            asyncio.get_running_loop().set_default_executor(executor)
+        loop = asyncio.get_running_loop()
+        # the loop's executor while the app runs; put back after, so a loop the app shares (tests, an embedding
+        # process) keeps its own threads: asyncio has no public getter for it
+        previous = getattr(loop, "_default_executor", None)
+        executor = ThreadPoolExecutor(store_threads, thread_name_prefix="api-store") if store_threads else None
+        if executor is not None:
+            loop.set_default_executor(executor)
         await state.open()
         try:
             yield
         finally:
             state.close()
+            if executor is not None:
+                loop._default_executor = previous  # type: ignore[attr-defined]
+                executor.shutdown(wait=False)
 
     app = FastAPI(
         title="BotArmy",

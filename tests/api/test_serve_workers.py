@@ -88,3 +88,17 @@ async def test_store_calls_run_on_the_apps_own_threads(settings: Settings, tmp_p
         async with httpx.AsyncClient(transport=transport, base_url="http://botarmy.test") as client:
             names = {(await client.get("/thread-name")).json()["name"] for _ in range(5)}
     assert len(names) == 1 and names.pop().startswith("api-store")
+
+
+async def test_the_loop_gets_its_own_executor_back_when_the_app_stops(settings: Settings) -> None:
+    from tests.conftest import OWN_BMAD
+
+    loop = asyncio.get_running_loop()
+    before = getattr(loop, "_default_executor", None)
+    app = create_app(settings, [OWN_BMAD], store_threads=1)
+    async with app.router.lifespan_context(app):
+        assert getattr(loop, "_default_executor", None) is not before
+    assert getattr(loop, "_default_executor", None) is before
+    # and to_thread still works on the loop's own threads
+    name = await asyncio.to_thread(lambda: threading.current_thread().name)
+    assert not name.startswith("api-store")
