@@ -217,11 +217,16 @@ What the profile showed and what we changed (each figure measured, not estimated
 - **Run bookkeeping as local activities**: `start_run` and `finish_run` were activities, each a full dispatch
   (50 ms on a default server) and two extra workflow tasks per run; as local activities they run inside the
   workflow task that starts the first step / completes the run (guarded by `workflow.patched`, so runs started
-  before replay unchanged). Greenfield per step: 105 → 96 ms; 100-run throughput ratio 0.56 → ~0.7 on its own.
+  before replay unchanged). Greenfield per step: 105 → 96 ms; 100-run throughput ratio 0.56 → ~0.7 on its own
+  (against the baseline as it was then; see the next point).
 - **Sandbox pass-through**: Temporal's sandbox re-imported `workflows/run.py` for every new run and iteration
   child (3–5 ms of CPU each, measured by replaying a history 200 times); `workflows` and `bmad` are now passed
   through, as Temporal recommends for deterministic modules (the baseline's module likewise), and a source scan
   test keeps clocks, randomness and I/O out of `workflows/`.
+- **The bare baseline was slower than bare Temporal**: its workflow module imported `botarmy.settings`, which the
+  sandbox re-imported (with pydantic-settings) for every baseline run. With its module passed through like the
+  engine's, the 100-run baseline went from 67 to 177 steps/s, so the earlier throughput ratios (0.56 at the start
+  of this session) flattered the engine; the engine itself went from 38 to 86 steps/s over the changes above.
 - **Heartbeats**: the agent step sent a heartbeat as soon as it started; the first heartbeat now comes after one
   interval, which a dead worker is still detected within.
 - **API**: the read path uses statements built once and plain rows; `serve --workers 2` gives each process its own
