@@ -10,6 +10,8 @@ import platform
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,11 +51,13 @@ class Options:
     unthrottled: bool = True  # step latency again on a dev server without the 20/s transfer-queue read limit
 
 
-async def run_bench(opts: Options, address: str, out_dir: Path | None = None) -> dict[str, Any]:
-    """Every measurement on the server at `address`, with an in-process worker; returns the figures."""
+@asynccontextmanager
+async def bench_on(address: str, database_url: str | None) -> AsyncIterator[tuple[Bench, Path]]:
+    """A store (a temporary SQLite file unless `database_url`), a client of the server at `address` with our search
+    attributes, and fresh task queues; yields the bench and its temporary folder, and closes the store after."""
     with tempfile.TemporaryDirectory(prefix="botarmy-bench-") as tmp:
         settings = Settings(
-            database_url=opts.database_url or f"sqlite:///{tmp}/bench.db",
+            database_url=database_url or f"sqlite:///{tmp}/bench.db",
             task_queue=f"bench-{uuid.uuid4().hex[:8]}",
             temporal_address=address,
             model="offline",
@@ -64,21 +68,37 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
         try:
             client = await connect(address, settings.temporal_namespace)
             await ensure_search_attributes(client)
-            bench = Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}")
-            async with build_worker(client, settings, store), build_bare_worker(client, settings, bench.bare_queue):
-                figures = await _measure(bench, opts, out_dir)
-            if opts.api_clients:
-                from bench.api_latency import api_latency
-
-                figures["api"] = await api_latency(settings.database_url, address, settings.task_queue,
-                                                   clients=opts.api_clients, log_dir=out_dir)
-            if opts.providers_runs:
-                from bench.providers_load import ProviderLoadOptions, providers_load
-
-                figures["providers"] = await providers_load(client, settings, store, Path(tmp), ProviderLoadOptions(
-                    runs=opts.providers_runs, rpm=opts.providers_rpm, fault_runs=opts.fault_runs))
+            yield Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}"), Path(tmp)
         finally:
             store.close()
+
+
+@asynccontextmanager
+async def workers(bench: Bench) -> AsyncIterator[None]:
+    """The engine's worker and the bare baseline's, in this process, while the block runs."""
+    async with build_worker(bench.client, bench.settings, bench.store), \
+            build_bare_worker(bench.client, bench.settings, bench.bare_queue):
+        yield
+
+
+async def run_bench(opts: Options, address: str, out_dir: Path | None = None) -> dict[str, Any]:
+    """Every measurement on the server at `address`, with an in-process worker; returns the figures."""
+    async with bench_on(address, opts.database_url) as (bench, tmp):
+        async with workers(bench):
+            figures = await _measure(bench, opts, out_dir)
+        if opts.api_clients:
+            from bench.api_latency import api_latency
+
+            figures["api"] = await api_latency(bench.settings.database_url, address, bench.settings.task_queue,
+                                               clients=opts.api_clients, log_dir=out_dir)
+        if opts.providers_runs:
+            from bench.providers_load import ProviderLoadOptions, providers_load
+
+            figures["providers"] = await providers_load(bench.client, bench.settings, bench.store, tmp,
+                                                        ProviderLoadOptions(runs=opts.providers_runs,
+                                                                            rpm=opts.providers_rpm,
+                                                                            fault_runs=opts.fault_runs))
+        database = bench.settings.database_url.split(":", 1)[0]
     if opts.unthrottled and opts.address is None:
         figures["unthrottled"] = await unthrottled_latency(opts)
     figures["validate"] = await asyncio.to_thread(validate_time, opts.validate_repeats)
@@ -87,7 +107,7 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
     figures["store_writes"] = await asyncio.to_thread(store_writes, 200, opts.database_url)
     return {
         "machine": machine_info(),
-        "params": {**asdict(opts), "database": settings.database_url.split(":", 1)[0]},
+        "params": {**asdict(opts), "database": database},
         **figures,
     }
 
@@ -114,23 +134,12 @@ async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[st
 async def unthrottled_latency(opts: Options) -> dict[str, Any]:
     """The step latency phases again on a dev server whose transfer queue is read without the default 20/s limit:
     Temporal's own floor per step drops from ~50 ms to a few ms, and what the engine's CPU costs per step shows."""
-    with dev_server(dynamic_config=UNTHROTTLED) as address, \
-            tempfile.TemporaryDirectory(prefix="botarmy-bench-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-                            temporal_address=address, model="offline", offline_latency_ms=0)
-        store = Store(settings.database_url)
-        await asyncio.to_thread(store.migrate)
-        try:
-            client = await connect(address, settings.temporal_namespace)
-            await ensure_search_attributes(client)
-            bench = Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}")
-            async with build_worker(client, settings, store), build_bare_worker(client, settings, bench.bare_queue):
-                greenfield = await asyncio.to_thread(bench.compile_own, "greenfield-service")
-                quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
-                latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
-                latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
-        finally:
-            store.close()
+    with dev_server(dynamic_config=UNTHROTTLED) as address:
+        async with bench_on(address, None) as (bench, _), workers(bench):
+            greenfield = await asyncio.to_thread(bench.compile_own, "greenfield-service")
+            quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
+            latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
+            latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
     return {"dynamic_config": UNTHROTTLED, **latency}
 
 
