@@ -144,15 +144,8 @@ def step_finished(
         params["b_attempt"] = attempt
     if answered_by is not None:
         params["provider"], params["model"] = answered_by
-    stmt = _STEP_FINISHED.get((attempt is not None, answered_by is not None))
-    if stmt is None:
-        stmt = _STEP_FINISHED[(attempt is not None, answered_by is not None)] = _step_finished_stmt(
-            attempt is not None, answered_by is not None)
-    result = s.connection().execute(stmt, params)
+    result = s.connection().execute(_STEP_FINISHED[(attempt is not None, answered_by is not None)], params)
     return bool(result.rowcount)
-
-
-_STEP_FINISHED: dict[tuple[bool, bool], Any] = {}
 
 
 def _step_finished_stmt(with_attempt: bool, with_answer: bool) -> Any:
@@ -165,6 +158,9 @@ def _step_finished_stmt(with_attempt: bool, with_answer: bool) -> Any:
         values["provider"], values["model"] = bindparam("provider"), bindparam("model")
     where = (_STEPS.run_id == bindparam("b_run")) & (_STEPS.key == bindparam("b_key"))
     return update(Step.__table__).where(where).values(**values)
+
+
+_STEP_FINISHED = {(a, b): _step_finished_stmt(a, b) for a in (False, True) for b in (False, True)}
 
 
 def get_step(s: Session, run_id: str, key: str) -> StepView | None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from store.db import built, insert_for
+from store.db import built
 from store.models import Step, Usage, utcnow
 from store.types import UsageCall, UsageGroup, UsageRow, UsageSummary, UsageTotals
 
@@ -26,17 +26,8 @@ def record(
     completion_tokens: int,
     cost_usd: Decimal | None = None,
 ) -> None:
-    stmt = insert_for(s, Usage).values(
-        run_id=run_id,
-        step_key=step_key,
-        call_key=call_key,
-        provider=provider,
-        model=model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost_usd,
-    )
-    s.execute(stmt.on_conflict_do_nothing(index_elements=[Usage.call_key]))
+    call = UsageCall(call_key, provider, model, prompt_tokens, completion_tokens, cost_usd)
+    record_calls(s, run_id, step_key, [call])
 
 
 def record_calls(s: Session, run_id: str, step_key: str, calls: Iterable[UsageCall]) -> None:
