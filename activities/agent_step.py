@@ -34,6 +34,7 @@ from activities.errors import (
     TruncatedOutputError,
     check_output,
     classify,
+    sanitize,
     to_application_error,
     validate_output,
 )
@@ -87,6 +88,15 @@ class _Attempt:
             key = f"{self.run_id}:{okey}:a{self.attempt}:{n}"
             calls.append(UsageCall(key, choice.provider, choice.model, prompt, completion, cost))
         return calls
+
+
+@dataclass
+class _Prepared:
+    """What a step reads before it calls the model: the run's plan and its input documents."""
+
+    plan: Plan
+    texts: dict[str, str]
+    missing: list[str]
 
 
 @dataclass
@@ -161,9 +171,10 @@ class AgentStepActivities:
                                     "revision": inp.revision, "model": choices[0].label if choices else None,
                                     "fallbacks": [c.label for c in choices[1:]]})
         # idempotency: a retry after the output was stored reuses it and never calls the model again
-        done = await self._db(self._begin, inp, key, name, attempt, started)
+        done, prepared = await self._db(self._begin, inp, key, name, attempt, started)
         if done is not None:
             return await self._reuse(inp, done, attempt, slog)
+        assert prepared is not None
         slog.info("step.started", agent=inp.step.agent, output=name, models=[c.label for c in choices])
         run = _Attempt(inp.run_id, inp.key, attempt)
         succeeded = False
@@ -171,15 +182,15 @@ class AgentStepActivities:
         try:
             if config_error is not None or config is None:
                 raise config_error or ModelConfigError("no providers config")
-            out = await self._converse(inp, name, run, config, choices, slog)
+            out = await self._converse(inp, name, run, config, choices, prepared, slog)
             calls = run.usage_calls(config, key)
-            ref = await self._db(self._store_output, inp, key, name, out, calls)
+            ref = await self._db(self._commit, inp, key, name, out, calls, choices, slog)
             slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes,
                       provider=out.choice.provider, model=out.choice.model)
             if self.settings.fault_pause_after_commit_s > 0:  # fault injection for tests: see Settings
                 slog.warning("fault.pause_after_commit", seconds=self.settings.fault_pause_after_commit_s)
                 await asyncio.sleep(self.settings.fault_pause_after_commit_s)
-            succeeded = True  # provider health and usage are watched below, in one thread hop
+            succeeded = True  # provider health and usage were watched in the commit's thread hop
         except Exception as exc:
             raise await self._failure(inp, run, config, choices, key, exc, slog) from exc
         finally:
@@ -188,7 +199,6 @@ class AgentStepActivities:
                 await beat
             if not succeeded:
                 await asyncio.to_thread(self._watch_providers, inp, choices)
-        await asyncio.to_thread(self._after, inp, choices, out.choice, calls, slog)
         return AgentStepResult(
             key=inp.key,
             artifact=ArtifactPointer.of(ref),
@@ -202,15 +212,27 @@ class AgentStepActivities:
 
     def _begin(
         self, inp: AgentStepInput, key: str, name: str, attempt: int, started: tuple[str, dict[str, Any]]
-    ) -> ArtifactRef | None:
-        """The output when an earlier attempt stored it; else mark the step running and publish `step.started`.
-        One thread hop for both (sync: call from a thread)."""
+    ) -> tuple[ArtifactRef | None, _Prepared | None]:
+        """(the output, None) when an earlier attempt stored it; else (None, the plan and input documents) after
+        marking the step running and publishing `step.started`. One thread hop (sync: call from a thread); the
+        reads come before the write, so a retried hop never writes twice."""
         done = self.store.find_artifact(inp.run_id, key, name)
         if done is not None:
-            return done
+            return done, None
+        prepared = _Prepared(self._plans(inp.definition_hash), *self._read_inputs(inp))
         seq = self.store.start_step(inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started)
         self.events.publish(inp.run_id, seq, *started)
-        return None
+        return None, prepared
+
+    def _commit(
+        self, inp: AgentStepInput, key: str, name: str, out: _Output, calls: list[UsageCall],
+        choices: list[ModelChoice], slog: Any,
+    ) -> ArtifactRef:
+        """Store the output, then watch providers and usage (`_after`), in one thread hop (sync: call from a
+        thread). The watching never fails a stored step: its checks log their own failures."""
+        ref = self._store_output(inp, key, name, out, calls)
+        self._after(inp, choices, out.choice, calls, slog)
+        return ref
 
     def _after(
         self, inp: AgentStepInput, choices: list[ModelChoice], choice: ModelChoice, calls: list[UsageCall], slog: Any
@@ -247,9 +269,9 @@ class AgentStepActivities:
 
     async def _converse(
         self, inp: AgentStepInput, name: str, run: _Attempt, config: ProvidersConfig, choices: list[ModelChoice],
-        slog: Any,
+        prepared: _Prepared, slog: Any,
     ) -> _Output:
-        plan, (texts, missing) = await self._db(self._prepare, inp)
+        plan, texts, missing = prepared.plan, prepared.texts, prepared.missing
         step = plan.steps[inp.step.index]
         variables = dict(inp.variables)
         if isinstance(inp.item, dict):
@@ -293,10 +315,13 @@ class AgentStepActivities:
         )
         answer = await conversation.ask(prompt)
         problem = validate_output(answer.text, answer.finish_reason, sections)
-        if problem is not None and self.settings.output_reask:
-            slog.warning("step.reask", problem=problem, finish_reason=answer.finish_reason)
-            answer = await conversation.ask(problem)  # the same conversation: the model sees its own answer
-        text = check_output(answer.text, answer.finish_reason, sections)
+        if problem is None:
+            text = sanitize(answer.text)
+        else:
+            if self.settings.output_reask:
+                slog.warning("step.reask", problem=problem, finish_reason=answer.finish_reason)
+                answer = await conversation.ask(problem)  # the same conversation: the model sees its own answer
+            text = check_output(answer.text, answer.finish_reason, sections)
         return text.strip() + "\n", answer.transcript, conversation.composite
 
     async def _switch(
@@ -362,10 +387,6 @@ class AgentStepActivities:
             self.anomalies.write_snapshot(self.health)
         except Exception as exc:  # noqa: BLE001 - as above
             log.warning("anomaly.check_failed", run_id=inp.run_id, step=inp.key, error=str(exc))
-
-    def _prepare(self, inp: AgentStepInput) -> tuple[Plan, tuple[dict[str, str], list[str]]]:
-        """The run's plan (cached by hash) and the step's input documents, in one thread hop."""
-        return self._plans(inp.definition_hash), self._read_inputs(inp)
 
     def _read_inputs(self, inp: AgentStepInput) -> tuple[dict[str, str], list[str]]:
         names = resolve_requires(inp.step, inp.available, inp.scope)
