@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agent_step import AgentStepActivities
@@ -23,15 +25,31 @@ from workflows.run import BmadIterationWorkflow, BmadRunWorkflow
 log = structlog.get_logger(__name__)
 
 
-def workflow_runner(*own: str) -> SandboxedWorkflowRunner:
-    """The sandbox with our workflow packages passed through: the sandbox re-imports a workflow's module for every
-    new workflow instance unless it is passed through, which cost ~3-5 ms of CPU per run (and per iteration child).
-    Temporal recommends passing through deterministic modules; what keeps `workflows/` deterministic is
-    tests/workflows/test_determinism.py (no clocks, randomness or I/O in its source) and the replay tests."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*own))
+def workflow_runner(sandbox: bool = False, passthrough: tuple[str, ...] = ("workflows", "bmad")) -> WorkflowRunner:
+    """How the worker runs workflow code: unsandboxed by default, Temporal's sandbox with `sandbox=True`.
+
+    The sandbox would re-import a workflow's module for every new workflow instance unless it is passed through
+    (~3-5 ms of CPU per run and per iteration child), so `workflows` and `bmad` are passed through, and a
+    passed-through module is neither re-imported nor restricted: the sandbox then checks almost nothing of our
+    code while it still costs CPU on every activation and every payload (it `exec`s a source string to reach the
+    workflow instance each time: ~10 % of a worker's CPU under load). What keeps `workflows/` deterministic is
+    tests/workflows/test_determinism.py (no clocks, randomness, environment or I/O in its source) and the replay
+    tests, which replay every recorded history under both runners. `BOTARMY_WORKFLOW_SANDBOX=true` brings the
+    sandbox back, e.g. while hunting a suspected non-determinism."""
+    if not sandbox:
+        return UnsandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough))
 
 
-def build_worker(client: Client, settings: Settings, store: Store, task_queue: str | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    task_queue: str | None = None,
+    agent_step: Callable[..., Any] | None = None,
+) -> Worker:
+    """The worker; `agent_step` replaces the agent-step activity (the bench's shell phase swaps in a no-op to
+    measure what the engine costs around its steps)."""
     events = EventSink(store, settings.redis_url)
     steps = AgentStepActivities(settings, store, events)
     records = RecordActivities(store, events, settings.store_outage_s)
@@ -40,13 +58,13 @@ def build_worker(client: Client, settings: Settings, store: Store, task_queue: s
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[BmadRunWorkflow, BmadIterationWorkflow],
-        activities=[steps.agent_step, records.start_run, records.finish_run, records.store_amendment,
+        activities=[agent_step or steps.agent_step, records.start_run, records.finish_run, records.store_amendment,
                     emitter.emit_event],
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_schedule_to_start_s),
-        workflow_runner=workflow_runner("workflows", "bmad"),
+        workflow_runner=workflow_runner(settings.workflow_sandbox),
     )
 
 

@@ -20,11 +20,21 @@ from worker import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
     from bench.contracts import ChainInput, ChainResult, NoopInput, NoopResult
+    from workflows.contracts import AgentStepInput, AgentStepResult, ArtifactPointer, output_name
 
 
 @activity.defn(name="bench_noop")
 async def noop(inp: NoopInput) -> NoopResult:
     return NoopResult(key=inp.key, index=inp.index)
+
+
+@activity.defn(name="agent_step")
+async def shell_step(inp: AgentStepInput) -> AgentStepResult:
+    """The agent step with its work taken out (no store, no prompt, no AutoGen, no model): a run on a worker with
+    this activity is the engine's shell, the interpreter workflows and the run bookkeeping around the steps. Only
+    the bench's shell phase registers it, on a task queue of its own."""
+    pointer = ArtifactPointer(name=output_name(inp.step, inp.scope), id=0, version=1, sha256="0" * 64, bytes=0)
+    return AgentStepResult(key=inp.key, artifact=pointer, attempts=activity.info().attempt)
 
 
 @workflow.defn(name="BenchBareChain")
@@ -62,5 +72,5 @@ def build_bare_worker(client: Client, settings: Settings, task_queue: str) -> Wo
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_schedule_to_start_s),
-        workflow_runner=workflow_runner("bench"),  # its own module passed through, as the engine's are
+        workflow_runner=workflow_runner(settings.workflow_sandbox, ("bench",)),  # as the engine's worker runs
     )

@@ -40,6 +40,7 @@ class Bench:
     settings: Settings
     store: Store
     bare_queue: str
+    shell_queue: str  # a worker whose agent step is a no-op (bench.baseline.shell_step)
 
     def save(self, plan: Plan) -> Plan:
         self.store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
@@ -55,12 +56,14 @@ class Bench:
         artifacts: dict[str, ArtifactPointer] | None = None,
         run_id: str | None = None,
         count_steps: bool = True,
+        shell: bool = False,
     ) -> Timed:
         """One run to its end; `count_steps=False` leaves `steps` at 0 (the caller counts them after its clock
-        stops, so reading the store is not charged to the engine)."""
+        stops, so reading the store is not charged to the engine); `shell=True` runs it on the shell worker."""
         t0 = time.perf_counter()
         handle = await start_run(
-            self.client, plan, self.settings, inputs, artifacts=artifacts, auto_approve=True, run_id=run_id
+            self.client, plan, self.settings, inputs, artifacts=artifacts, auto_approve=True, run_id=run_id,
+            task_queue=self.shell_queue if shell else None,
         )
         result = await handle.result()
         wall = time.perf_counter() - t0

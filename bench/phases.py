@@ -84,28 +84,50 @@ async def _gather_timed(runs: list[Any]) -> tuple[float, list[Timed]]:
     return time.perf_counter() - t0, list(done)
 
 
-async def throughput(bench: Bench, plan: Plan, concurrency: int) -> dict[str, Any]:
-    """`concurrency` engine runs at once, then as many bare chains of the same length; RSS around the engine."""
-    gc.collect()
-    before = rss_mb()
-    wall, runs = await _gather_timed([bench.engine_run(plan, {}, count_steps=False) for _ in range(concurrency)])
-    for r in runs:  # counted after the clock stopped
-        r.steps = await asyncio.to_thread(bench.executed_steps, r.run_id)
-    gc.collect()
-    after = rss_mb()
-    steps = sum(r.steps for r in runs)
-    per_run = steps // concurrency
-    bare_wall, bare = await _gather_timed([bench.bare_run(per_run) for _ in range(concurrency)])
-    engine_rate = steps / wall
-    bare_rate = sum(r.steps for r in bare) / bare_wall
+async def throughput(bench: Bench, plan: Plan, concurrency: int, rounds: int = 3) -> dict[str, Any]:
+    """`concurrency` engine runs at once, then as many bare chains of the same length, then as many runs of the
+    engine shell (the agent step a no-op); `rounds` times, interleaved so drift hits all three, medians reported.
+    RSS is read around the first round's engine runs."""
+    per_round: list[dict[str, float]] = []
+    before = after = 0.0
+    per_run = 0
+    for n in range(rounds):
+        if n == 0:
+            gc.collect()
+            before = rss_mb()
+        wall, runs = await _gather_timed([bench.engine_run(plan, {}, count_steps=False) for _ in range(concurrency)])
+        if n == 0:
+            gc.collect()
+            after = rss_mb()
+        for r in runs:  # counted after the clock stopped
+            r.steps = await asyncio.to_thread(bench.executed_steps, r.run_id)
+        steps = sum(r.steps for r in runs)
+        per_run = steps // concurrency
+        bare_wall, bare = await _gather_timed([bench.bare_run(per_run) for _ in range(concurrency)])
+        # the same runs on a worker whose agent step is a no-op: what the engine costs around its steps
+        shell_wall, _ = await _gather_timed([bench.engine_run(plan, {}, count_steps=False, shell=True)
+                                             for _ in range(concurrency)])
+        per_round.append({"engine": steps / wall, "bare": sum(r.steps for r in bare) / bare_wall,
+                          "shell": steps / shell_wall, "engine_wall_s": wall, "bare_wall_s": bare_wall,
+                          "shell_wall_s": shell_wall})
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in per_round)
+
     return {
         "concurrency": concurrency,
+        "rounds": rounds,
         "concurrent_steps_per_run": per_run,
-        "engine_concurrent_steps_per_s": engine_rate,
-        "bare_concurrent_steps_per_s": bare_rate,
-        "throughput_ratio": engine_rate / bare_rate,
-        "engine_concurrent_wall_s": wall,
-        "bare_concurrent_wall_s": bare_wall,
+        "engine_concurrent_steps_per_s": median("engine"),
+        "bare_concurrent_steps_per_s": median("bare"),
+        "throughput_ratio": statistics.median(r["engine"] / r["bare"] for r in per_round),
+        "shell_concurrent_steps_per_s": median("shell"),
+        "shell_throughput_ratio": statistics.median(r["shell"] / r["bare"] for r in per_round),
+        "throughput_ratio_per_round": [r["engine"] / r["bare"] for r in per_round],
+        "shell_throughput_ratio_per_round": [r["shell"] / r["bare"] for r in per_round],
+        "engine_concurrent_wall_s": median("engine_wall_s"),
+        "bare_concurrent_wall_s": median("bare_wall_s"),
+        "shell_concurrent_wall_s": median("shell_wall_s"),
         "rss_mb_before": before,
         "rss_mb_after": after,
         "rss_mb_per_100_runs": (after - before) * 100 / concurrency,

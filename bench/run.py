@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.baseline import build_bare_worker
+from bench.baseline import build_bare_worker, shell_step
 from bench.engine import Bench
 from bench.history import history_bytes, measure_size, parse_size
 from bench.phases import linear_latency, step_latency, throughput, validate_time
@@ -38,6 +38,7 @@ GREENFIELD_INPUTS = {"for_each_epic": 2}
 class Options:
     rounds: int = 5
     concurrency: int = 100
+    throughput_rounds: int = 3  # rounds of the throughput phase (median)
     api_clients: int = 50
     sizes: list[str] = field(default_factory=lambda: ["1KB", "100KB", "1MB"])
     validate_repeats: int = 5
@@ -68,16 +69,18 @@ async def bench_on(address: str, database_url: str | None) -> AsyncIterator[tupl
         try:
             client = await connect(address, settings.temporal_namespace)
             await ensure_search_attributes(client)
-            yield Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}"), Path(tmp)
+            yield Bench(client, settings, store, bare_queue=f"bench-bare-{uuid.uuid4().hex[:8]}",
+                        shell_queue=f"bench-shell-{uuid.uuid4().hex[:8]}"), Path(tmp)
         finally:
             store.close()
 
 
 @asynccontextmanager
 async def workers(bench: Bench) -> AsyncIterator[None]:
-    """The engine's worker and the bare baseline's, in this process, while the block runs."""
+    """The engine's worker, the bare baseline's and the engine shell's, in this process, while the block runs."""
     async with build_worker(bench.client, bench.settings, bench.store), \
-            build_bare_worker(bench.client, bench.settings, bench.bare_queue):
+            build_bare_worker(bench.client, bench.settings, bench.bare_queue), \
+            build_worker(bench.client, bench.settings, bench.store, bench.shell_queue, agent_step=shell_step):
         yield
 
 
@@ -121,7 +124,7 @@ async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[st
     sample = await bench.engine_run(greenfield, GREENFIELD_INPUTS)
     sizes = await history_bytes(bench.client, sample.workflow_id)
     latency["greenfield_history_bytes_per_step"] = sizes.total / sample.steps
-    concurrent = await throughput(bench, quick_fix, opts.concurrency)
+    concurrent = await throughput(bench, quick_fix, opts.concurrency, opts.throughput_rounds)
     history = {label: await measure_size(bench, label, parse_size(label)) for label in opts.sizes}
     result: dict[str, Any] = {"latency": latency, "concurrency": concurrent, "history": history}
     if opts.profile:
@@ -156,6 +159,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     p.add_argument("--rounds", type=int, default=5, help="measured rounds (a warm-up round is added)")
     p.add_argument("--concurrency", type=int, default=100, help="concurrent runs in the throughput phase")
+    p.add_argument("--throughput-rounds", type=int, default=3, help="rounds of the throughput phase (median)")
     p.add_argument("--sizes", default="1KB,100KB,1MB", help="document sizes for the history phase")
     p.add_argument("--validate-repeats", type=int, default=5)
     p.add_argument("--api-clients", type=int, default=50, help="concurrent API clients (0 skips the API phase)")
@@ -171,7 +175,8 @@ def parse_args(argv: list[str] | None) -> Options:
                    help="skip the step latency phase on a dev server with unthrottled workflow-task dispatch")
     a = p.parse_args(argv)
     return Options(
-        rounds=a.rounds, concurrency=a.concurrency, sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
+        rounds=a.rounds, concurrency=a.concurrency, throughput_rounds=a.throughput_rounds,
+        sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
         validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,
         profile=a.profile, profile_runs=a.profile_runs, providers_runs=a.providers_runs,
         providers_rpm=a.providers_rpm, fault_runs=a.fault_runs, unthrottled=a.unthrottled,

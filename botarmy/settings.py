@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # worker
     max_concurrent_activities: int = 50
     max_concurrent_workflow_tasks: int = 100
+    # run workflow code in Temporal's sandbox (costs CPU, checks little: see worker.workflow_runner)
+    workflow_sandbox: bool = False
 
     # step activity policy
     step_start_to_close_s: float = 600.0

@@ -16,6 +16,7 @@ EXPECTED = {
                 "step_time_ratio_plain_chain", "engine_steps_per_run", "engine_children", "linear",
                 "greenfield_history_bytes_per_step"},
     "concurrency": {"engine_concurrent_steps_per_s", "bare_concurrent_steps_per_s", "throughput_ratio",
+                    "shell_concurrent_steps_per_s", "shell_throughput_ratio", "throughput_ratio_per_round",
                     "rss_mb_before", "rss_mb_after", "rss_mb_per_100_runs"},
     "validate": {"validate_bmad_v4_ms"},
     "unthrottled": {"engine_step_ms", "bare_step_ms", "bare_shaped_step_ms", "step_time_ratio", "linear"},
@@ -33,7 +34,7 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
 @pytest.mark.timeout(60)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
     # two runs within a limit of two per minute: the providers phase without a minute of queueing
-    opts = Options(rounds=1, concurrency=3, sizes=["1KB"], validate_repeats=1, api_clients=3,
+    opts = Options(rounds=1, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1, api_clients=3,
                    providers_runs=2, providers_rpm=2, fault_runs=2)
 
     results = await run_bench(opts, dev_server)
@@ -59,6 +60,7 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     table = render(results, None)
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
     assert "unthrottled dispatch" in table
+    assert "engine shell" in table and len(results["concurrency"]["shell_throughput_ratio_per_round"]) == 2
     for section in ("latency", "concurrency", "history", "validate", "unthrottled"):
         for path, value in _numbers(results[section], section):
             if path.endswith(".workflow"):  # the name of the workflow a figure is about

@@ -1,7 +1,8 @@
 """Workflow code stays deterministic: no clocks, randomness, environment or I/O in `workflows/`.
 
-The worker passes `workflows` and `bmad` through Temporal's sandbox (see `worker.workflow_runner`), so the
-sandbox does not check them at run time; this scan of their source, and the replay tests, do.
+The worker runs workflows unsandboxed by default, and even in Temporal's sandbox `workflows` and `bmad` are passed
+through (see `worker.workflow_runner`), so nothing checks them at run time; this scan of their source, and the
+replay tests, do.
 """
 
 from __future__ import annotations
