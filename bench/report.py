@@ -189,8 +189,12 @@ activity, as long as the engine's own work for it fits in the beat. The *unthrot
 latency phase on a second dev server with that limit raised to 1000 reads/s, where a bare step costs a few ms of
 CPU and the engine's own CPU per step (the agent step activity, larger workflow payloads) shows in full; they have
 no target and are there so the default-server ratio is not mistaken for "free". *Throughput* starts N runs at once
-and divides all executed steps by the wall time until the last one ends; there the Python worker process is
-CPU-bound (one core: the GIL), so it measures the engine's CPU per step against the SDK's own. *History bytes per
+and divides all executed steps by the wall time until the last one ends, in 3 rounds (engine, bare and shell
+interleaved in each; medians reported). The *engine shell* is the same runs on a worker whose `agent_step` is a
+no-op (`bench.baseline.shell_step`): the interpreter workflows, the run bookkeeping (two local activities writing
+the run and step rows) and Temporal, without the steps' own work (the AutoGen agent run, the prompt, the store
+writes of a step). Worker, server and driver share the 2 cores, so throughput measures CPU per step: the engine's
+against the SDK's own for a no-op. *History bytes per
 agent step* counts the protobuf bytes of the scheduled/started/completed events of each `agent_step` activity:
 documents stay in the store and the history carries pointers (id, sha256, size), so the figure does not grow with
 the document. The *whole history* rows include the run's fixed events (start, bookkeeping markers, completion).
@@ -233,6 +237,15 @@ What the profile showed and what we changed (each figure measured, not estimated
   sandbox re-imported (with pydantic-settings) for every baseline run. With its module passed through like the
   engine's, the 100-run baseline went from 67 to 177 steps/s, so the earlier throughput ratios (0.56 at the start
   of this session) flattered the engine; the engine itself went from 38 to 86 steps/s over the changes above.
+- **No workflow sandbox** (third session): with `workflows` and `bmad` passed through, the sandbox checked almost
+  nothing of our code but still `exec`'d a source string for every activation and every payload (py-spy: ~15 % of
+  the worker's GIL time under load). Workflows now run unsandboxed (`BOTARMY_WORKFLOW_SANDBOX=true` restores it,
+  the baseline follows the same setting); the determinism scan and replays of every history under both runners
+  guard the code. 100-run throughput ratio, sandboxed → unsandboxed, 3 rounds each, twice: 0.52 → 0.57; the shell
+  0.68 → 0.80.
+- **Two thread hops per step** (third session): the plan and input documents are read in the hop that marks the
+  step running, and the provider/usage watching runs in the hop that stores the output (4 → 2 hops). No change
+  above the noise in throughput (0.55–0.56 against 0.57), kept because it is less work per step.
 - **Heartbeats**: the agent step sent a heartbeat as soon as it started; the first heartbeat now comes after one
   interval, which a dead worker is still detected within.
 - **API**: the read path uses statements built once and plain rows; `serve --workers 2` gives each process its own
@@ -241,7 +254,11 @@ What the profile showed and what we changed (each figure measured, not estimated
   client instead of httpx, which took half the machine's CPU from the server it measured.
 - Not changed, and why: the 50 ms dispatch beat is the server's default configuration, kept for the target rows
   because it is what deployments run; the child workflows of repeat iterations are the design (each iteration is
-  its own durable workflow in the Web UI), and their cost is Temporal's, shown by the plain-chain row."""
+  its own durable workflow in the Web UI), and their cost is Temporal's, shown by the plain-chain row.
+- Where the throughput gap is (third session, py-spy of the worker under 100 concurrent runs): the shell reaches
+  ~0.8 of bare; the rest is each step's own work, about evenly the Temporal SDK's per-activation and per-payload
+  conversion, the AutoGen agent (built and run per step), the prompt and output checks, and the step's two store
+  transactions. Each is a few percent; none is a single large cost left to remove."""
 
 
 PROVIDERS_MEANING = """\
