@@ -390,7 +390,7 @@ class AgentStepActivities:
 
     def _read_inputs(self, inp: AgentStepInput) -> tuple[dict[str, str], list[str]]:
         names = resolve_requires(inp.step, inp.available, inp.scope)
-        texts = {n: self.store.read_artifact(inp.available[n].id).decode() for n in names}
+        texts = {n: self.store.read_artifact(inp.available[n].id, inp.available[n].sha256).decode() for n in names}
         missing = [
             r
             for r in inp.step.requires

@@ -43,9 +43,17 @@ def list_for_run(s: Session, run_id: str) -> list[ArtifactRef]:
     return [artifact_ref(row) for row in s.connection().execute(_OF_RUN, {"run_id": run_id})]
 
 
-def read(s: Session, artifact_id: int) -> bytes | None:
-    query = select(Blob.content).join(Artifact, Artifact.sha256 == Blob.sha256)
-    return s.scalar(query.where(Artifact.id == artifact_id))
+_READ = (
+    select(Blob.__table__.c.sha256, Blob.__table__.c.content)
+    .join(Artifact.__table__, _COLS.sha256 == Blob.__table__.c.sha256)
+    .where(_COLS.id == bindparam("id"))
+)
+
+
+def read(s: Session, artifact_id: int) -> tuple[str, bytes] | None:
+    """(sha256, content) of an artifact version."""
+    row = s.connection().execute(_READ, {"id": artifact_id}).first()
+    return None if row is None else (row[0], row[1])
 
 
 def put_blob(s: Session, sha256: str, content: bytes, lookup: bool = True) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import artifacts, events, runs, usage
+from store.cache import CONTENT_CACHE_BYTES, ContentCache
 from store.db import is_unique_violation, make_engine, writer
 from store.migrate import ensure_migrated
 from store.types import ArtifactRef, EventRow, RunView, StepView, UsageCall, UsageRow, UsageSummary
@@ -29,9 +30,10 @@ CONFLICT_RETRIES = 50
 
 
 class Store:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, content_cache_bytes: int = CONTENT_CACHE_BYTES) -> None:
         self.database_url = database_url
         self._engine = make_engine(database_url)
+        self.contents = ContentCache(content_cache_bytes)
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self._engine), expire_on_commit=False)
 
@@ -211,7 +213,10 @@ class Store:
             seqs = events.append_many(s, run_id, planned)
             return ref, [(seq, t, d) for seq, (t, d) in zip(seqs, planned, strict=True)]
 
-        return self._write_retrying(write)
+        stored = self._write_retrying(write)
+        if stored[0].sha256 == sha256:  # not a retry that found an earlier attempt's (other) answer
+            self.contents.put(sha256, content)
+        return stored
 
     def fail_step(
         self, run_id: str, key: str, status: str, error: str, event: tuple[str, dict[str, Any]],
@@ -251,7 +256,10 @@ class Store:
             artifacts.put_blob(s, sha256, content)
             return artifacts.insert_next_version(s, run_id, name, step_key, sha256, len(content), media_type)
 
-        return self._write_retrying(attempt)
+        ref = self._write_retrying(attempt)
+        if ref.sha256 == sha256:
+            self.contents.put(sha256, content)
+        return ref
 
     def find_artifact(self, run_id: str, step_key: str, name: str) -> ArtifactRef | None:
         with self._read() as s:
@@ -261,12 +269,19 @@ class Store:
         with self._read() as s:
             return artifacts.latest(s, run_id, name)
 
-    def read_artifact(self, artifact_id: int) -> bytes:
+    def read_artifact(self, artifact_id: int, sha256: str | None = None) -> bytes:
+        """An artifact version's content; given its `sha256` (an artifact pointer carries it), from memory when
+        this process wrote or read that content before (see store.cache)."""
+        if sha256 is not None:
+            cached = self.contents.get(sha256)
+            if cached is not None:
+                return cached
         with self._read() as s:
-            content = artifacts.read(s, artifact_id)
-        if content is None:
+            row = artifacts.read(s, artifact_id)
+        if row is None:
             raise KeyError(artifact_id)
-        return content
+        self.contents.put(*row)
+        return row[1]
 
     def list_artifacts(self, run_id: str) -> list[ArtifactRef]:
         with self._read() as s:
