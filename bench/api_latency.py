@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bench.server import stop
 from store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,11 +239,7 @@ async def api_latency(database_url: str, address: str, task_queue: str, clients:
         wall = await _load("127.0.0.1", port, paths, clients, requests_per_client, latencies, errors)
         cpu = time.process_time() - cpu
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     everything = [v for vs in latencies.values() for v in vs]
     return {
         "clients": clients,

@@ -51,12 +51,17 @@ def dev_server(start_timeout_s: float = 60, dynamic_config: dict[str, object] | 
         _wait_listening(proc, port, start_timeout_s)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within 10 s; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, timeout_s: float) -> None:
