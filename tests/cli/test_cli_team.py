@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bmad import load_bmad
-from botarmy.cli import run_team
+from botarmy.cli.main import run_team
 from store import Store
 from tests.conftest import OWN_BMAD, subprocess_env
 

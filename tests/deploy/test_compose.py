@@ -27,9 +27,9 @@ NOT_OUR_CODE = {".venv", "tests", ".git", "build", "dist", "node_modules", ".bot
 # Modules that read a variable named by data, and where the names they read by default are declared.
 # (A providers file may name other key variables; a deployment that uses one adds it to the compose env.)
 DYNAMIC_ENV_READERS = {
-    "botarmy/cli_api.py": "botarmy.cli_api:INTERNAL_ENV_NAMES",
+    "botarmy/cli/serve.py": "botarmy.cli.serve:INTERNAL_ENV_NAMES",
     "providers/config.py": "providers.config:DEFAULT_KEY_ENV",
-    "providers/cli.py": "providers.config:DEFAULT_KEY_ENV",
+    "botarmy/cli/providers.py": "providers.config:DEFAULT_KEY_ENV",
 }
 
 

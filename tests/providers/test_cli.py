@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from providers.cli import providers_command
+from botarmy.cli.providers import providers_command
 from providers.health import ProviderHealth
 from tests.fakes.anthropic_server import FakeAnthropic
 

@@ -14,7 +14,7 @@ from bmad import DefinitionError
 from bmad.models import TemplateDef
 from bmad.teams import check_team, team_agents, workflow_agents
 from bmad.templates import FORMATS, TemplateError, load_template, render_template
-from botarmy.cli_common import BmadDirs, fail, load_catalog, out
+from botarmy.cli.common import BmadDirs, fail, load_catalog, out
 
 
 def _definition_error(exc: DefinitionError) -> typer.Exit:
@@ -116,8 +116,8 @@ def providers(
 ) -> None:
     """The model providers in use: models, whether each key is set, whether each endpoint answers, and health.
     Exit 0 when every provider in use is usable, 1 when one is not, 2 when the config cannot be read."""
+    from botarmy.cli.providers import providers_command
     from botarmy.settings import get_settings
-    from providers.cli import providers_command
 
     settings = get_settings()
     code = providers_command(config or settings.providers_file, health_path=settings.provider_health_file,

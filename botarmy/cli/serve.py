@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API (OpenAPI docs at /docs). Temporal is connected on first need."""
         import uvicorn
 
-        from botarmy.cli_common import bmad_dirs
+        from botarmy.cli.common import bmad_dirs
         from botarmy.settings import get_settings
 
         settings = get_settings()
@@ -82,6 +82,6 @@ def register(app: typer.Typer) -> None:
         from botarmy.serve_workers import reuse_port_supported, serve_workers
 
         if reuse_port_supported():  # one socket per process: the kernel spreads the connections evenly
-            serve_workers(workers, {"app": "botarmy.cli_api:app_from_env", "factory": True, **common})
+            serve_workers(workers, {"app": "botarmy.cli.serve:app_from_env", "factory": True, **common})
         else:
-            uvicorn.run("botarmy.cli_api:app_from_env", factory=True, workers=workers, **common)
+            uvicorn.run("botarmy.cli.serve:app_from_env", factory=True, workers=workers, **common)

@@ -13,7 +13,7 @@ from botarmy.settings import get_settings
 
 out = Console(soft_wrap=True)  # soft wrap: one diagnostic is one line, whatever the terminal width
 err = Console(stderr=True, soft_wrap=True)
-OWN_BMAD = Path(__file__).resolve().parents[1] / ".bmad-core"
+OWN_BMAD = Path(__file__).resolve().parents[2] / ".bmad-core"
 
 BmadDirs = Annotated[
     list[Path] | None,

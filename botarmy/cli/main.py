@@ -13,8 +13,10 @@ from rich.table import Table
 
 from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.plan import Plan
-from botarmy import cli_api, cli_catalog, devserver
-from botarmy.cli_common import BmadDirs, err, fail, load_catalog, out
+from botarmy import devserver
+from botarmy.cli import catalog as cli_catalog
+from botarmy.cli import serve as cli_api
+from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
 from botarmy.settings import get_settings
 

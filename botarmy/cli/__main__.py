@@ -1,0 +1,3 @@
+from botarmy.cli.main import main
+
+main()
