@@ -44,10 +44,11 @@ from activities.storecalls import db_call, is_outage, store_unavailable
 from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, cost_decimal, from_model_spec, load_config, resolve
-from providers.factory import ModelChoice, ModelConfigError, build_client, parse_model
+from providers.factory import build_client
 from providers.guard import GuardedClient, call_with_fallback
 from providers.health import ProviderHealth, shared_health
 from providers.limits import shared_limiter
+from providers.types import ModelChoice, ModelConfigError, parse_model
 from store import ArtifactRef, Store, UsageCall
 from workflows.contracts import (
     COLLECTIVE_INPUTS,

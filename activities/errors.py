@@ -16,8 +16,8 @@ import openai
 from temporalio.exceptions import ApplicationError
 
 from providers.config import DEFAULT_KEY_ENV
-from providers.factory import ModelChoice, ModelConfigError
 from providers.guard import FallbackExhausted
+from providers.types import ModelChoice, ModelConfigError
 
 _STATUS_ERRORS = (openai.APIStatusError, anthropic.APIStatusError)
 _TIMEOUTS = (openai.APITimeoutError, anthropic.APITimeoutError, TimeoutError)

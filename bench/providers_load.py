@@ -29,8 +29,8 @@ from botarmy.settings import Settings
 from botarmy.temporal import start_run
 from providers import health, limits
 from store import Store
-from tests.fakes.gemini_server import FakeOpenAICompatible
-from tests.fakes.scripted import Fault, RandomFaults
+from testkit.fakes.gemini_server import FakeOpenAICompatible
+from testkit.fakes.scripted import Fault, RandomFaults
 from worker import build_worker
 
 WINDOW_S = 60.0  # requests_per_minute: the limiter's and the fake's window
@@ -259,8 +259,8 @@ async def _alone(opts: ProviderLoadOptions, address: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.machine import BENCH_DIR, OUT_DIR, machine_info
     from bench.report import write_results_md
-    from bench.run import BENCH_DIR, OUT_DIR, machine_info
     from bench.server import dev_server
     from botarmy.logging import configure_logging
 

@@ -5,21 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.baseline import build_bare_worker, shell_step
 from bench.engine import Bench
 from bench.history import history_bytes, measure_size, parse_size
+from bench.machine import BENCH_DIR, OUT_DIR, machine_info
 from bench.phases import linear_latency, step_latency, throughput, validate_time
 from bench.report import write_results_md
 from bench.server import UNTHROTTLED, dev_server
@@ -29,8 +27,6 @@ from botarmy.temporal import connect, ensure_search_attributes
 from store import Store
 from worker import build_worker
 
-BENCH_DIR = Path(__file__).resolve().parent
-OUT_DIR = BENCH_DIR / "out"
 GREENFIELD_INPUTS = {"for_each_epic": 2}
 
 
@@ -144,15 +140,6 @@ async def unthrottled_latency(opts: Options) -> dict[str, Any]:
             latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
             latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
     return {"dynamic_config": UNTHROTTLED, **latency}
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def parse_args(argv: list[str] | None) -> Options:

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from chaos.checks import Summary
 from chaos.harness import GREENFIELD, Config, Harness, Reference
-from tests.pg import can_connect, pg_ctlcluster, temporary_schema
+from testkit.pg import can_connect, pg_ctlcluster, temporary_schema
 
 
 def ensure_pg_up(timeout_s: float = 60) -> None:

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ruamel.yaml import YAML, YAMLError
 
-from providers.factory import PROVIDERS, ModelChoice, ModelConfigError, parse_model
+from providers.types import PROVIDERS, ModelChoice, ModelConfigError, parse_model
 
 ProviderName = Literal["openai", "anthropic", "gemini", "offline"]
 

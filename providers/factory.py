@@ -3,48 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
 
 from botarmy.settings import Settings
+from providers.config import ProvidersConfig
 from providers.offline import OfflineChatCompletionClient
+from providers.types import ModelChoice, ModelConfigError, parse_model
 
-if TYPE_CHECKING:
-    from providers.config import ProvidersConfig
-
-PROVIDERS = ("offline", "openai", "anthropic", "gemini")
 GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
-
-
-class ModelConfigError(ValueError):
-    """The model setting cannot be used; the message says what to set."""
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    provider: str  # "offline" | "openai" | "anthropic" | "gemini"
-    model: str
-    temperature: float | None = None
-    max_tokens: int | None = None
-
-    @property
-    def label(self) -> str:
-        return self.provider if self.provider == "offline" else f"{self.provider}:{self.model}"
-
-
-def parse_model(spec: str) -> ModelChoice:
-    spec = spec.strip()
-    if spec == "offline":
-        return ModelChoice("offline", "offline")
-    provider, sep, model = spec.partition(":")
-    if provider in PROVIDERS[1:] and sep and model.strip():
-        return ModelChoice(provider, model.strip())
-    raise ModelConfigError(
-        f"model {spec!r} is not understood; use 'offline', 'openai:<model>', 'anthropic:<model>' or "
-        "'gemini:<model>' (e.g. openai:gpt-4o-mini)"
-    )
 
 
 def _model_info(json_output: bool) -> ModelInfo:
@@ -78,8 +45,6 @@ def build_client(
     `config` gives base URLs, key variables and timeouts per provider; without it the settings' OpenAI fields and
     the conventional key variables are used. Secrets are read from `environ` (default: the process environment).
     """
-    from providers.config import ProvidersConfig
-
     choice = choice or parse_model(settings.model)
     if choice.provider == "offline":
         return OfflineChatCompletionClient(latency_ms=settings.offline_latency_ms)

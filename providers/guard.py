@@ -13,9 +13,9 @@ from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage, 
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
-from providers.factory import ModelChoice
 from providers.health import ProviderHealth
 from providers.limits import ProviderLimiter
+from providers.types import ModelChoice
 
 T = TypeVar("T")
 

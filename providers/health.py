@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from providers.factory import ModelChoice
+from providers.types import ModelChoice
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
-from store import usage
+import store.usage as usage
 from store.artifacts import artifact_ref
 from store.db import built, insert_for
 from store.models import Artifact, Plan, Run, Step, UTCDateTime, utcnow

@@ -16,7 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import artifacts, events, runs, usage
+import store.artifacts as artifacts
+import store.events as events
+import store.runs as runs
+import store.usage as usage
 from store.cache import CONTENT_CACHE_BYTES, ContentCache
 from store.db import is_unique_violation, make_engine, writer
 from store.migrate import ensure_migrated

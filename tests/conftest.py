@@ -24,7 +24,7 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes
 from store import Store
-from tests.fakes.openai_server import FakeOpenAI
+from testkit.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_BMAD = (ROOT / ".." / "shared" / "bmad-v4").resolve()

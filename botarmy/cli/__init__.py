@@ -1,5 +1,1 @@
-"""The `botarmy` command line: the roof of the house (it imports everything; nothing imports it)."""
-
-from botarmy.cli.main import app, main
-
-__all__ = ["app", "main"]
+"""The `botarmy` command line (`botarmy.cli.main:app`): the roof of the house; nothing imports it."""

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from providers.config import ProvidersConfig, from_model_spec, load_config
-from providers.factory import GEMINI_OPENAI_BASE_URL, ModelConfigError, parse_model
+from providers.factory import GEMINI_OPENAI_BASE_URL
 from providers.health import read_snapshot
+from providers.types import ModelConfigError, parse_model
 
 DEFAULT_CONFIG_PATHS = (Path(".botarmy/providers.yaml"), Path("botarmy.providers.yaml"))
 DEFAULT_HEALTH_PATH = Path(".botarmy/provider-health.json")

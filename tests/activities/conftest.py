@@ -17,8 +17,8 @@ from botarmy.settings import Settings
 from botarmy.temporal import start_run
 from providers import health, limits
 from store import Store
+from testkit.fakes.gemini_server import FakeGemini, FakeOpenAICompatible
 from tests.conftest import running_worker, save_plan
-from tests.fakes.gemini_server import FakeGemini, FakeOpenAICompatible
 from workflows.contracts import AgentStepResult, RunResult
 
 DOC = "# Document\n\n## Section\n\nFake provider answer.\n"

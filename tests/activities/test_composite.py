@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bmad.plan import AgentSpec, Plan, PlanStep
 from providers.offline import OFFLINE_LABEL
+from testkit.fakes.scripted import Fault
 from tests.activities.conftest import DOC, openai_at, run_plan, with_providers
-from tests.fakes.scripted import Fault
 
 
 def composite_plan() -> Plan:

@@ -7,9 +7,9 @@ from temporalio.client import WorkflowFailureError
 
 from botarmy.temporal import start_run
 from providers.health import shared_health
+from testkit.fakes.scripted import Fault
 from tests.activities.conftest import events_of, run_plan, step_results, with_providers
 from tests.conftest import running_worker, save_plan
-from tests.fakes.scripted import Fault
 from tests.workflows.plans import single_step_plan
 
 

@@ -3,8 +3,8 @@ retryable failure that Temporal retries."""
 
 from __future__ import annotations
 
+from testkit.fakes.scripted import Fault
 from tests.activities.conftest import events_of, openai_at, run_plan, with_providers
-from tests.fakes.scripted import Fault
 from tests.workflows.plans import pipeline_plan, single_step_plan
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from botarmy.settings import Settings
 from store import Store
+from testkit.pg import temporary_schema
 from tests.api.conftest import api_client
-from tests.pg import temporary_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,8 +22,8 @@ APP_SERVICES = ("api", "worker", "migrate")
 REQUIRED_ENV = ("DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS", "BOTARMY_MODEL", "BOTARMY_TASK_QUEUE")
 ENV_READ = re.compile(r"""(?:os\.environ\[|os\.environ\.get\(|getenv\()\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 ENV_MENTION = re.compile(r"os\.environ|getenv\(")
-# bench/ and chaos/ are developer tooling that never runs in the deployment
-NOT_OUR_CODE = {".venv", "tests", ".git", "build", "dist", "node_modules", ".botarmy", "bench", "chaos"}
+# bench/, chaos/ and testkit/ are developer tooling that never runs in the deployment
+NOT_OUR_CODE = {".venv", "tests", ".git", "build", "dist", "node_modules", ".botarmy", "bench", "chaos", "testkit"}
 # Modules that read a variable named by data, and where the names they read by default are declared.
 # (A providers file may name other key variables; a deployment that uses one adds it to the compose env.)
 DYNAMIC_ENV_READERS = {

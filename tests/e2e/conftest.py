@@ -20,8 +20,8 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import connect, ensure_search_attributes, has_pollers
 from store import Store
+from testkit.pg import temporary_schema
 from tests.conftest import OWN_BMAD, ROOT, subprocess_env
-from tests.pg import temporary_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,8 +9,8 @@ import time
 from botarmy.settings import Settings
 from botarmy.temporal import connect, ensure_search_attributes, start_run
 from store import Store
+from testkit.fakes.gemini_server import FakeOpenAICompatible
 from tests.e2e.conftest import WorkerProcess, wait_for_poller
-from tests.fakes.gemini_server import FakeOpenAICompatible
 from tests.workflows.plans import single_step_plan
 
 

@@ -10,10 +10,11 @@ from autogen_core.models import ChatCompletionClient
 
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, ProviderSettings
-from providers.factory import ModelChoice, build_client, parse_model
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.gemini_server import FakeGemini, FakeOpenAICompatible
-from tests.fakes.scripted import ScriptedFake
+from providers.factory import build_client
+from providers.types import ModelChoice, parse_model
+from testkit.fakes.anthropic_server import FakeAnthropic
+from testkit.fakes.gemini_server import FakeGemini, FakeOpenAICompatible
+from testkit.fakes.scripted import ScriptedFake
 
 MODELS = {"openai": "openai:gpt-test", "anthropic": "anthropic:claude-test", "gemini": "gemini:gemini-2.5-flash"}
 KEY_ENVS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}

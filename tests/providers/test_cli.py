@@ -9,7 +9,7 @@ from rich.console import Console
 
 from botarmy.cli.providers import providers_command
 from providers.health import ProviderHealth
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.fakes.anthropic_server import FakeAnthropic
 
 
 def _run(tmp_path: Path, text: str, environ: dict[str, str]) -> tuple[int, str]:

@@ -6,8 +6,9 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import TextMessage
 
 from botarmy.settings import Settings
-from providers.factory import ModelChoice, build_client, parse_model
+from providers.factory import build_client
 from providers.offline import OFFLINE_LABEL
+from providers.types import ModelChoice, parse_model
 from tests.providers.conftest import Provider
 
 

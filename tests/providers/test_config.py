@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from providers.config import ProvidersConfig, cost_usd, from_model_spec, load_config, resolve
-from providers.factory import ModelChoice, ModelConfigError, parse_model
+from providers.types import ModelChoice, ModelConfigError, parse_model
 
 CONFIG = """
 default:

@@ -19,9 +19,10 @@ from activities.errors import (
 )
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, ProviderSettings
-from providers.factory import ModelChoice, ModelConfigError, build_client, parse_model
+from providers.factory import build_client
 from providers.guard import FallbackExhausted
-from tests.fakes.scripted import Fault
+from providers.types import ModelChoice, ModelConfigError, parse_model
+from testkit.fakes.scripted import Fault
 from tests.providers.conftest import KEY_ENVS, Provider
 
 PROMPT = [UserMessage(content="Write the PRD.", source="user")]

@@ -7,12 +7,12 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_core.models import UserMessage
 
 from activities.errors import classify, to_application_error
-from providers.factory import ModelChoice
 from providers.guard import FallbackExhausted, GuardedClient, call_with_fallback
 from providers.health import ProviderHealth, read_snapshot
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.gemini_server import FakeGemini
-from tests.fakes.scripted import Fault
+from providers.types import ModelChoice
+from testkit.fakes.anthropic_server import FakeAnthropic
+from testkit.fakes.gemini_server import FakeGemini
+from testkit.fakes.scripted import Fault
 from tests.providers.conftest import Provider
 
 PROMPT = [UserMessage(content="Write the PRD.", source="user")]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from tests import pg
+from testkit import pg
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from bmad.plan import ApprovalSpec, Plan
 from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
+from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
-from tests.fakes.openai_server import FakeOpenAI, Fault
 from tests.workflows.plans import pipeline_plan, single_step_plan
 from workflows.contracts import ApprovalDecision
 from workflows.run import BmadRunWorkflow

@@ -13,8 +13,8 @@ from botarmy.settings import Settings
 from botarmy.temporal import start_run
 from providers.offline import OFFLINE_LABEL
 from store import Store
+from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import running_worker, save_plan
-from tests.fakes.openai_server import FakeOpenAI, Fault
 from tests.workflows.plans import pipeline_plan, single_step_plan
 from workflows.run import BmadRunWorkflow
 

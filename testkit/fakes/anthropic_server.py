@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.scripted import Fault, ScriptedFake
+from testkit.fakes.scripted import Fault, ScriptedFake
 
 __all__ = ["FakeAnthropic", "Fault"]
 
