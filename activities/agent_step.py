@@ -375,7 +375,7 @@ class AgentStepActivities:
         mine = [c for c in calls if (c.provider, c.model) == (choice.provider, choice.model)]
         tokens = sum(c.prompt_tokens + c.completion_tokens for c in mine)
         costs = [c.cost_usd for c in mine]
-        cost = sum(costs, Decimal(0)) if mine and None not in costs else None  # type: ignore[arg-type]
+        cost = sum((c for c in costs if c is not None), Decimal(0)) if mine and None not in costs else None
         try:
             self.anomalies.check_step(inp.run_id, inp.key, inp.step.agent, choice.provider, choice.model, tokens,
                                       cost)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from autogen_agentchat.agents import AssistantAgent
-from autogen_agentchat.base import TaskResult
+from autogen_agentchat.base import ChatAgent, TaskResult, Team
 from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
 from autogen_agentchat.messages import BaseChatMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
@@ -66,7 +66,7 @@ class StepConversation:
             # bounded: `rounds` turns of every agent after the task, or earlier when one says the stop word
             said_it = TextMentionTermination(stop_word, sources=self.names)
             done = MaxMessageTermination(1 + rounds * len(agents)) | said_it
-            self._team = RoundRobinGroupChat(agents, termination_condition=done)
+            self._team = RoundRobinGroupChat(list[ChatAgent | Team](agents), termination_condition=done)
 
     @property
     def composite(self) -> bool:

@@ -14,6 +14,8 @@ Templates: 1) the step's `uses:` when it names a template; 2) `templates/<artifa
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize, slug, stem
 from bmad.diagnostics import DefinitionError, Diagnostic
@@ -143,7 +145,7 @@ def _route(
     a branch with only `continue:` goes on with the next entry of the sequence."""
     notes = (branch.get("notes") or "").strip() if isinstance(branch.get("notes"), str) else ""
     agent = _text(branch.get("agent"))
-    then = "continue" if "continue" in branch or not agent else "exit"
+    then: Literal["continue", "exit"] = "continue" if "continue" in branch or not agent else "exit"
     if not agent:
         return RouteOption(name=name, then=then, notes=notes), None
     agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"]

@@ -224,7 +224,7 @@ def _fast_load(text: str, max_nodes: int) -> tuple[bool, Any]:
     if None in events or nodes > max_nodes:
         return False, None
     yaml = YAML(typ="rt")
-    yaml._parser = _Events(events)  # type: ignore[assignment]  # ruamel's composer reads from `loader.parser`
+    yaml._parser = _Events(events)  # type: ignore[attr-defined,arg-type]  # ruamel's composer reads from `loader.parser`
     try:
         return True, yaml.constructor.get_single_data()
     except (YAMLError, RecursionError):

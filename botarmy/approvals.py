@@ -28,7 +28,7 @@ async def send_decision(
     try:
         record = await handle.execute_update(
             BmadRunWorkflow.decide,
-            ApprovalDecision(step=step, decision=decision, comment=comment, content=content,  # type: ignore[arg-type]
+            ApprovalDecision(step=step, decision=decision, comment=comment, content=content,
                              by=by, role=role, choice=choice),
         )
     except WorkflowUpdateFailedError as exc:

@@ -45,7 +45,7 @@ def describe(event: EventRow, run_id: str) -> str | None:
             "approval": (f"{d.get('artifact')} v{d.get('version')}", "approve|reject|amend"),
             "route": (f"{d.get('question')}", f"choose --choice {'|'.join(d.get('choices') or [])}"),
             "budget": (f"{d.get('question')}", "raise --choice NEW_BUDGET | stop"),
-        }.get(kind, (f"{d.get('question')}? (yes/no)", "yes|no"))
+        }.get(str(kind), (f"{d.get('question')}? (yes/no)", "yes|no"))
         return f"  waiting   {step}: {what} — botarmy decide {run_id} '{step}' {answers}"
     return lines.get(event.type)
 
@@ -67,7 +67,8 @@ async def follow(
         if bar is not None:
             bar.console.print(line, highlight=False, markup=False)
         else:
-            print(line, file=sys.stderr, flush=True)
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
     async def drain() -> None:
         nonlocal after
@@ -81,7 +82,7 @@ async def follow(
         if bar:
             bar.start()
         async def redraw() -> None:
-            if bar is not None and (state := await _progress(handle)) is not None:
+            if bar is not None and task is not None and (state := await _progress(handle)) is not None:
                 done = sum(1 for s in state.steps if s.status in _DONE)
                 bar.update(task, total=len(state.steps), completed=done,
                            description=f"{state.workflow_id}: {state.current or state.status}")

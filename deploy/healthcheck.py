@@ -55,13 +55,13 @@ def main(argv: list[str]) -> int:
         elif what == "api":
             healthy = api_is_up(argv[2] if len(argv) > 2 else API_HEALTH_URL)
         else:
-            print(f"usage: healthcheck.py worker|api [url], not {what!r}", file=sys.stderr)
+            sys.stderr.write(f"usage: healthcheck.py worker|api [url], not {what!r}\n")
             return 2
     except Exception as exc:  # noqa: BLE001 - any failure to check means unhealthy; say why in `docker inspect`
-        print(f"unhealthy: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.stderr.write(f"unhealthy: {type(exc).__name__}: {exc}\n")
         return 1
     if not healthy:
-        print(f"unhealthy: {what}", file=sys.stderr)
+        sys.stderr.write(f"unhealthy: {what}\n")
     return 0 if healthy else 1
 
 

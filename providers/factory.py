@@ -82,7 +82,7 @@ def build_client(
     return OpenAIChatCompletionClient(
         model=choice.model,
         api_key=key or "not-needed",
-        base_url=base_url,
+        base_url=base_url,  # type: ignore[arg-type]  # None: the SDK's default endpoint
         max_retries=0,
         timeout=timeout,
         model_info=_model_info(json_output=True),

@@ -124,7 +124,7 @@ class GuardedClient(ChatCompletionClient):
         return self.inner.remaining_tokens(messages, tools=tools)
 
     @property
-    def capabilities(self) -> ModelInfo:  # type: ignore[override]
+    def capabilities(self) -> ModelInfo:
         return self.inner.model_info
 
     @property
@@ -158,7 +158,7 @@ async def call_with_fallback(
     for choice in order:
         try:
             return await call(choice), choice
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is classified; falls_back decides
             failures.append((choice, exc))
             if not falls_back(exc):
                 break

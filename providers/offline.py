@@ -143,7 +143,7 @@ class OfflineChatCompletionClient(ChatCompletionClient):
         return max(0, 1_000_000 - self.count_tokens(messages))
 
     @property
-    def capabilities(self) -> ModelInfo:  # type: ignore[override]
+    def capabilities(self) -> ModelInfo:
         return self._model_info
 
     @property

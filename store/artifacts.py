@@ -18,7 +18,7 @@ _FIND = select(*_COLS).where(
 _LAST_VERSION = select(func.coalesce(func.max(_COLS.version), 0)).where(
     _COLS.run_id == bindparam("run_id"), _COLS.name == bindparam("name")
 )
-_INSERT = insert(Artifact.__table__).returning(_COLS.id)
+_INSERT = insert(Artifact).returning(_COLS.id)
 
 
 def find(s: Session, run_id: str, step_key: str, name: str) -> ArtifactRef | None:

@@ -111,9 +111,9 @@ def built(session: Session, name: str, build: Callable[[Callable[[type[Base]], A
 
 def _insert(dialect: str, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
     if dialect == "postgresql":
-        return postgresql.insert(model.__table__)
+        return postgresql.insert(model)
     if dialect == "sqlite":
-        return sqlite.insert(model.__table__)
+        return sqlite.insert(model)
     raise NotImplementedError(f"store does not support the {dialect} dialect")
 
 

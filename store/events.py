@@ -13,7 +13,7 @@ from store.types import EventRow
 
 _EVENTS = Event.__table__.c
 _LAST_SEQ = select(func.coalesce(func.max(_EVENTS.seq), 0)).where(_EVENTS.run_id == bindparam("run_id"))
-_INSERT = insert(Event.__table__)
+_INSERT = insert(Event)
 _DATA_OF_TYPE = select(_EVENTS.data).where(_EVENTS.run_id == bindparam("run_id"), _EVENTS.type == bindparam("type"))
 
 

@@ -59,7 +59,7 @@ def _finish_run_stmt(with_decisions: bool) -> Any:
     }
     if with_decisions:
         values["decisions"] = bindparam("decisions", type_=Run.__table__.c.decisions.type)
-    return update(Run.__table__).where(_RUNS.run_id == bindparam("b_run")).values(**values)
+    return update(Run).where(_RUNS.run_id == bindparam("b_run")).values(**values)
 
 
 _FINISH_RUN = {True: _finish_run_stmt(True), False: _finish_run_stmt(False)}
@@ -152,12 +152,12 @@ def _step_finished_stmt(with_attempt: bool, with_answer: bool) -> Any:
     values: dict[str, Any] = {"status": bindparam("status"), "error": bindparam("error"),
                               "finished_at": bindparam("finished_at", type_=UTCDateTime())}
     if with_attempt:
-        attempt = bindparam("b_attempt")
+        attempt: Any = bindparam("b_attempt")
         values["attempts"] = case((_STEPS.attempts >= attempt, _STEPS.attempts), else_=attempt)
     if with_answer:
         values["provider"], values["model"] = bindparam("provider"), bindparam("model")
     where = (_STEPS.run_id == bindparam("b_run")) & (_STEPS.key == bindparam("b_key"))
-    return update(Step.__table__).where(where).values(**values)
+    return update(Step).where(where).values(**values)
 
 
 _STEP_FINISHED = {(a, b): _step_finished_stmt(a, b) for a in (False, True) for b in (False, True)}

@@ -196,7 +196,7 @@ class Store:
                 UsageCall(f"{run_id}:{output_key}", provider, model, prompt_tokens, completion_tokens)
             ]
         else:
-            calls = usage_row  # type: ignore[assignment]
+            calls = usage_row
 
         def write(s: Session) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
             existing = artifacts.find(s, run_id, output_key, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -130,7 +131,9 @@ class ApprovalGate:
         self.records.append(self._make_record(req, decision, "timeout"))
         return decision
 
-    def _make_record(self, req: ApprovalRequest, d: ApprovalDecision, source: str) -> DecisionRecord:
+    def _make_record(
+        self, req: ApprovalRequest, d: ApprovalDecision, source: Literal["human", "timeout"]
+    ) -> DecisionRecord:
         return DecisionRecord(
             step=req.step, kind=req.kind, decision=d.decision, comment=d.comment, by=d.by, role=d.role,
             at=workflow.now(), source=source, artifact=req.artifact, version=req.version,

@@ -42,7 +42,7 @@ class PerCatalog:
                 self._catalog, self._answers = catalog, {}
             answers = self._answers
             if key in answers:
-                return answers[key]  # type: ignore[no-any-return]
+                return answers[key]
         answer = build()  # outside the lock: compiling a plan takes a while; two builds of one key are harmless
         with self._lock:
             answers[key] = answer

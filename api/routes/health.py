@@ -29,7 +29,7 @@ async def _check(probe: Callable[[], Awaitable[str | None]]) -> CheckResult:
         detail = await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
     except TimeoutError:
         return CheckResult(status="down", detail=f"no answer within {CHECK_TIMEOUT_S} s")
-    except Exception as err:  # a health check reports every failure instead of raising it
+    except Exception as err:  # noqa: BLE001 - a health check reports every failure instead of raising it
         return CheckResult(status="down", detail=str(err) or type(err).__name__)
     return CheckResult(status="ok", detail=detail)
 
@@ -127,7 +127,7 @@ async def _anomalies(state: AppState) -> CheckResult:
     since = datetime.now(UTC) - window
     try:
         recent = await asyncio.to_thread(state.store.recent_events, "anomaly.detected", since, 5)
-    except Exception as err:  # a health check reports every failure instead of raising it
+    except Exception as err:  # noqa: BLE001 - a health check reports every failure instead of raising it
         return CheckResult(status="down", detail=f"cannot read anomalies: {err}")
     if not recent:
         return CheckResult(status="ok", detail=f"none in the last {window.total_seconds() / 60:g} min")

@@ -82,7 +82,7 @@ def run_usage(run_id: RunId, store: StoreDep) -> RunUsage:
              created_at=r.created_at.isoformat())
         for r in rows
     ]
-    return RunUsage(run_id=run_id, calls=calls, **_summary(store.usage_summary(run_id)))  # type: ignore[arg-type]
+    return RunUsage(run_id=run_id, calls=calls, **_summary(store.usage_summary(run_id)))
 
 
 @router.get("/usage", response_model=UsageSince)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,7 +75,7 @@ def render(
         text = render_template(loaded, variables, format=format, strict=strict)
     except TemplateError as exc:
         raise fail(str(exc)) from None
-    print(text, end="")
+    sys.stdout.write(text)
 
 
 teams_app = typer.Typer(no_args_is_help=True, help="Agent teams: which workflows they can run.")

@@ -64,7 +64,7 @@ def plan(
         raise fail(f"--format {format!r}: use text or json")
     p = compiled(workflow, bmad_dir)
     if format == "json":
-        print(p.model_dump_json(indent=2))
+        sys.stdout.write(p.model_dump_json(indent=2) + "\n")
         return
     table = Table(title=f"{p.workflow_id} — {p.name} ({p.definition_hash[:12]})")
     for col in ("#", "step", "agent", "output", "requires", "when"):

@@ -6,7 +6,7 @@ import gc
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
         options = {"bmad_dirs": [str(d) for d in bmad_dirs(bmad_dir)], "health_cache_s": health_cache_s,
                    "store_threads": store_threads}
         os.environ[SERVE_ENV] = json.dumps(options)
-        common = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": access_log}
+        common: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower(),
+                                  "access_log": access_log}
         if workers == 1:
             uvicorn.run(app_from_env(), **common)
             return

@@ -105,7 +105,7 @@ def _in_threads(n: int, fn: Callable[[int], object]) -> list[object]:
         barrier.wait()
         try:
             results[i] = fn(i)
-        except BaseException as exc:  # reported in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - reported in the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n)]

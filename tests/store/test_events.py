@@ -44,7 +44,7 @@ def test_concurrent_appends_get_gapless_unique_seqs(store: Store) -> None:
                 seq = store.append_event(run_id, "tick", {"thread": t, "i": i})
                 with lock:
                     seqs.append(seq)
-        except BaseException as exc:  # reported in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - reported in the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads_n)]

@@ -74,7 +74,7 @@ def test_threads_migrating_at_once_all_succeed(database_url: str) -> None:
         barrier.wait()
         try:
             upgrade(database_url)
-        except BaseException as exc:  # reported below, in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=migrate, daemon=True) for _ in range(4)]
@@ -97,7 +97,7 @@ def test_threads_migrating_different_databases_at_once_all_succeed(tmp_path: Pat
         barrier.wait()
         try:
             Store(url).list_runs()  # first use migrates
-        except BaseException as exc:  # reported below, in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=migrate, args=(url,), daemon=True) for url in urls]

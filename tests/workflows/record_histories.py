@@ -133,7 +133,7 @@ if __name__ == "__main__":
     # committed histories are never re-recorded: new cases are added beside them
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
     for p in asyncio.run(record(target, only_missing=target == HERE)):
-        print(p)
+        print(p)  # noqa: T201 - a script: the recorded files are its output
 
 
 def load(path: Path) -> WorkflowHistory:
