@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import tomllib
 import zlib
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ PINS = Path(__file__).with_name("corpora.toml")
 MARKER = ".integrity"  # written last, inside the temporary tree: a corpus folder without it was never finished
 MAX_BYTES = 256 * 1024 * 1024  # downloaded, and unpacked
 TIMEOUT_S = 30
+STALE_S = 3600  # a temporary folder this old is not another fetch under way
 ACCEPT = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
 
 
@@ -205,6 +207,9 @@ def _download(http: httpx.Client, url: str, pin: Pin) -> bytes:
 def _install(data: bytes, target: Path, pin: Pin) -> Path:
     """Unpack into a temporary folder beside `target`, then rename it into place: never a half cache."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    for left in target.parent.glob(f".{target.name}.*"):  # by a fetch that was killed, or is long gone
+        if time.time() - left.stat().st_mtime > STALE_S:
+            shutil.rmtree(left, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         unpack(data, tmp, pin.spec)

@@ -7,12 +7,14 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import stat
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -212,6 +214,21 @@ def test_unfinished_cache_folder_is_fetched_again_and_replaced(cache: Path, serv
     assert root == half and len(registry.requests) == 2
     assert not (root / "bmad-core" / "half-written.md").exists() and (root / "bmad-core" / "workflows").is_dir()
     assert [p.name for p in (cache / "corpora").iterdir()] == [root.name]
+
+
+def test_folder_left_by_a_killed_fetch_is_never_used_and_cleared_later(cache: Path, serve) -> None:
+    pin = corpus.Pin(PACKAGE, VERSION, integrity(GOOD))
+    killed = corpus.corpus_dir(pin).with_name(f".{PACKAGE}-{VERSION}.k1lled")
+    (killed / "bmad-core").mkdir(parents=True)
+    (killed / corpus.MARKER).write_text(pin.integrity)
+    recent = killed.with_name(f".{PACKAGE}-{VERSION}.recent")
+    recent.mkdir()  # perhaps another fetch under way: left alone
+    old = time.time() - corpus.STALE_S - 60
+    os.utime(killed, (old, old))
+    assert corpus.cached(pin) is None
+    serve(GOOD)
+    root = corpus.ensure(pin)
+    assert sorted(p.name for p in (cache / "corpora").iterdir()) == [recent.name, root.name]
 
 
 def test_unreachable_registry_and_no_cache_is_one_line_saying_how_to_fetch(
