@@ -6,7 +6,7 @@ BOTARMY := $(VENV)/bin/botarmy
 STAMP  := $(VENV)/.installed-stamp
 DEMO_OUT ?= .botarmy/demo
 
-.PHONY: install demo up test bench chaos stop clean
+.PHONY: install demo up corpus test bench chaos stop clean
 
 $(STAMP): pyproject.toml
 	@echo "installing BotArmy into $(VENV) (log: $(VENV)/install.log)"
@@ -31,7 +31,12 @@ demo: $(STAMP)
 up: $(STAMP)
 	@$(BOTARMY) up
 
-test: $(STAMP)
+# The upstream BMAD files the tests read: the bmad-method npm package pinned in testkit/corpora.toml, fetched once
+# into BOTARMY_CACHE_DIR (else ~/.cache/botarmy); the registry is BOTARMY_NPM_REGISTRY, else npm's own setting.
+corpus: $(STAMP)
+	@$(PY) -m testkit.corpus fetch
+
+test: $(STAMP) corpus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

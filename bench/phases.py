@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.engine import ROOT, Bench, Timed
+from bench.engine import Bench, Timed
 from bmad import load_bmad
 from bmad.plan import Plan
-
-UPSTREAM_BMAD = ROOT.parent / "shared" / "bmad-v4"
+from testkit.corpus import bmad_v4
 
 
 def rss_mb() -> float:
@@ -134,10 +133,10 @@ async def throughput(bench: Bench, plan: Plan, concurrency: int, rounds: int = 3
     }
 
 
-def validate_time(repeats: int, folder: Path = UPSTREAM_BMAD) -> dict[str, Any]:
-    """Load and validate the upstream BMAD v4 tree (what `botarmy validate` does), median of `repeats`."""
-    if not folder.is_dir():
-        raise RuntimeError(f"{folder} not found: the upstream BMAD v4 tree is expected next to the project")
+def validate_time(repeats: int, folder: Path | None = None) -> dict[str, Any]:
+    """Load and validate the upstream BMAD v4 core (what `botarmy validate` does), median of `repeats`: by default
+    the published bmad-method package pinned in testkit/corpora.toml, fetched into the cache if need be."""
+    folder = folder or bmad_v4() / "bmad-core"
     times: list[float] = []
     for _ in range(repeats):
         t0 = time.perf_counter()

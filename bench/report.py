@@ -81,7 +81,7 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows += [
         ("whole greenfield history (run + iteration children) ÷ agent steps",
          f"{lat['greenfield_history_bytes_per_step']:,.0f} B", "", ""),
-        (f"validate ../shared/bmad-v4 (load + validate, median of {r['params']['validate_repeats']})",
+        (f"validate the bmad-method v4 core (load + validate, median of {r['params']['validate_repeats']})",
          f"{r['validate']['validate_bmad_v4_ms']:.0f} ms", "", ""),
         ("process RSS before / after the concurrent engine runs",
          f"{con['rss_mb_before']:.0f} / {con['rss_mb_after']:.0f} MiB", "", ""),

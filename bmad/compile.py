@@ -160,15 +160,17 @@ def _route(
 
 
 def _repeat_blocks(wf: WorkflowDef, steps: list[PlanStep]) -> list[RepeatBlock]:
-    """A `repeats:` step starts a block that ends before the next `- repeat_...:` control entry (or is the
-    step alone when there is none). A `repeats:` step inside an earlier block does not start another."""
+    """A `repeats:` step starts a block that ends before the next repeat control entry, `- repeat_...:` (v4.41)
+    or `- step: repeat_...` without an agent (v4.44), or is the step alone when there is none. A `repeats:` step
+    inside an earlier block does not start another."""
     blocks: list[RepeatBlock] = []
     for step in steps:
         if not step.repeats or (blocks and step.index <= blocks[-1].end):
             continue
         end = step.index
         for sd in wf.sequence[step.index + 1:]:
-            if (sd.bare_key or "").startswith("repeat_"):
+            control = sd.bare_key or ("" if sd.fields.get("agent") else _text(sd.fields.get("step")) or "")
+            if control.startswith("repeat_"):
                 end = sd.index - 1
                 break
         blocks.append(RepeatBlock(input_name=step.repeats, start=step.index, end=end))

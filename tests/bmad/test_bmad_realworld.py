@@ -1,15 +1,15 @@
 """Folders as people really have them: an installed upstream core, edited by hand, extended, translated, with an
 expansion pack inside, or in an older v4 layout; and files of other dialects refused with a clear message.
 
-Installed folders are built in tmp_path from ../shared/bmad-v4 with the edits made here, so no copy of upstream
-files is kept in the project; the dialect fixtures in tests/fixtures/realworld/ are our own.
+Installed folders are built in tmp_path from the published bmad-method package (testkit/corpus.py) with the edits
+made here, so no copy of upstream files is kept in the project; the dialect fixtures in tests/fixtures/realworld/
+are our own.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +20,7 @@ import pytest
 
 from bmad import Catalog, compile_workflow, load_bmad
 from bmad.teams import check_team, pick_team, team_agents
-from tests.conftest import ROOT, UPSTREAM_BMAD, subprocess_env
+from tests.conftest import ROOT, subprocess_env, upstream_core, upstream_corpus
 
 DIALECTS = ROOT / "tests" / "fixtures" / "realworld" / "dialects"
 V4 = ("BMAD v4 expects a top-level 'workflow:' mapping with 'id:' and a 'sequence:' list of steps "
@@ -29,14 +29,12 @@ V4 = ("BMAD v4 expects a top-level 'workflow:' mapping with 'id:' and a 'sequenc
 
 @cache
 def upstream() -> Catalog:
-    return load_bmad(UPSTREAM_BMAD)
+    return load_bmad(upstream_core())
 
 
 def installed(tmp_path: Path) -> Path:
-    """An installed `.bmad-core`: the upstream core copied as the installer does."""
-    core = tmp_path / ".bmad-core"
-    shutil.copytree(UPSTREAM_BMAD, core)
-    return core
+    """An installed `.bmad-core`: the upstream core copied as the installer does (common/ merged in)."""
+    return upstream_corpus().install(tmp_path / ".bmad-core")
 
 
 def edit(file: Path, old: str, new: str) -> None:

@@ -14,13 +14,15 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from bmad import load_bmad
 from bmad.loader import _yaml_block
 from bmad.yamlsrc import _LIBYAML, _fast_load
-from tests.conftest import OWN_BMAD, UPSTREAM_BMAD
+from tests.conftest import OWN_BMAD, upstream_core
 
 WARM_RUNS = 5
 LIMIT_S = 0.5  # measured ~0.13 s on 2 CPUs with libyaml, ~0.85 s without it; generous for CI noise
 needs_libyaml = pytest.mark.skipif(_LIBYAML is None, reason="PyYAML's libyaml binding is not installed")
-YAML_FILES = sorted(p for root in (UPSTREAM_BMAD, OWN_BMAD) for p in root.rglob("*")
-                    if p.suffix in (".yaml", ".yml") or p.parent.name == "agents")
+
+
+def yaml_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") or p.parent.name == "agents")
 
 
 def same_with_positions(slow: Any, fast: Any, at: str = "$") -> None:
@@ -42,24 +44,36 @@ def same_with_positions(slow: Any, fast: Any, at: str = "$") -> None:
         assert slow == fast and str(slow) == str(fast), at
 
 
-@needs_libyaml
-@pytest.mark.parametrize("file", YAML_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.name}")
-def test_libyaml_path_gives_what_ruamel_alone_gives_values_and_positions(file: Path) -> None:
+def same_as_ruamel(file: Path) -> None:
     text = file.read_text(encoding="utf-8")
     if file.suffix == ".md":
         text = _yaml_block(text, file.name)[0]
     done, fast = _fast_load(text, 200_000)
-    assert done
-    same_with_positions(YAML(typ="rt").load(text), fast)
+    assert done, file
+    same_with_positions(YAML(typ="rt").load(text), fast, file.name)
+
+
+@needs_libyaml
+@pytest.mark.parametrize("file", yaml_files(OWN_BMAD), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_libyaml_path_gives_what_ruamel_alone_gives_values_and_positions(file: Path) -> None:
+    same_as_ruamel(file)
+
+
+@needs_libyaml
+def test_libyaml_path_gives_what_ruamel_alone_gives_for_every_upstream_file() -> None:
+    files = yaml_files(upstream_core())
+    assert len(files) > 30
+    for file in files:
+        same_as_ruamel(file)
 
 
 @needs_libyaml
 def test_median_of_five_warm_loads_of_upstream_is_under_half_a_second() -> None:
-    load_bmad(UPSTREAM_BMAD)  # warm imports and the file cache, as a second `validate` would be
+    load_bmad(upstream_core())  # warm imports and the file cache, as a second `validate` would be
     times = []
     for _ in range(WARM_RUNS):
         started = time.perf_counter()
-        catalog = load_bmad(UPSTREAM_BMAD)
+        catalog = load_bmad(upstream_core())
         times.append(time.perf_counter() - started)
     assert catalog.errors == []
     median = statistics.median(times)

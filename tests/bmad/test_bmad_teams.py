@@ -13,14 +13,12 @@ from bmad import Catalog, DefinitionError, load_bmad
 from bmad.models import TeamDef
 from bmad.plan import SourceRef
 from bmad.teams import check_team, pick_team, team_agents, workflow_agents
-from tests.conftest import OWN_BMAD, UPSTREAM_BMAD, subprocess_env
-
-UPSTREAM_WORKFLOWS = sorted(p.stem for p in (UPSTREAM_BMAD / "workflows").glob("*.yaml"))
+from tests.conftest import OWN_BMAD, UPSTREAM_WORKFLOWS, subprocess_env, upstream_core
 
 
 @cache
 def upstream() -> Catalog:
-    return load_bmad(UPSTREAM_BMAD)
+    return load_bmad(upstream_core())
 
 
 def with_teams(catalog: Catalog, drop: tuple[str, ...] = (), **teams: list[str]) -> Catalog:
@@ -98,14 +96,15 @@ def botarmy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_teams_check_exits_0_when_compatible(tmp_path: Path) -> None:
-    done = botarmy("teams", "check", "team-all", "greenfield-ui", "--bmad-dir", str(UPSTREAM_BMAD), cwd=tmp_path)
+    done = botarmy("teams", "check", "team-all", "greenfield-ui", "--bmad-dir", str(upstream_core()),
+                   cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["covered: analyst, pm, ux-expert, architect, po, sm, dev, qa",
                                         "missing: -", "team-all can run greenfield-ui"]
 
 
 def test_cli_teams_check_exits_1_and_names_the_missing_agents(tmp_path: Path) -> None:
-    done = botarmy("teams", "check", "team-no-ui", "greenfield-service", "--bmad-dir", str(UPSTREAM_BMAD),
+    done = botarmy("teams", "check", "team-no-ui", "greenfield-service", "--bmad-dir", str(upstream_core()),
                    cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout.splitlines() == ["covered: analyst, pm, architect, po", "missing: sm, dev, qa",
@@ -113,7 +112,8 @@ def test_cli_teams_check_exits_1_and_names_the_missing_agents(tmp_path: Path) ->
 
 
 def test_cli_teams_check_unknown_team_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = botarmy("teams", "check", "team-x", "greenfield-service", "--bmad-dir", str(UPSTREAM_BMAD), cwd=tmp_path)
+    done = botarmy("teams", "check", "team-x", "greenfield-service", "--bmad-dir", str(upstream_core()),
+                   cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: team-x: unknown team 'team-x'; available teams: team-all, team-fullstack, team-ide-minimal, team-no-ui"
@@ -121,7 +121,7 @@ def test_cli_teams_check_unknown_team_is_one_line_and_exit_2(tmp_path: Path) -> 
 
 
 def test_cli_teams_list_shows_every_team_with_its_agents(tmp_path: Path) -> None:
-    done = botarmy("teams", "list", "--bmad-dir", str(UPSTREAM_BMAD), cwd=tmp_path)
+    done = botarmy("teams", "list", "--bmad-dir", str(upstream_core()), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["team-all", "team-fullstack", "team-ide-minimal", "team-no-ui"]

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 
 from bmad import load_bmad
 from bmad.templates import TemplateError, load_template, render_template
-from tests.conftest import ROOT, UPSTREAM_BMAD, subprocess_env
+from tests.conftest import ROOT, subprocess_env, upstream_core
 
 FIXTURES = ROOT / "tests" / "fixtures" / "templates"
 GOLDEN = FIXTURES / "golden"
@@ -168,11 +168,11 @@ def test_repeatable_section_without_a_list_renders_once_or_fails_in_strict_mode(
 
 
 def test_upstream_prd_template_renders_in_markdown() -> None:
-    golden("upstream-prd.md", render_template(UPSTREAM_BMAD / "templates" / "prd-tmpl.yaml", PRD_VARS))
+    golden("upstream-prd.md", render_template(upstream_core() / "templates" / "prd-tmpl.yaml", PRD_VARS))
 
 
 def test_every_upstream_template_renders_in_every_format_without_variables() -> None:
-    catalog = load_bmad(UPSTREAM_BMAD)
+    catalog = load_bmad(upstream_core())
     assert len(catalog.templates) >= 10
     for template in catalog.templates.values():
         for fmt in ("md", "html", "json", "yaml"):
@@ -201,7 +201,7 @@ def botarmy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_renders_a_template_by_stem_with_a_vars_file(tmp_path: Path) -> None:
     vars_file = tmp_path / "vars.json"
     vars_file.write_text(json.dumps(PRD_VARS))
-    done = botarmy("render", "prd-tmpl", "--vars", str(vars_file), "--bmad-dir", str(UPSTREAM_BMAD), cwd=tmp_path)
+    done = botarmy("render", "prd-tmpl", "--vars", str(vars_file), "--bmad-dir", str(upstream_core()), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (GOLDEN / "upstream-prd.md").read_text(encoding="utf-8")
 
@@ -224,7 +224,7 @@ def test_cli_renders_a_template_path_as_yaml(tmp_path: Path) -> None:
 ])
 def test_cli_render_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
-    done = botarmy("render", *args, "--bmad-dir", str(UPSTREAM_BMAD), cwd=tmp_path)
+    done = botarmy("render", *args, "--bmad-dir", str(upstream_core()), cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

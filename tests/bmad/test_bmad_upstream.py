@@ -1,4 +1,5 @@
-"""Upstream BMAD v4 core, used in place from ../shared/bmad-v4: loads cleanly, every workflow compiles."""
+"""Upstream BMAD v4 core, the published bmad-method package (testkit/corpus.py): loads cleanly, every workflow
+compiles."""
 
 from __future__ import annotations
 
@@ -9,44 +10,48 @@ import pytest
 
 from bmad import Catalog, compile_workflow, load_bmad
 from bmad.plan import Plan
+from tests.conftest import UPSTREAM_WORKFLOWS
 
-UPSTREAM = (Path(__file__).resolve().parents[2] / ".." / "shared" / "bmad-v4").resolve()
-FILES = sorted(p for p in UPSTREAM.rglob("*") if p.is_file())
-WORKFLOW_IDS = sorted(p.stem for p in (UPSTREAM / "workflows").glob("*.yaml"))
-
-
-@cache
-def catalog() -> Catalog:
-    return load_bmad(UPSTREAM)
+WORKFLOW_IDS = UPSTREAM_WORKFLOWS
 
 
 @cache
-def catalog_loaded_again() -> Catalog:
-    return load_bmad(UPSTREAM)
+def catalog(core: Path) -> Catalog:
+    return load_bmad(core)
 
 
-def test_upstream_core_is_present() -> None:
-    assert len(WORKFLOW_IDS) == 6
-    assert len(FILES) > 60
+@cache
+def catalog_loaded_again(core: Path) -> Catalog:
+    return load_bmad(core)
 
 
-@pytest.mark.parametrize("file", FILES, ids=lambda p: p.relative_to(UPSTREAM).as_posix())
-def test_upstream_file_loads_without_errors(file: Path) -> None:
-    shown = (UPSTREAM / file.relative_to(UPSTREAM)).as_posix()
-    assert [str(d) for d in catalog().errors if d.path == shown] == []
+@pytest.fixture
+def upstream(upstream_bmad: Path) -> Catalog:
+    return catalog(upstream_bmad)
+
+
+def test_upstream_core_is_present_with_every_workflow_the_tests_cover(upstream_bmad: Path) -> None:
+    assert tuple(sorted(p.stem for p in (upstream_bmad / "workflows").glob("*.y*ml"))) == WORKFLOW_IDS
+    assert len([p for p in upstream_bmad.rglob("*") if p.is_file()]) > 60
+
+
+def test_every_upstream_file_loads_without_errors(upstream_bmad: Path, upstream: Catalog) -> None:
+    files = {p.as_posix() for p in upstream_bmad.rglob("*") if p.is_file()}
+    assert [str(d) for d in upstream.errors] == []
+    assert {d.path for d in upstream.warnings} <= files  # the diagnostics name the files they are about
 
 
 @pytest.mark.parametrize("workflow_id", WORKFLOW_IDS)
-def test_upstream_workflow_compiles_with_stable_hash(workflow_id: str) -> None:
-    first = compile_workflow(catalog(), workflow_id)
-    again = compile_workflow(catalog_loaded_again(), workflow_id)
+def test_upstream_workflow_compiles_with_stable_hash(upstream_bmad: Path, workflow_id: str) -> None:
+    first = compile_workflow(catalog(upstream_bmad), workflow_id)
+    again = compile_workflow(catalog_loaded_again(upstream_bmad), workflow_id)
     assert first.definition_hash and first.definition_hash == again.definition_hash
     assert first.steps and all(s.agent is None or s.kind == "agent" for s in first.steps)
 
 
 @pytest.mark.parametrize("workflow_id", WORKFLOW_IDS)
-def test_upstream_plan_json_round_trips(workflow_id: str) -> None:
-    plan = compile_workflow(catalog(), workflow_id)
+def test_upstream_plan_json_round_trips(upstream: Catalog, workflow_id: str) -> None:
+    plan = compile_workflow(upstream, workflow_id)
     back = Plan.model_validate_json(plan.model_dump_json())
     assert back == plan
     assert back.seal().definition_hash == plan.definition_hash
@@ -54,8 +59,8 @@ def test_upstream_plan_json_round_trips(workflow_id: str) -> None:
 
 
 @pytest.mark.parametrize("workflow_id", WORKFLOW_IDS)
-def test_upstream_step_ids_are_unique_and_agents_resolved(workflow_id: str) -> None:
-    plan = compile_workflow(catalog(), workflow_id)
+def test_upstream_step_ids_are_unique_and_agents_resolved(upstream: Catalog, workflow_id: str) -> None:
+    plan = compile_workflow(upstream, workflow_id)
     assert len({s.id for s in plan.steps}) == len(plan.steps)
     assert [s.index for s in plan.steps] == list(range(len(plan.steps)))
     for step in plan.steps:
@@ -63,18 +68,18 @@ def test_upstream_step_ids_are_unique_and_agents_resolved(workflow_id: str) -> N
         assert step.template is None or step.template in plan.templates
 
 
-def test_upstream_loads_every_kind_of_definition() -> None:
-    cat = catalog()
+def test_upstream_loads_every_kind_of_definition(upstream: Catalog) -> None:
+    cat = upstream
     assert {"analyst", "pm", "architect", "po", "sm", "dev", "qa", "ux-expert"} <= set(cat.agents)
     assert cat.template("prd-tmpl") is cat.template("prd-template-v2") is not None
     assert set(cat.teams) == {"team-all", "team-fullstack", "team-ide-minimal", "team-no-ui"}
     assert "*" in cat.teams["team-all"].agents
-    assert "po-master-checklist.md" in cat.checklists and "create-doc.md" in cat.tasks
+    assert "po-master-checklist.md" in cat.checklists and "create-next-story.md" in cat.tasks
     assert "bmad-kb.md" in cat.data
 
 
-def test_upstream_warnings_are_external_inputs_and_what_the_engine_ignores() -> None:
-    messages = [d.message for d in catalog().warnings]
+def test_upstream_warnings_are_external_inputs_and_what_the_engine_ignores(upstream: Catalog) -> None:
+    messages = [d.message for d in upstream.warnings]
     assert any("'existing_service_analysis' is not created by any step" in m for m in messages)
     assert any("'flow_diagram' is ignored" in m for m in messages)
     assert any("'commands' is ignored" in m for m in messages)

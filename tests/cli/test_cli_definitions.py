@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import OWN_BMAD, ROOT, UPSTREAM_BMAD, subprocess_env
+from tests.conftest import OWN_BMAD, ROOT, subprocess_env, upstream_core
 
 FIXTURES = ROOT / "tests" / "fixtures" / "broken"
 
@@ -35,7 +35,7 @@ def test_broken_definitions_give_exit_2_and_one_path_line_col_line_per_problem()
 
 
 def test_plan_json_of_upstream_workflow_shows_system_messages_and_defaults():
-    done = botarmy("plan", "greenfield-fullstack", "--bmad-dir", str(UPSTREAM_BMAD), "--format", "json")
+    done = botarmy("plan", "greenfield-fullstack", "--bmad-dir", str(upstream_core()), "--format", "json")
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["workflow_id"] == "greenfield-fullstack" and len(plan["definition_hash"]) == 64

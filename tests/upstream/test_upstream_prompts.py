@@ -11,18 +11,18 @@ import pytest
 from ruamel.yaml import YAML
 
 from bmad import Catalog, compile_workflow, load_bmad
-from tests.conftest import UPSTREAM_BMAD
+from tests.conftest import UPSTREAM_WORKFLOWS, upstream_core
 
-WORKFLOW_IDS = sorted(p.stem for p in (UPSTREAM_BMAD / "workflows").glob("*.yaml"))
+WORKFLOW_IDS = UPSTREAM_WORKFLOWS
 
 
 @cache
 def catalog() -> Catalog:
-    return load_bmad(UPSTREAM_BMAD)
+    return load_bmad(upstream_core())
 
 
 def agent_yaml(agent_id: str) -> dict[str, Any]:
-    text = (UPSTREAM_BMAD / "agents" / f"{agent_id}.md").read_text(encoding="utf-8")
+    text = (upstream_core() / "agents" / f"{agent_id}.md").read_text(encoding="utf-8")
     block = re.search(r"```yaml\n(.*?)\n```", text, re.DOTALL)
     assert block is not None
     return YAML(typ="safe", pure=True).load(block.group(1))
@@ -88,4 +88,4 @@ def test_upstream_pm_system_message_exactly() -> None:
 def test_agent_files_exist_for_every_plan_agent() -> None:
     for workflow_id in WORKFLOW_IDS:
         for agent_id in compile_workflow(catalog(), workflow_id).agents:
-            assert Path(UPSTREAM_BMAD / "agents" / f"{agent_id}.md").is_file()
+            assert Path(upstream_core() / "agents" / f"{agent_id}.md").is_file()

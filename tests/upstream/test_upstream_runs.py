@@ -15,9 +15,8 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import start_run
 from store import Store
-from tests.conftest import UPSTREAM_BMAD, running_worker, save_plan, subprocess_env
+from tests.conftest import UPSTREAM_WORKFLOWS, running_worker, save_plan, subprocess_env, upstream_core
 
-WORKFLOW_FILES = sorted((UPSTREAM_BMAD / "workflows").glob("*.y*ml"))
 ITERATIONS = 2
 
 # Workflows that cannot run as written, with the reason; the test of each is marked xfail(strict=True).
@@ -26,12 +25,12 @@ CANNOT_RUN: dict[str, str] = {}
 
 @cache
 def catalog() -> Catalog:
-    return load_bmad(UPSTREAM_BMAD)
+    return load_bmad(upstream_core())
 
 
-def workflow_id(file: Path) -> str:
-    found = [w.id for w in catalog().workflows.values() if Path(w.source.path).name == file.name]
-    assert len(found) == 1, f"{file.name} declares no workflow (or several)"
+def workflow_id(file: str) -> str:
+    found = [w.id for w in catalog().workflows.values() if Path(w.source.path).name == file]
+    assert len(found) == 1, f"{file} declares no workflow (or several)"
     return found[0]
 
 
@@ -79,16 +78,16 @@ def expected_outputs(plan: Plan, inputs: dict[str, object]) -> dict[str, str]:
 
 def cases() -> list[object]:
     params = []
-    for file in WORKFLOW_FILES:
+    for stem in UPSTREAM_WORKFLOWS:
         for conditions in (False, True):
-            marks = [pytest.mark.xfail(reason=CANNOT_RUN[file.stem], strict=True)] if file.stem in CANNOT_RUN else []
-            label = f"{file.stem}-{'all-conditions-true' if conditions else 'default-conditions'}"
-            params.append(pytest.param(file, conditions, marks=marks, id=label))
+            marks = [pytest.mark.xfail(reason=CANNOT_RUN[stem], strict=True)] if stem in CANNOT_RUN else []
+            label = f"{stem}-{'all-conditions-true' if conditions else 'default-conditions'}"
+            params.append(pytest.param(f"{stem}.yaml", conditions, marks=marks, id=label))
     return params
 
 
 def test_every_upstream_workflow_file_is_covered() -> None:
-    assert [f.name for f in WORKFLOW_FILES] == [
+    assert sorted(f.name for f in (upstream_core() / "workflows").glob("*.y*ml")) == [
         "brownfield-fullstack.yaml", "brownfield-service.yaml", "brownfield-ui.yaml",
         "greenfield-fullstack.yaml", "greenfield-service.yaml", "greenfield-ui.yaml",
     ]
@@ -96,7 +95,7 @@ def test_every_upstream_workflow_file_is_covered() -> None:
 
 @pytest.mark.parametrize("file, conditions", cases())
 async def test_upstream_workflow_runs_to_completion_with_every_expected_artifact(
-    time_env, settings: Settings, store: Store, file: Path, conditions: bool
+    time_env, settings: Settings, store: Store, file: str, conditions: bool
 ) -> None:
     plan = save_plan(store, compile_workflow(catalog(), workflow_id(file)))
     inputs = run_inputs(plan, conditions)
@@ -121,7 +120,7 @@ async def test_upstream_workflow_runs_to_completion_with_every_expected_artifact
 
 
 def test_upstream_validates_with_no_errors_from_the_cli(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "botarmy.cli", "validate", "--bmad-dir", str(UPSTREAM_BMAD)],
+    done = subprocess.run([sys.executable, "-m", "botarmy.cli", "validate", "--bmad-dir", str(upstream_core())],
                           cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -129,9 +128,9 @@ def test_upstream_validates_with_no_errors_from_the_cli(tmp_path: Path) -> None:
 
 
 def test_upstream_loads_in_well_under_a_second() -> None:
-    load_bmad(UPSTREAM_BMAD)  # warm imports and file cache, as a second `validate` would be
+    load_bmad(upstream_core())  # warm imports and file cache, as a second `validate` would be
     started = time.perf_counter()
-    loaded = load_bmad(UPSTREAM_BMAD)
+    loaded = load_bmad(upstream_core())
     elapsed = time.perf_counter() - started
     assert not loaded.errors
     assert elapsed < 2.0, f"load_bmad took {elapsed:.2f} s"

@@ -63,9 +63,9 @@ def _approval_plan() -> Plan:
 
 
 def _brownfield() -> Plan:
-    from tests.conftest import UPSTREAM_BMAD
+    from tests.conftest import upstream_core  # the published bmad-method core, fetched into the cache if need be
 
-    return compile_workflow(load_bmad([UPSTREAM_BMAD]), "brownfield-fullstack")
+    return compile_workflow(load_bmad([upstream_core()]), "brownfield-fullstack")
 
 
 # name: (plan, inputs, model faults, start_run keywords, interaction while it runs)

@@ -7,7 +7,7 @@ from temporalio.client import WorkflowFailureError
 
 from bmad import compile_workflow, load_bmad
 from botarmy.temporal import start_run
-from tests.conftest import UPSTREAM_BMAD, running_worker, save_plan
+from tests.conftest import running_worker, save_plan, upstream_core
 from tests.workflows.test_approvals import wait_pending
 from workflows.contracts import ApprovalDecision
 from workflows.run import BmadRunWorkflow
@@ -15,7 +15,7 @@ from workflows.run import BmadRunWorkflow
 
 @pytest.fixture(scope="module")
 def brownfield():
-    return compile_workflow(load_bmad([UPSTREAM_BMAD]), "brownfield-fullstack")
+    return compile_workflow(load_bmad([upstream_core()]), "brownfield-fullstack")
 
 
 async def _run(time_env, settings, store, plan, inputs, **kw):
