@@ -138,3 +138,29 @@ def test_a_missing_key_where_the_run_is_started_is_only_a_warning(settings):
     assert pin.keys == {"anthropic": "ANTHROPIC_API_KEY"}
     assert warnings == ["anthropic needs ANTHROPIC_API_KEY, which is not set here; the workers that run this "
                         "run's steps must have it"]
+
+
+async def test_the_providers_file_content_is_pinned_so_the_run_does_not_need_the_file_on_the_worker(
+    time_env, settings, store, fake_openai, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BOTARMY_TEST_PIN_KEY", "sk-named")
+    path = tmp_path / "providers.yaml"
+    openai = f"{{base_url: '{fake_openai.base_url}', api_key_env: BOTARMY_TEST_PIN_KEY}}"
+    path.write_text("default: {model: 'openai:gpt-default'}\n"
+                    "agents: {pm: {model: 'openai:gpt-for-pm', max_tokens: 77}}\n"
+                    f"providers: {{openai: {openai}}}\n")
+    plan = save_plan(store, single_step_plan())
+    handle = await start_run(time_env.client, plan, settings.model_copy(update={"providers_file": path}), {},
+                             task_queue=settings.task_queue)
+    path.unlink()  # what the worker runs was read where the run started, not from the file
+    async with running_worker(time_env.client, offline_worker(settings, key=None), store):
+        result = await handle.result()
+    assert result.status == "completed"
+    [call] = fake_openai.calls
+    assert (call["body"]["model"], call["body"]["max_tokens"], call["auth"]) == ("gpt-for-pm", 77, "Bearer sk-named")
+    view = store.get_run(result.run_id)
+    assert view.model == "openai:gpt-default"
+    assert (view.steps[0].provider, view.steps[0].model) == ("openai", "gpt-for-pm")
+    pin = RunModel.load(view.model_sha256, store.load_run_model(view.model_sha256))
+    assert (pin.source, pin.keys) == (str(path), {"openai": "BOTARMY_TEST_PIN_KEY"})
+    assert "sk-named" not in pin.body()
