@@ -164,7 +164,8 @@ class AgentStepActivities:
             # only a providers file means I/O (a stat, a re-read when it changed)
             config = await asyncio.to_thread(self._config) if self.settings.providers_file else self._config()
             return config, None
-        pin, config = self._pins.get(inp.model_ref) or await self._db(self._load_pin, inp.model_ref)
+        found = self._pins.get(inp.model_ref)
+        pin, config = found if found is not None else await self._db(self._load_pin, inp.model_ref)
         return config, pin
 
     @staticmethod

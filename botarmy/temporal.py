@@ -105,7 +105,7 @@ async def start_run(
     that cannot be used raises ModelConfigError before anything is written.
     """
     if run_model is None:
-        run_model, _ = await asyncio.to_thread(resolve_run_model, settings)
+        run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
     rid, wid = new_run_id(plan)
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"

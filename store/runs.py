@@ -48,7 +48,7 @@ def load_run_model(s: Session, sha256: str) -> str | None:
 
 
 _PIN_RUN = (
-    update(Run.__table__)
+    update(Run)
     .where((_RUNS.run_id == bindparam("b_run")) & _RUNS.model_sha256.is_(None))
     .values(model_sha256=bindparam("model_sha256"))
 )
@@ -257,7 +257,8 @@ def step_view(step: Step | Row[Any]) -> StepView:
 
 
 def run_view(
-    run: Run | Row[Any], steps: list[StepView], artifacts: list[ArtifactRef], summary: UsageSummary | None = None
+    run: Run | Row[*tuple[Any, ...]], steps: list[StepView], artifacts: list[ArtifactRef],
+    summary: UsageSummary | None = None,
 ) -> RunView:
     return RunView(
         run_id=run.run_id,
