@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,6 +50,7 @@ from providers.factory import build_client
 from providers.guard import GuardedClient, call_with_fallback
 from providers.health import ProviderHealth, shared_health
 from providers.limits import shared_limiter
+from providers.pin import RunModel, pinned_settings, require_key
 from providers.types import ModelChoice, ModelConfigError, parse_model
 from store import ArtifactRef, Store, UsageCall
 from workflows.contracts import (
@@ -62,6 +65,14 @@ from workflows.contracts import (
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 OUTPUT_ERRORS = (EmptyOutputError, TruncatedOutputError, IncompleteOutputError)
+
+
+def _worker_identity() -> str:
+    """The worker's Temporal identity (pid@host unless configured), as the Web UI shows it."""
+    try:
+        return activity.client().identity
+    except RuntimeError:  # an activity environment without a client
+        return f"{os.getpid()}@{socket.gethostname()}"
 
 
 def output_key(inp: AgentStepInput) -> str:
@@ -119,6 +130,8 @@ class AgentStepActivities:
         self.anomalies = AnomalyWatch(settings, store, events)
         self._plans = lru_cache(maxsize=64)(self._load_plan)
         self._loaded: tuple[tuple[Path, int], ProvidersConfig] | None = None
+        self._pins: dict[str, tuple[RunModel, ProvidersConfig]] = {}  # by sha256: a pin never changes
+        self._pinned_settings = pinned_settings(settings)
 
     def _load_plan(self, definition_hash: str) -> Plan:
         return Plan.model_validate_json(self.store.load_plan(definition_hash))
@@ -135,6 +148,26 @@ class AgentStepActivities:
         if self._loaded is None or self._loaded[0] != stamp:
             self._loaded = (stamp, load_config(path))
         return self._loaded[1]
+
+    def _load_pin(self, sha256: str) -> tuple[RunModel, ProvidersConfig]:
+        try:
+            body = self.store.load_run_model(sha256)
+        except KeyError:
+            raise ModelConfigError(f"the run's model pin {sha256[:12]} is not in the database; was the run started "
+                                   "against another database?") from None
+        pin = RunModel.load(sha256, body)
+        self._pins[sha256] = found = (pin, pin.providers_config())
+        return found
+
+    async def _run_config(self, inp: AgentStepInput) -> tuple[ProvidersConfig, RunModel | None]:
+        """The run's pinned providers config; a run started before pins uses this worker's settings."""
+        if inp.model_ref is None:
+            # only a providers file means I/O (a stat, a re-read when it changed)
+            config = await asyncio.to_thread(self._config) if self.settings.providers_file else self._config()
+            return config, None
+        found = self._pins.get(inp.model_ref)
+        pin, config = found if found is not None else await self._db(self._load_pin, inp.model_ref)
+        return config, pin
 
     @staticmethod
     def _agent_key(config: ProvidersConfig, step: OutlineStep) -> str | None:
@@ -160,11 +193,11 @@ class AgentStepActivities:
         key = output_key(inp)
         slog = log.bind(run_id=inp.run_id, step=inp.key, attempt=attempt)
         config: ProvidersConfig | None = None
+        pin: RunModel | None = None
         choices: list[ModelChoice] = []
         config_error: ModelConfigError | None = None
         try:
-            # only a providers file means I/O (a stat, a re-read when it changed)
-            config = await asyncio.to_thread(self._config) if self.settings.providers_file else self._config()
+            config, pin = await self._run_config(inp)
             choices = resolve(config, self._agent_key(config, inp.step), inp.step.id)
         except ModelConfigError as exc:
             config_error = exc
@@ -183,7 +216,7 @@ class AgentStepActivities:
         try:
             if config_error is not None or config is None:
                 raise config_error or ModelConfigError("no providers config")
-            out = await self._converse(inp, name, run, config, choices, prepared, slog)
+            out = await self._converse(inp, name, run, config, choices, prepared, slog, pin)
             calls = run.usage_calls(config, key)
             ref = await self._db(self._commit, inp, key, name, out, calls, choices, slog)
             slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes,
@@ -270,7 +303,7 @@ class AgentStepActivities:
 
     async def _converse(
         self, inp: AgentStepInput, name: str, run: _Attempt, config: ProvidersConfig, choices: list[ModelChoice],
-        prepared: _Prepared, slog: Any,
+        prepared: _Prepared, slog: Any, pin: RunModel | None = None,
     ) -> _Output:
         plan, texts, missing = prepared.plan, prepared.texts, prepared.missing
         step = plan.steps[inp.step.index]
@@ -289,8 +322,11 @@ class AgentStepActivities:
             elif choice != choices[0]:
                 await self._switch(inp, run, choices[0], choice, f"{choices[0].provider} is unhealthy; skipped")
             run.current = choice
+            if pin is not None:  # the run's model, with this worker's key for it, or a clear failure
+                require_key(pin, config, choice, self.settings, _worker_identity())
+            settings = self._pinned_settings if pin is not None else self.settings
             client = GuardedClient(
-                build_client(self.settings, choice, config), choice.provider, limiter, self.health,
+                build_client(settings, choice, config), choice.provider, limiter, self.health,
                 is_fault=lambda e: classify(e, choice).retryable,
             )
             try:

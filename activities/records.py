@@ -35,7 +35,7 @@ class RecordActivities:
         def write() -> None:  # one transaction, and the publish in the same thread hop
             seq = self.store.begin_run(
                 inp.run_id, inp.workflow_id, inp.temporal_workflow_id, inp.definition_hash, inp.inputs,
-                [(s.key, s.step_id, s.agent, s.iteration) for s in inp.steps], event,
+                [(s.key, s.step_id, s.agent, s.iteration) for s in inp.steps], event, inp.model_ref,
             )
             if seq is not None:
                 self.events.publish(inp.run_id, seq, *event)

@@ -41,6 +41,7 @@ class RunSummary(BaseModel):
     created_at: str | None
     finished_at: str | None
     web_ui: str | None
+    model: str | None = None  # the model the run was pinned to where it was started
 
 
 class RunPage(BaseModel):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -29,6 +30,8 @@ from botarmy.temporal import (
     start_run,
     web_ui_link,
 )
+from providers.pin import resolve_run_model
+from providers.types import ModelConfigError
 from store import RunView, Store, get_store
 from workflows.contracts import ArtifactPointer
 from workflows.run import BmadRunWorkflow
@@ -57,6 +60,13 @@ async def execute(
     budget: tuple[float | None, int | None] = (None, None),
 ) -> tuple[int, str | None]:
     configure_logging("WARNING")  # the CLI shows progress; worker logs stay quiet here
+    try:  # the run is pinned to the model set here: refuse one that cannot be used before anything starts
+        run_model, warnings = resolve_run_model(settings)
+    except ModelConfigError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2, None
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     try:
         if devserver.ensure_server(settings):
             err.print(f"started the embedded Temporal dev server at {settings.temporal_address} "
@@ -77,7 +87,7 @@ async def execute(
             await stack.enter_async_context(_worker(client, settings, store))
         handle = await start_run(
             client, plan, settings, inputs, pointers, auto_approve=auto_approve, run_id=run_id, approve=approve,
-            budget_usd=budget[0], budget_tokens=budget[1],
+            budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model, store=store,
         )
         link = web_ui_link(settings, wid, settings.temporal_namespace)
         if not json_out:

@@ -33,6 +33,10 @@ def run_object(run: RunView, web_ui: str | None = None) -> dict[str, Any]:
         "temporal_workflow_id": run.temporal_workflow_id,
         "status": run.status,
         "definition_hash": run.definition_hash,
+        # the model the run was pinned to where it was started (None: started before runs carried their model);
+        # each step's provider/model below is the one that answered it (None until one has)
+        "model": run.model,
+        "model_sha256": run.model_sha256,
         "inputs": run.inputs,
         "error": run.error,
         "decisions": run.decisions,

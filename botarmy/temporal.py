@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -16,6 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from bmad.plan import Plan
 from botarmy.settings import Settings
+from providers.pin import RunModel, resolve_run_model
+from store import Store, get_store
 from workflows.contracts import (
     SEARCH_ATTR_DEFINITION,
     SEARCH_ATTR_WAITING,
@@ -92,11 +95,22 @@ async def start_run(
     approve: str | list[str] = "none",
     budget_usd: float | None = None,
     budget_tokens: int | None = None,
+    run_model: RunModel | None = None,
+    store: Store | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
-    """Start a run of an already stored plan. The workflow carries the outline; activities load the rest."""
+    """Start a run of an already stored plan. The workflow carries the outline; activities load the rest.
+
+    The run is pinned to `run_model` (default: the model settings in force here, see `resolve_run_model`),
+    stored by hash in `store` (default: the settings' database) before the workflow starts; a model setting
+    that cannot be used raises ModelConfigError before anything is written.
+    """
+    if run_model is None:
+        run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
     rid, wid = new_run_id(plan)
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
+    store = store or get_store(settings.database_url)
+    await asyncio.to_thread(store.pin_model, rid, run_model.sha256, run_model.spec, run_model.body())
     return await client.start_workflow(
         BmadRunWorkflow.run,
         RunInput(
@@ -111,6 +125,7 @@ async def start_run(
                 usd=budget_usd if budget_usd is not None else plan.budget_usd,
                 tokens=budget_tokens if budget_tokens is not None else plan.budget_tokens,
             ),
+            model_ref=run_model.sha256,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

@@ -75,6 +75,17 @@ class Plan(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class RunModelPin(Base):
+    """The model choice a run was started with (providers/pin.py RunModel), by the sha256 of its canonical JSON."""
+
+    __tablename__ = "run_models"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Run(Base):
     __tablename__ = "runs"
 
@@ -88,6 +99,7 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    model_sha256: Mapped[str | None] = mapped_column(String(64))  # the run's model pin (run_models); None: before pins
 
 
 class Step(Base):

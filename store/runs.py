@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 import store.usage as usage
 from store.artifacts import artifact_ref
 from store.db import built, insert_for
-from store.models import Artifact, Plan, Run, Step, UTCDateTime, utcnow
+from store.models import Artifact, Plan, Run, RunModelPin, Step, UTCDateTime, utcnow
 from store.types import STEP_STATUSES, TERMINAL_STEP_STATUSES, ArtifactRef, RunView, StepView, UsageSummary
 
 StepSpec = tuple[str, str, str | None, int | None]  # key, step_id, agent, iteration
@@ -18,10 +18,15 @@ StepSpec = tuple[str, str, str | None, int | None]  # key, step_id, agent, itera
 # The read path (the API's hot path) selects plain rows with statements built once: building a statement and
 # loading ORM entities cost several times the query itself on SQLite (see bench/RESULTS.md, API latency).
 _RUNS, _STEPS, _ARTIFACTS = Run.__table__.c, Step.__table__.c, Artifact.__table__.c
-_RUN_BY_ID = select(*_RUNS).where(_RUNS.run_id == bindparam("run_id"))
+_PINS = RunModelPin.__table__.c
+# a run with its pinned model's spec (None for runs started before pins)
+_WITH_MODEL = select(*_RUNS, _PINS.spec.label("model_spec")).select_from(
+    Run.__table__.outerjoin(RunModelPin.__table__, _PINS.sha256 == _RUNS.model_sha256)
+)
+_RUN_BY_ID = _WITH_MODEL.where(_RUNS.run_id == bindparam("run_id"))
 _STEPS_OF_RUN = select(*_STEPS).where(_STEPS.run_id == bindparam("run_id")).order_by(_STEPS.id)
 _ARTIFACTS_OF_RUN = select(*_ARTIFACTS).where(_ARTIFACTS.run_id == bindparam("run_id")).order_by(_ARTIFACTS.id)
-_NEWEST_RUNS = select(*_RUNS).order_by(_RUNS.created_at.desc(), _RUNS.run_id.desc())
+_NEWEST_RUNS = _WITH_MODEL.order_by(_RUNS.created_at.desc(), _RUNS.run_id.desc())
 
 
 def save_plan(s: Session, definition_hash: str, workflow_id: str, body: str) -> None:
@@ -31,6 +36,27 @@ def save_plan(s: Session, definition_hash: str, workflow_id: str, body: str) -> 
 
 def load_plan(s: Session, definition_hash: str) -> str | None:
     return s.scalar(select(Plan.body).where(Plan.definition_hash == definition_hash))
+
+
+def save_run_model(s: Session, sha256: str, spec: str, body: str) -> None:
+    stmt = insert_for(s, RunModelPin).values(sha256=sha256, spec=spec, body=body, created_at=utcnow())
+    s.execute(stmt.on_conflict_do_nothing(index_elements=[RunModelPin.sha256]))
+
+
+def load_run_model(s: Session, sha256: str) -> str | None:
+    return s.scalar(select(RunModelPin.body).where(RunModelPin.sha256 == sha256))
+
+
+_PIN_RUN = (
+    update(Run)
+    .where((_RUNS.run_id == bindparam("b_run")) & _RUNS.model_sha256.is_(None))
+    .values(model_sha256=bindparam("model_sha256"))
+)
+
+
+def pin_run(s: Session, run_id: str, sha256: str) -> None:
+    """Point the run at its model pin; a run keeps the first pin it was given (no-op before the run row exists)."""
+    s.connection().execute(_PIN_RUN, {"b_run": run_id, "model_sha256": sha256})
 
 
 def create_run(
@@ -231,7 +257,8 @@ def step_view(step: Step | Row[Any]) -> StepView:
 
 
 def run_view(
-    run: Run | Row[Any], steps: list[StepView], artifacts: list[ArtifactRef], summary: UsageSummary | None = None
+    run: Run | Row[*tuple[Any, ...]], steps: list[StepView], artifacts: list[ArtifactRef],
+    summary: UsageSummary | None = None,
 ) -> RunView:
     return RunView(
         run_id=run.run_id,
@@ -244,6 +271,8 @@ def run_view(
         error=run.error,
         created_at=run.created_at,
         finished_at=run.finished_at,
+        model=getattr(run, "model_spec", None),
+        model_sha256=run.model_sha256,
         steps=steps,
         artifacts=artifacts,
         usage=summary,

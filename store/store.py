@@ -65,6 +65,21 @@ class Store:
             raise KeyError(definition_hash)
         return body
 
+    # model pins (providers/pin.py RunModel): stored once by hash, like plans
+
+    def pin_model(self, run_id: str, sha256: str, spec: str, body: str) -> None:
+        """Store the pin (once) and point the run at it when its row exists (`begin_run` does it otherwise)."""
+        with self._write() as s:
+            runs.save_run_model(s, sha256, spec, body)
+            runs.pin_run(s, run_id, sha256)
+
+    def load_run_model(self, sha256: str) -> str:
+        with self._read() as s:
+            body = runs.load_run_model(s, sha256)
+        if body is None:
+            raise KeyError(sha256)
+        return body
+
     # runs
 
     def create_run(
@@ -82,12 +97,15 @@ class Store:
     def begin_run(
         self, run_id: str, workflow_id: str, temporal_workflow_id: str, definition_hash: str, inputs: dict[str, Any],
         steps: list[tuple[str, str, str | None, int | None]], event: tuple[str, dict[str, Any]],
+        model_sha256: str | None = None,
     ) -> int | None:
-        """The run row, its pending steps and its `run.started` event (once), in one transaction; the event's seq,
-        or None when a retried call had stored it."""
+        """The run row (pointing at its model pin, when given), its pending steps and its `run.started` event
+        (once), in one transaction; the event's seq, or None when a retried call had stored it."""
 
         def write(s: Session) -> int | None:
             runs.create_run(s, run_id, workflow_id, temporal_workflow_id, definition_hash, inputs, "running")
+            if model_sha256 is not None:
+                runs.pin_run(s, run_id, model_sha256)
             runs.ensure_steps(s, run_id, steps)
             return events.append_once(s, run_id, *event, {})
 

@@ -58,6 +58,8 @@ class RunView(_View):
     finished_at: datetime | None
     steps: list[StepView]
     artifacts: list[ArtifactRef]
+    model: str | None = None  # the pinned model's spec (None: a run started before runs carried their model)
+    model_sha256: str | None = None
     usage: UsageSummary | None = None  # set by get_run
 
 

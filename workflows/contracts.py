@@ -136,6 +136,9 @@ class RunInput(BaseModel):
     policy: StepPolicy = Field(default_factory=StepPolicy)
     approve: str | list[str] = "none"  # "all" | "none" | agent ids that need a person's approval
     budget: Budget = Field(default_factory=Budget)
+    # sha256 of the run's model pin (store: run_models), resolved where the run was started; None (runs started
+    # before pins): the worker's own model settings
+    model_ref: str | None = None
 
 
 class IterationInput(BaseModel):
@@ -154,6 +157,7 @@ class IterationInput(BaseModel):
     approve: str | list[str] = "none"
     parent_workflow_id: str | None = None
     budget: Budget = Field(default_factory=Budget)
+    model_ref: str | None = None
 
 
 class IterationResult(BaseModel):
@@ -204,6 +208,7 @@ class StartRunInput(BaseModel):
     definition_hash: str
     inputs: dict[str, Any]
     steps: list[StepRow]
+    model_ref: str | None = None
 
 
 class FinishRunInput(BaseModel):
@@ -227,6 +232,7 @@ class AgentStepInput(BaseModel):
     revision: int = 0  # > 0: re-run after a person rejected the output
     feedback: str | None = None
     variables: dict[str, Any] = Field(default_factory=dict)  # run inputs that fill `{{name}}` in templates
+    model_ref: str | None = None  # the run's model pin (RunInput.model_ref)
 
 
 class AgentStepResult(BaseModel):

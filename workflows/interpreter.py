@@ -57,7 +57,9 @@ class Interpreter:
         approve: str | list[str] = "none",
         auto_approve: bool = False,
         budget: Budget | None = None,
+        model_ref: str | None = None,
     ) -> None:
+        self.model_ref = model_ref
         self.budget = budget.model_copy() if budget else Budget()
         self.stopped: str | None = None  # set when a person stops the run at a budget pause
         self.gate = gate or ApprovalGate(run_id)
@@ -270,6 +272,7 @@ class Interpreter:
                 revision=revision,
                 feedback=feedback,
                 variables={k: v for k, v in self.inputs.items() if not k.startswith("_")},
+                model_ref=self.model_ref,
             ),
             result_type=AgentStepResult,
             start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_s),

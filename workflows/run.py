@@ -113,7 +113,7 @@ class BmadIterationWorkflow:
     @workflow.run
     async def run(self, inp: IterationInput) -> IterationResult:
         interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions,
-                             self._gate, inp.approve, inp.auto_approve, inp.budget)
+                             self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
         try:
             await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
         except ApplicationError as err:
@@ -141,7 +141,7 @@ class BmadRunWorkflow:
         artifacts = dict(inp.artifacts)
         self._gate = ApprovalGate(inp.run_id)
         self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
-                                   self._gate, inp.approve, inp.auto_approve, inp.budget)
+                                   self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
         self._status = "running"
         self._error: str | None = None
 
@@ -204,6 +204,7 @@ class BmadRunWorkflow:
                 definition_hash=outline.definition_hash,
                 inputs=inp.inputs,
                 steps=rows,
+                model_ref=inp.model_ref,
             ),
             f"record run of {outline.workflow_id}",
         )
@@ -284,6 +285,7 @@ class BmadRunWorkflow:
                 approve=inp.approve,
                 parent_workflow_id=workflow.info().workflow_id,
                 budget=interp.budget,
+                model_ref=inp.model_ref,
             ),
             id=f"{workflow.info().workflow_id}-{scope}",
             static_summary=f"{inp.outline.workflow_id}: iteration {scope}",

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
@@ -21,12 +22,29 @@ from botarmy.inputs import InputError, check_repeat_inputs
 from botarmy.runview import run_object
 from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run, web_ui_link
+from providers.pin import RunModel, resolve_run_model
+from providers.types import ModelConfigError
 from store import RunView, Store
 from workflows.contracts import ArtifactPointer
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 RunId = Annotated[str, PathParam(min_length=1, max_length=100)]
 SignalName = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+
+
+log = structlog.get_logger(__name__)
+
+
+def run_model_of(settings: Settings) -> RunModel:
+    """The model pin for a run started here, or a 422 problem when the server's model setting cannot be used."""
+    try:
+        pin, warnings = resolve_run_model(settings)
+    except ModelConfigError as exc:
+        raise Problem(422, f"the server's model setting cannot be used: {exc}", title="Unusable model setting",
+                      type="urn:botarmy:problem:model") from exc
+    for warning in warnings:  # the worker may have the key this server lacks
+        log.warning("run.model_key_not_set_here", detail=warning)
+    return pin
 
 
 def invalid(detail: str, field: str, kind: str) -> Problem:
@@ -84,6 +102,7 @@ async def create_run(body: RunCreate, state: StateDep, response: Response) -> Ru
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
     plan = compile_plan(catalog, body)
+    run_model = await asyncio.to_thread(run_model_of, state.settings)
     client = await state.temporal()  # 503 before anything is written when Temporal is down
     settings, store = state.settings, state.store
     run_id, wid = new_run_id(plan)
@@ -93,7 +112,8 @@ async def create_run(body: RunCreate, state: StateDep, response: Response) -> Ru
     pointers = await asyncio.to_thread(store_inputs, store, plan, run_id, wid, inputs, body.artifacts)
     try:
         await start_run(client, plan, settings, inputs, pointers, run_id=run_id, approve=body.approve,
-                        budget_usd=body.budget_usd, budget_tokens=body.budget_tokens)
+                        budget_usd=body.budget_usd, budget_tokens=body.budget_tokens, run_model=run_model,
+                        store=store)
     except Exception as exc:
         await asyncio.to_thread(store.finish_run, run_id, "failed", f"could not start: {exc}")
         raise

@@ -37,7 +37,9 @@ async def test_worker_killed_after_the_commit_never_calls_the_model_again(worker
             BOTARMY_FAULT_PAUSE_AFTER_COMMIT_S="60",
         )
         address, queue = env["TEMPORAL_ADDRESS"], env["BOTARMY_TASK_QUEUE"]
-        settings = Settings(database_url=env["DATABASE_URL"], task_queue=queue, step_heartbeat_s=2)
+        # the run is pinned to the model set where it is started: here, the fake
+        settings = Settings(database_url=env["DATABASE_URL"], task_queue=queue, step_heartbeat_s=2,
+                            model="openai:gpt-test", openai_base_url=fake.base_url)
         store = Store(settings.database_url)
         store.migrate()
         plan = single_step_plan("test-exactly-once")

@@ -16,7 +16,7 @@ from store.migrate import current_revision, head_revision
 from store.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"plans", "runs", "steps", "blobs", "artifacts", "usage", "events", "alembic_version"}
+TABLES = {"plans", "run_models", "runs", "steps", "blobs", "artifacts", "usage", "events", "alembic_version"}
 
 
 def _tables(url: str) -> set[str]:

@@ -85,6 +85,8 @@ CASES: dict[str, tuple] = {
         pipeline_plan, {"architecture_suggests_prd_changes": True, "for_each_epic": 2}, None
     ),
     "local-bookkeeping-non-retryable": (single_step_plan, {}, [Fault(401)]),
+    # recorded after runs carried their model: RunInput, StartRunInput and AgentStepInput have a model_ref
+    "model-pinned-retried-then-ok": (single_step_plan, {}, [Fault(500)]),
 }
 
 
