@@ -129,3 +129,21 @@ async def test_a_completed_run_shows_its_summary_and_is_not_waiting(
 
 def plan_run_id(handle: WorkflowHandle) -> str:
     return handle.id.rsplit("-", 1)[1]  # bmad-<workflow>-<run id>
+
+
+async def test_a_running_step_is_named_in_the_current_details(dev_client: Client, settings: Settings, store: Store):
+    slow = settings.model_copy(update={"offline_latency_ms": 3000})
+    plan = save_plan(store, pipeline_plan())
+    async with running_worker(dev_client, slow, store):
+        handle = await start_run(dev_client, plan, slow, {"for_each_epic": 0}, task_queue=slow.task_queue)
+        seen = ""
+        for _ in range(100):  # the first step runs for 3 s; its details appear as soon as it is scheduled
+            seen = await current_details(handle)
+            if seen.startswith("Step"):
+                break
+            await asyncio.sleep(0.05)
+        assert seen == "Step 1/7 `01-analyst-brief`: analyst → brief.md"  # the two control entries run nothing
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        assert await current_details(handle) == "Cancelled by request"
