@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from bmad.plan import Plan
 from botarmy.settings import Settings
+from workflows.approvals import WAITING_KEY
 from workflows.contracts import (
     SEARCH_ATTR_DEFINITION,
     SEARCH_ATTR_WAITING,
@@ -120,6 +121,7 @@ async def start_run(
             [
                 SearchAttributePair(WORKFLOW_KEY, plan.workflow_id),
                 SearchAttributePair(DEFINITION_KEY, plan.definition_hash),
+                SearchAttributePair(WAITING_KEY, "no"),  # from the start: `BotArmyWaiting = 'no'` finds it too
             ]
         ),
         static_summary=run_summary(plan.workflow_id, inputs),

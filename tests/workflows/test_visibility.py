@@ -136,6 +136,7 @@ async def test_a_running_step_is_named_in_the_current_details(dev_client: Client
     plan = save_plan(store, pipeline_plan())
     async with running_worker(dev_client, slow, store):
         handle = await start_run(dev_client, plan, slow, {"for_each_epic": 0}, task_queue=slow.task_queue)
+        assert await waiting_attribute(handle) == "no"  # set when the run starts, before any workflow task
         seen = ""
         for _ in range(100):  # the first step runs for 3 s; its details appear as soon as it is scheduled
             seen = await current_details(handle)
