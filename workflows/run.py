@@ -127,6 +127,7 @@ class BmadIterationWorkflow:
             if err.type != "BudgetStop":
                 raise
         await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.set_current_details(end_details("stopped" if interp.stopped else "completed", interp.stopped))
         return IterationResult(
             steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
             approvals=self._gate.records, budget=interp.budget, stopped=interp.stopped,
