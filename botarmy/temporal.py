@@ -131,7 +131,7 @@ async def start_run(
 
 _VALUE_CHARS = 40
 _SUMMARY_CHARS = 160
-_SECRET_NAME = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"key|token|secret|passw|credential|authoriz", re.IGNORECASE)
 
 
 def run_summary(workflow_id: str, inputs: dict[str, Any]) -> str:
