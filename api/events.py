@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 from store import EventRow, Store
 
 log = structlog.get_logger(__name__)
-TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled"})
-TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "stopped"})  # stopped: at a budget pause
+TERMINAL_EVENTS = frozenset(f"run.{status}" for status in TERMINAL_RUN_STATUSES)
 POLL_S = 0.25
 REDIS_SAFETY_POLL_S = 2.0  # even with Redis, look at the table this often (a missed publish costs at most this)
 STATUS_CHECK_S = 2.0

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import docs, problems
 from api.cache import TtlCache
 from api.deps import AppState
 from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
@@ -69,10 +69,12 @@ def create_app(
         description="BMAD workflows as durable Temporal runs: start and follow runs, decide approvals, "
         "download artifacts, browse and edit the catalog. Errors are `application/problem+json`.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/docs.py serves /docs and /redoc with their assets, no CDN
+        redoc_url=None,
     )
     app.state.botarmy = state
     problems.install(app)
+    docs.install(app)
     for module in (runs, approvals, artifacts, events, catalog, health, usage):
         app.include_router(module.router)
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from typing import Any
 
@@ -19,6 +21,7 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from providers.pin import RunModel, resolve_run_model
 from store import Store, get_store
+from workflows.approvals import WAITING_KEY
 from workflows.contracts import (
     SEARCH_ATTR_DEFINITION,
     SEARCH_ATTR_WAITING,
@@ -133,10 +136,39 @@ async def start_run(
             [
                 SearchAttributePair(WORKFLOW_KEY, plan.workflow_id),
                 SearchAttributePair(DEFINITION_KEY, plan.definition_hash),
+                SearchAttributePair(WAITING_KEY, "no"),  # from the start: `BotArmyWaiting = 'no'` finds it too
             ]
         ),
-        static_summary=f"BMAD {plan.workflow_id} ({plan.definition_hash[:12]})",
+        static_summary=run_summary(plan.workflow_id, inputs),
+        static_details=run_details(plan, rid, approve, auto_approve),
     )
+
+
+_VALUE_CHARS = 40
+_SUMMARY_CHARS = 160
+_SECRET_NAME = re.compile(r"key|token|secret|passw|credential|authoriz", re.IGNORECASE)
+
+
+def run_summary(workflow_id: str, inputs: dict[str, Any]) -> str:
+    """One line for the Web UI: the workflow and its key inputs, each value cut short, secrets left out,
+    e.g. `BMAD greenfield-service — project_name=Lunch Orders, for_each_epic=2`."""
+    parts = []
+    for name, value in inputs.items():
+        if name.startswith("_") or _SECRET_NAME.search(name):
+            continue
+        text = " ".join((value if isinstance(value, str) else json.dumps(value, default=str)).split())
+        parts.append(f"{name}={_cut(text, _VALUE_CHARS)}")
+    return _cut(f"BMAD {workflow_id}" + (" — " + ", ".join(parts) if parts else ""), _SUMMARY_CHARS)
+
+
+def run_details(plan: Plan, run_id: str, approve: str | list[str], auto_approve: bool) -> str:
+    asks = "nobody (auto-approve)" if auto_approve else (", ".join(approve) if isinstance(approve, list) else approve)
+    return (f"**{plan.name or plan.workflow_id}**  \nrun `{run_id}`, definition `{plan.definition_hash[:12]}`  \n"
+            f"approvals: {asks}")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def web_ui_link(settings: Settings, workflow_id: str, namespace: str = "default") -> str:

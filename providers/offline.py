@@ -1,7 +1,8 @@
 """The offline model: a deterministic AutoGen ChatCompletionClient that needs no network.
 
 It writes the document the prompt asks for, section by section, from the outline the step prompt carries
-(between OUTLINE_START and OUTLINE_END), and labels every output as offline. Same prompt, same bytes.
+(between OUTLINE_START and OUTLINE_END, template variables already filled in), says which iteration it is for
+(the prompt's ITERATION_LINE), and labels every output as offline. Same prompt, same bytes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ OFFLINE_LABEL = "> Offline model output: deterministic draft written by BotArmy'
 OUTLINE_START = "<!-- outline -->"
 OUTLINE_END = "<!-- /outline -->"
 FEEDBACK_HEADING = "## Reviewer feedback"
+ITERATION_LINE = "This is iteration "  # + scope (e.g. "epic-2"), then " — item: <json>" when the repeat has items
 _INSTRUCTION = re.compile(r"^<!-- instruction: (.*) -->$")
 
 
@@ -54,6 +56,8 @@ def _first_sentence(text: str, limit: int = 220) -> str:
 def _draft(prompt: str) -> str:
     digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
     lines = [OFFLINE_LABEL, ""]
+    iteration = next((ln.removeprefix(ITERATION_LINE).rstrip(".") for ln in prompt.splitlines()
+                      if ln.startswith(ITERATION_LINE)), None)
     if OUTLINE_START in prompt and OUTLINE_END in prompt:
         outline = prompt.split(OUTLINE_START, 1)[1].split(OUTLINE_END, 1)[0].strip().splitlines()
         for line in outline:
@@ -62,6 +66,8 @@ def _draft(prompt: str) -> str:
                 lines += [f"Offline draft: {_first_sentence(match.group(1))}", ""]
             elif line.startswith("#"):
                 lines += [line, ""]
+                if iteration and line.startswith("# "):
+                    lines += [f"Offline draft for iteration {iteration}.", ""]
     else:
         title = next((ln.lstrip("# ").strip() for ln in prompt.splitlines() if ln.startswith("#")), "Response")
         lines += [f"# {title}", "", f"Offline response to: {_first_sentence(prompt)}", ""]

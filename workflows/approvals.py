@@ -45,6 +45,8 @@ class ApprovalGate:
         self.inbox: dict[str, ApprovalDecision] = {}
         self.records: list[DecisionRecord] = []
         self.lock = asyncio.Lock()
+        self.closed = False  # the run has ended: nothing waits any more, whatever a late signal says
+        self._details_before_wait: str | None = None
 
     # -- decisions arriving (Update / signal handlers) --------------------------------------------------
     def validate(self, d: ApprovalDecision) -> None:
@@ -81,12 +83,35 @@ class ApprovalGate:
             return record
 
     def child_waiting(self, req: ApprovalRequest) -> None:
+        if self.closed:
+            return
         self.pending[req.step] = req
         self._mark_waiting()
+        if self._details_before_wait is None:
+            self._details_before_wait = workflow.get_current_details()
+        workflow.set_current_details(waiting_details(req))
 
     def child_resolved(self, step: str) -> None:
+        if self.closed:
+            return
         self.pending.pop(step, None)
         self._mark_waiting()
+        if not self.pending and self._details_before_wait is not None:
+            workflow.set_current_details(self._details_before_wait)
+            self._details_before_wait = None
+
+    def close(self, upsert: bool) -> None:
+        """The run ends (completed, failed, cancelled, stopped): nothing waits for a person any more.
+
+        `upsert` is False only when replaying a history recorded before the run cleared its search attribute
+        (such a history may still hold a late child signal that upserted it).
+        """
+        self.pending.clear()
+        if not upsert:
+            return
+        self.closed = True
+        if self.parent is None:
+            workflow.upsert_search_attributes([WAITING_KEY.value_set("no")])
 
     # -- asking (main workflow coroutine) ---------------------------------------------------------------
     async def ask(self, req: ApprovalRequest, spec: ApprovalSpec | None) -> ApprovalDecision:
@@ -95,11 +120,7 @@ class ApprovalGate:
             req = req.model_copy(update={"timeout_at": workflow.now() + timedelta(seconds=timeout_s)})
         self.pending[req.step] = req
         self._mark_waiting()
-        what = {
-            "approval": f"{req.artifact} v{req.version} ({req.agent})",
-            "route": f"'{req.question}': one of {', '.join(req.choices)}",
-        }.get(req.kind, f"'{req.question}'?")
-        workflow.set_current_details(f"Waiting for a person to decide on `{req.step}`: {what}")
+        workflow.set_current_details(waiting_details(req))
         once = f"{req.step}@{req.requested_at.isoformat()}"
         await self._event("approval.requested", req.model_dump(mode="json"), once)
         if self.parent:
@@ -117,6 +138,7 @@ class ApprovalGate:
             await workflow.get_external_workflow_handle(self.parent).signal("child_resolved", req.step)
         self.pending.pop(req.step, None)
         self._mark_waiting()
+        workflow.set_current_details(f"`{req.step}` decided: {decision.decision} by {decision.by}")
         await self._event("approval.resolved", {"step": req.step, "decision": decision.decision,
                                                 "by": decision.by, "comment": decision.comment}, once)
         return decision
@@ -148,6 +170,19 @@ class ApprovalGate:
             "emit_event", EventInput(run_id=self.run_id, type=type_, data=data, key=key),
             start_to_close_timeout=_EVENT_TIMEOUT, summary=type_,
         )
+
+
+def waiting_details(req: ApprovalRequest) -> str:
+    """What the run waits for, as the Web UI shows it in the workflow's current details."""
+    role = f", role {req.role}" if req.role else ""
+    if req.kind == "approval":
+        again = f", revision {req.revision}" if req.revision else ""
+        return f"Waiting for approval of {req.artifact} v{req.version} ({req.agent}{role}{again}) at `{req.step}`"
+    if req.kind == "route":
+        return f"Waiting for a route choice at `{req.step}`: {req.question}: one of {', '.join(req.choices)}"
+    if req.kind == "budget":
+        return f"Paused before `{req.step}` at the budget: {req.question}; raise it or stop the run"
+    return f"Waiting for a decision at `{req.step}`: {req.question}?{role}"
 
 
 def _positive_number(value: str | None) -> bool:

@@ -255,9 +255,10 @@ class Interpreter:
         name = output_name(step, scope)
         await self.within_budget(st.key)
         st.status, self.current = "running", st.key
-        total = len(self.outline.steps)
+        agents = [s.index for s in self.outline.steps if s.kind == "agent"]  # control entries run nothing
         again = f" (revision {revision})" if revision else ""
-        workflow.set_current_details(f"Step {step.index + 1}/{total} `{st.key}`: {step.agent} → {name}{again}")
+        workflow.set_current_details(
+            f"Step {agents.index(step.index) + 1}/{len(agents)} `{st.key}`: {step.agent} → {name}{again}")
         result = await workflow.execute_activity(
             "agent_step",
             AgentStepInput(

@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from bmad.plan import PlanOutline, RepeatBlock
@@ -32,6 +32,7 @@ _RECORD_TIMEOUT = timedelta(seconds=60)
 
 
 _LOCAL_RECORDS = "bookkeeping-as-local-activities"
+_CLEAR_WAITING = "waiting-cleared-when-run-ends"
 
 
 async def _record(name: str, arg: StartRunInput | FinishRunInput, summary: str) -> None:
@@ -81,6 +82,12 @@ def failure_message(err: BaseException) -> str:
     return str(err)
 
 
+def end_details(status: str, error: str | None) -> str:
+    if status == "cancelled":
+        return "Cancelled by request"
+    return status.capitalize() + (f": {error}" if error else "")
+
+
 def all_step_rows(outline: PlanOutline, inputs: dict[str, Any]) -> list[StepRow]:
     rows: list[StepRow] = []
     blocks = {b.start: b for b in outline.repeat_blocks}
@@ -120,6 +127,7 @@ class BmadIterationWorkflow:
             if err.type != "BudgetStop":
                 raise
         await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.set_current_details(end_details("stopped" if interp.stopped else "completed", interp.stopped))
         return IterationResult(
             steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
             approvals=self._gate.records, budget=interp.budget, stopped=interp.stopped,
@@ -215,7 +223,7 @@ class BmadRunWorkflow:
         except asyncio.CancelledError:
             await self._finish(inp, "cancelled", "cancelled by request")
             raise
-        except (ActivityError, ChildWorkflowError, ApplicationError) as err:
+        except FailureError as err:  # a step, an iteration or the interpreter failed the run
             if isinstance(err, ApplicationError) and err.type == "BudgetStop":
                 return await self._stop(inp, err.message)
             if is_cancelled_exception(err):  # cancelled while a step or an iteration ran
@@ -299,8 +307,11 @@ class BmadRunWorkflow:
         self._gate.records.extend(result.approvals)
 
     async def _finish(self, inp: RunInput, status: str, error: str | None) -> None:
+        """Every way a run ends comes through here (completed, failed, cancelled, stopped): its state, its
+        current details and its search attribute say so before the run is recorded."""
         self._status, self._error = status, error
-        workflow.set_current_details(f"Run {status}" + (f": {error}" if error else ""))
+        workflow.set_current_details(end_details(status, error))
+        self._gate.close(upsert=workflow.patched(_CLEAR_WAITING))
         final = [s for s in self._interp.steps.values() if s.status in ("skipped", "pending")]
         if status == "completed":
             final += [s for s in self._interp.steps.values() if s.status == "completed" and s.artifact is None]

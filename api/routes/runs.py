@@ -175,6 +175,9 @@ async def get_run(run_id: RunId, state: StateDep) -> JSONResponse:
     return JSONResponse(body)
 
 
+_SPELLED = {WorkflowExecutionStatus.CANCELED: "cancelled"}  # Temporal's enum name; the product says "cancelled"
+
+
 @router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)
 async def cancel_run(run_id: RunId, store: StoreDep, state: StateDep) -> Accepted:
     """Ask the run to stop; it records itself as cancelled. 409 when it is no longer running."""
@@ -183,7 +186,7 @@ async def cancel_run(run_id: RunId, store: StoreDep, state: StateDep) -> Accepte
     handle = client.get_workflow_handle(view.temporal_workflow_id)
     described = await handle.describe()
     if described.status != WorkflowExecutionStatus.RUNNING:
-        current = described.status.name.lower() if described.status else "unknown"
+        current = _SPELLED.get(described.status, described.status.name.lower()) if described.status else "unknown"
         raise Problem(409, f"run {run_id!r} is not running (it is {current})")
     await handle.cancel()
     return Accepted(run_id=run_id, status="cancelling")

@@ -108,6 +108,19 @@ async def test_sse_of_a_run_that_ended_without_a_terminal_event_still_ends(
     assert [e["event"] for e in events] == ["step.started"]
 
 
+async def test_sse_of_a_run_stopped_at_its_budget_ends_after_run_stopped(
+    settings: Settings, bmad_dir: Path, sqlite_url: str
+):
+    store = new_run(sqlite_url, "r-stopped")
+    store.append_event("r-stopped", "step.started", {})
+    store.append_event("r-stopped", "run.stopped", {"error": "stopped by erin before 03-architect-arch"})
+    async with served(create_app(settings, [bmad_dir])) as base, \
+            httpx.AsyncClient(base_url=base, timeout=20) as client:
+        async with client.stream("GET", "/runs/r-stopped/events") as response:
+            events = await asyncio.wait_for(_collect(response), 5)
+    assert [e["event"] for e in events] == ["step.started", "run.stopped"]
+
+
 async def _collect(response: httpx.Response) -> list[dict]:
     return [e async for e in sse_events(response)]
 

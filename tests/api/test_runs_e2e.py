@@ -135,4 +135,5 @@ async def test_a_running_run_can_be_cancelled_once(live_settings: Settings, bmad
         assert cancelled.status_code == 202, cancelled.text
         run = await wait_for_status(client, run_id, {"cancelled", "completed", "failed"})
         assert run["status"] == "cancelled", run
-        assert_problem(await client.post(f"/runs/{run_id}/cancel"), 409)
+        again = assert_problem(await client.post(f"/runs/{run_id}/cancel"), 409)
+        assert "(it is cancelled)" in again["detail"]  # the product's spelling, not Temporal's enum name

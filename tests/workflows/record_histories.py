@@ -56,6 +56,13 @@ async def _stop_at_budget(handle: WorkflowHandle) -> None:
     await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step=req.step, decision="stop"))
 
 
+async def _cancel_while_waiting(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    await wait_pending(handle)
+    await handle.cancel()
+
+
 def _approval_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"approval": ApprovalSpec()})]
@@ -87,6 +94,15 @@ CASES: dict[str, tuple] = {
     "local-bookkeeping-non-retryable": (single_step_plan, {}, [Fault(401)]),
     # recorded after runs carried their model: RunInput, StartRunInput and AgentStepInput have a model_ref
     "model-pinned-retried-then-ok": (single_step_plan, {}, [Fault(500)]),
+    # recorded after a run clears BotArmyWaiting however it ends (patch "waiting-cleared-when-run-ends")
+    "waiting-cleared-cancelled-while-waiting": (_approval_plan, {}, None, {}, _cancel_while_waiting),
+    "waiting-cleared-cancelled-in-iteration": (
+        pipeline_plan, {"for_each_epic": 2, "architecture_suggests_prd_changes": False}, None, {"approve": ["sm"]},
+        _cancel_while_waiting,
+    ),
+    "waiting-cleared-approved-then-completed": (
+        _approval_plan, {"project_name": "Lunch Orders"}, None, {}, _approve_reject_amend,
+    ),
 }
 
 
@@ -120,7 +136,7 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                         await interact(handle)
                     try:
                         await handle.result()
-                    except WorkflowFailureError:
+                    except WorkflowFailureError:  # failed or cancelled: recorded as it ended
                         pass
                 fake.stop()
                 history = json.loads((await handle.fetch_history()).to_json())
