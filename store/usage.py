@@ -59,8 +59,11 @@ def for_run(s: Session, run_id: str) -> list[UsageRow]:
     return [_row(row) for row in s.connection().execute(_USAGE_OF_RUN, {"run_id": run_id})]
 
 
+_USAGE_SINCE = select(*_USAGE).where(_USAGE.created_at >= bindparam("since")).order_by(_USAGE.id)
+
+
 def since(s: Session, when: datetime) -> list[UsageRow]:
-    return [_row(row) for row in s.scalars(select(Usage).where(Usage.created_at >= when).order_by(Usage.id))]
+    return [_row(row) for row in s.connection().execute(_USAGE_SINCE, {"since": when})]
 
 
 def step_samples(
