@@ -52,7 +52,7 @@ from providers.health import ProviderHealth, shared_health
 from providers.limits import shared_limiter
 from providers.pin import RunModel, pinned_settings, require_key
 from providers.types import ModelChoice, ModelConfigError, parse_model
-from store import ArtifactRef, Store, UsageCall
+from store import ArtifactRef, StepCompletion, Store, UsageCall
 from workflows.contracts import (
     COLLECTIVE_INPUTS,
     AgentStepInput,
@@ -277,10 +277,9 @@ class AgentStepActivities:
 
     async def _reuse(self, inp: AgentStepInput, done: ArtifactRef, attempt: int, slog: Any) -> AgentStepResult:
         slog.info("step.reused", artifact=done.name, version=done.version)
-        await self._db(self.store.step_finished, inp.run_id, inp.key, "completed", None, attempt)
-        step = await self._db(self.store.get_step, inp.run_id, inp.key)
+        provider, model = await self._db(self.store.reuse_step, inp.run_id, inp.key, attempt)
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
-                               provider=step.provider if step else None, model=step.model if step else None)
+                               provider=provider, model=model)
 
     async def _failure(
         self, inp: AgentStepInput, run: _Attempt, config: ProvidersConfig | None, choices: list[ModelChoice],
@@ -399,10 +398,11 @@ class AgentStepActivities:
         if out.composite:
             transcript = transcript_markdown(inp.key, name, out.transcript)
             extra.append((f"{name}.transcript.md", transcript.encode()))
-        ref, stored = self.store.complete_step(
-            inp.run_id, inp.key, key, name, out.text.encode(), calls, events_for,
-            extra=extra, extra_events_for=extra_events_for, answered_by=(choice.provider, choice.model),
-        )
+        ref, stored = self.store.complete_step(StepCompletion(
+            run_id=inp.run_id, key=inp.key, output_key=key, name=name, content=out.text.encode(), calls=calls,
+            events_for=events_for, extra=extra, extra_events_for=extra_events_for,
+            answered_by=(choice.provider, choice.model),
+        ))
         for seq, type_, data in stored:
             self.events.publish(inp.run_id, seq, type_, data)
         return ref

@@ -26,13 +26,14 @@ def find(s: Session, run_id: str, step_key: str, name: str) -> ArtifactRef | Non
     return None if row is None else artifact_ref(row)
 
 
-def latest(s: Session, run_id: str, name: str) -> ArtifactRef | None:
-    row = s.scalar(
-        select(Artifact)
-        .where(Artifact.run_id == run_id, Artifact.name == name)
-        .order_by(Artifact.version.desc())
-        .limit(1)
-    )
+_VERSION = select(*_COLS).where(
+    _COLS.run_id == bindparam("run_id"), _COLS.name == bindparam("name"), _COLS.version == bindparam("version")
+)
+
+
+def version(s: Session, run_id: str, name: str, number: int) -> ArtifactRef | None:
+    """One version of one artifact: a lookup on the (run_id, name, version) unique index."""
+    row = s.connection().execute(_VERSION, {"run_id": run_id, "name": name, "version": number}).first()
     return None if row is None else artifact_ref(row)
 
 

@@ -159,39 +159,49 @@ def step_started(
 
 
 def step_finished(
-    s: Session, run_id: str, key: str, status: str, error: str | None, attempt: int | None = None,
-    answered_by: tuple[str, str] | None = None,
+    s: Session, run_id: str, key: str, status: str, error: str | None, answered_by: tuple[str, str] | None = None
 ) -> bool:
     """Set the step's final status (and the provider/model that answered, when given) in one UPDATE."""
     check_step_status(status)
     params: dict[str, Any] = {"b_run": run_id, "b_key": key, "status": status, "error": error,
                               "finished_at": utcnow()}
-    if attempt is not None:  # an attempt that only found its output stored still counts
-        params["b_attempt"] = attempt
     if answered_by is not None:
         params["provider"], params["model"] = answered_by
-    result = s.connection().execute(_STEP_FINISHED[(attempt is not None, answered_by is not None)], params)
+    result = s.connection().execute(_STEP_FINISHED[answered_by is not None], params)
     return bool(result.rowcount)
 
 
-def _step_finished_stmt(with_attempt: bool, with_answer: bool) -> Any:
+_STEP_WHERE = (_STEPS.run_id == bindparam("b_run")) & (_STEPS.key == bindparam("b_key"))
+
+
+def _step_finished_stmt(with_answer: bool) -> Any:
     values: dict[str, Any] = {"status": bindparam("status"), "error": bindparam("error"),
                               "finished_at": bindparam("finished_at", type_=UTCDateTime())}
-    if with_attempt:
-        attempt: Any = bindparam("b_attempt")
-        values["attempts"] = case((_STEPS.attempts >= attempt, _STEPS.attempts), else_=attempt)
     if with_answer:
         values["provider"], values["model"] = bindparam("provider"), bindparam("model")
-    where = (_STEPS.run_id == bindparam("b_run")) & (_STEPS.key == bindparam("b_key"))
-    return update(Step).where(where).values(**values)
+    return update(Step).where(_STEP_WHERE).values(**values)
 
 
-_STEP_FINISHED = {(a, b): _step_finished_stmt(a, b) for a in (False, True) for b in (False, True)}
+_STEP_FINISHED = {answer: _step_finished_stmt(answer) for answer in (False, True)}
+
+_ATTEMPT: Any = bindparam("b_attempt")
+_STEP_REUSED = (
+    update(Step)
+    .where(_STEP_WHERE)
+    .values(status="completed", error=None, finished_at=bindparam("finished_at", type_=UTCDateTime()),
+            # the attempt that found the output stored counts; attempts only grow
+            attempts=case((_STEPS.attempts >= _ATTEMPT, _STEPS.attempts), else_=_ATTEMPT))
+    .returning(_STEPS.provider, _STEPS.model)
+)
 
 
-def get_step(s: Session, run_id: str, key: str) -> StepView | None:
-    step = s.scalar(select(Step).where(Step.run_id == run_id, Step.key == key))
-    return None if step is None else step_view(step)
+def step_reused(s: Session, run_id: str, key: str, attempt: int) -> tuple[str | None, str | None] | None:
+    """Mark completed a step whose output an earlier attempt stored, and return the (provider, model) that answered
+    then, in one UPDATE ... RETURNING; None when there is no such step."""
+    row = s.connection().execute(
+        _STEP_REUSED, {"b_run": run_id, "b_key": key, "b_attempt": attempt, "finished_at": utcnow()}
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def add_fallback(s: Session, run_id: str, key: str, entry: dict[str, Any]) -> bool:
@@ -212,12 +222,6 @@ def _set_step_status_stmt(ins: Any) -> Any:
         set_={"step_id": new.step_id, "agent": new.agent, "iteration": new.iteration, "status": new.status,
               "finished_at": new.finished_at},
     )
-
-
-def set_step_status(
-    s: Session, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, status: str
-) -> None:
-    set_step_statuses(s, run_id, [(key, step_id, agent, iteration, status)])
 
 
 def set_step_statuses(s: Session, run_id: str, rows: list[tuple[str, str, str | None, int | None, str]]) -> None:

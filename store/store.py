@@ -23,7 +23,7 @@ import store.usage as usage
 from store.cache import CONTENT_CACHE_BYTES, ContentCache
 from store.db import is_unique_violation, make_engine, writer
 from store.migrate import ensure_migrated
-from store.types import ArtifactRef, EventRow, RunView, StepView, UsageCall, UsageRow, UsageSummary
+from store.types import ArtifactRef, EventRow, RunView, StepCompletion, UsageCall, UsageRow, UsageSummary
 
 T = TypeVar("T")
 
@@ -143,35 +143,6 @@ class Store:
         with self._read() as s:
             return runs.list_runs(s, status, workflow_id, limit, offset)
 
-    # steps
-
-    def ensure_steps(self, run_id: str, steps: list[tuple[str, str, str | None, int | None]]) -> None:
-        with self._write() as s:
-            runs.ensure_steps(s, run_id, steps)
-
-    def step_started(
-        self, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, attempt: int
-    ) -> None:
-        with self._write() as s:
-            runs.step_started(s, run_id, key, step_id, agent, iteration, attempt)
-
-    def step_finished(
-        self, run_id: str, key: str, status: str, error: str | None = None, attempt: int | None = None
-    ) -> None:
-        with self._write() as s:
-            if not runs.step_finished(s, run_id, key, status, error, attempt):
-                raise KeyError((run_id, key))
-
-    def get_step(self, run_id: str, key: str) -> StepView | None:
-        with self._read() as s:
-            return runs.get_step(s, run_id, key)
-
-    def set_step_status(
-        self, run_id: str, key: str, step_id: str, agent: str | None, iteration: int | None, status: str
-    ) -> None:
-        with self._write() as s:
-            runs.set_step_status(s, run_id, key, step_id, agent, iteration, status)
-
     # a step's writes, one transaction each (the hot path: see bench/RESULTS.md)
 
     def start_step(
@@ -186,51 +157,32 @@ class Store:
 
         return self._write_retrying(write)
 
-    def complete_step(
-        self,
-        run_id: str,
-        key: str,
-        output_key: str,
-        name: str,
-        content: bytes,
-        usage_row: tuple[str, str, int, int] | Sequence[UsageCall],
-        events_for: Callable[[ArtifactRef], list[tuple[str, dict[str, Any]]]],
-        media_type: str = "text/markdown",
-        *,
-        extra: Sequence[tuple[str, bytes]] = (),
-        extra_events_for: Callable[[list[ArtifactRef]], list[tuple[str, dict[str, Any]]]] | None = None,
-        answered_by: tuple[str, str] | None = None,
-    ) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
+    def complete_step(self, done: StepCompletion) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
         """Usage, the artifact's next version (and `extra` artifacts, e.g. a transcript), the step's completion
-        (with the provider/model that answered) and its events, all or nothing.
+        (with the provider/model that answered) and its events, all or nothing; the artifact and the stored
+        events as (seq, type, data).
 
-        `usage_row` is one call as (provider, model, prompt, completion), keyed by the output, or the step's calls.
         Idempotent on (run, output_key, name): a retry after a commit returns the stored artifact and no events.
         """
+        run_id, content = done.run_id, done.content
         sha256 = hashlib.sha256(content).hexdigest()
-        if isinstance(usage_row, tuple) and len(usage_row) == 4 and isinstance(usage_row[0], str):
-            provider, model, prompt_tokens, completion_tokens = usage_row
-            calls: Sequence[UsageCall] = [
-                UsageCall(f"{run_id}:{output_key}", provider, model, prompt_tokens, completion_tokens)
-            ]
-        else:
-            calls = usage_row
 
         def write(s: Session) -> tuple[ArtifactRef, list[tuple[int, str, dict[str, Any]]]]:
-            existing = artifacts.find(s, run_id, output_key, name)
+            existing = artifacts.find(s, run_id, done.output_key, done.name)
             if existing is not None:
                 return existing, []
-            usage.record_calls(s, run_id, key, calls)
+            usage.record_calls(s, run_id, done.key, done.calls)
             artifacts.put_blob(s, sha256, content, lookup=False)
-            ref = artifacts.insert_next_version(s, run_id, name, output_key, sha256, len(content), media_type)
+            ref = artifacts.insert_next_version(
+                s, run_id, done.name, done.output_key, sha256, len(content), done.media_type)
             extras: list[ArtifactRef] = []
-            for extra_name, extra_content in extra:
+            for extra_name, extra_content in done.extra:
                 extra_sha = hashlib.sha256(extra_content).hexdigest()
                 artifacts.put_blob(s, extra_sha, extra_content)
                 extras.append(artifacts.insert_next_version(
-                    s, run_id, extra_name, output_key, extra_sha, len(extra_content), media_type))
-            runs.step_finished(s, run_id, key, "completed", None, answered_by=answered_by)
-            planned = events_for(ref) + (extra_events_for(extras) if extra_events_for else [])
+                    s, run_id, extra_name, done.output_key, extra_sha, len(extra_content), done.media_type))
+            runs.step_finished(s, run_id, done.key, "completed", None, answered_by=done.answered_by)
+            planned = done.events_for(ref) + (done.extra_events_for(extras) if done.extra_events_for else [])
             seqs = events.append_many(s, run_id, planned)
             return ref, [(seq, t, d) for seq, (t, d) in zip(seqs, planned, strict=True)]
 
@@ -238,6 +190,15 @@ class Store:
         if stored[0].sha256 == sha256:  # not a retry that found an earlier attempt's (other) answer
             self.contents.put(sha256, content)
         return stored
+
+    def reuse_step(self, run_id: str, key: str, attempt: int) -> tuple[str | None, str | None]:
+        """Mark completed a step whose output an earlier attempt stored (this attempt counts: attempts only grow);
+        the (provider, model) that answered it. One transaction; KeyError when the run has no such step."""
+        with self._write() as s:
+            answered = runs.step_reused(s, run_id, key, attempt)
+        if answered is None:
+            raise KeyError((run_id, key))
+        return answered
 
     def fail_step(
         self, run_id: str, key: str, status: str, error: str, event: tuple[str, dict[str, Any]],
@@ -286,17 +247,17 @@ class Store:
         with self._read() as s:
             return artifacts.find(s, run_id, step_key, name)
 
-    def latest_artifact(self, run_id: str, name: str) -> ArtifactRef | None:
+    def artifact_version(self, run_id: str, name: str, version: int) -> ArtifactRef | None:
+        """One version of one artifact (one indexed query); None when the run has no such version."""
         with self._read() as s:
-            return artifacts.latest(s, run_id, name)
+            return artifacts.version(s, run_id, name, version)
 
-    def read_artifact(self, artifact_id: int, sha256: str | None = None) -> bytes:
-        """An artifact version's content; given its `sha256` (an artifact pointer carries it), from memory when
-        this process wrote or read that content before (see store.cache)."""
-        if sha256 is not None:
-            cached = self.contents.get(sha256)
-            if cached is not None:
-                return cached
+    def read_artifact(self, artifact_id: int, sha256: str) -> bytes:
+        """An artifact version's content; from memory when this process wrote or read content with that `sha256`
+        before (see store.cache), else from the database by `artifact_id` (the id decides what is read)."""
+        cached = self.contents.get(sha256)
+        if cached is not None:
+            return cached
         with self._read() as s:
             row = artifacts.read(s, artifact_id)
         if row is None:
@@ -310,26 +271,9 @@ class Store:
 
     # usage
 
-    def record_usage(
-        self,
-        run_id: str,
-        step_key: str,
-        call_key: str,
-        provider: str,
-        model: str,
-        prompt_tokens: int,
-        completion_tokens: int,
-    ) -> None:
-        with self._write() as s:
-            usage.record(s, run_id, step_key, call_key, provider, model, prompt_tokens, completion_tokens)
-
     def usage_for_run(self, run_id: str) -> list[UsageRow]:
         with self._read() as s:
             return usage.for_run(s, run_id)
-
-    def usage_since(self, since: datetime) -> list[UsageRow]:
-        with self._read() as s:
-            return usage.since(s, since)
 
     def usage_summary(self, run_id: str) -> UsageSummary:
         """Exact totals of a run's calls, per step, provider and provider:model."""
@@ -337,7 +281,9 @@ class Store:
 
     def usage_summary_since(self, since: datetime) -> UsageSummary:
         """Exact totals of every run's calls since a time, per provider and provider:model."""
-        return usage.summarize(self.usage_since(since), by_step=False)
+        with self._read() as s:
+            rows = usage.since(s, since)
+        return usage.summarize(rows, by_step=False)
 
     def step_samples(
         self, agent: str | None, provider: str, model: str, exclude_run: str | None, limit: int = 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -85,6 +86,31 @@ class UsageCall:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Decimal | None = None
+
+
+EventSpec = tuple[str, dict[str, Any]]  # (type, data) of an event to append
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepCompletion:
+    """Everything `Store.complete_step` writes for a step that produced its output, in one transaction.
+
+    `output_key` (the step key, or a revision's key such as `02-pm-prd@r1`) makes the write idempotent;
+    `calls` are the step's model calls (usage); `extra` are further (name, content) artifacts of the same output,
+    e.g. a transcript; `answered_by` is the (provider, model) that answered. `events_for` and `extra_events_for`
+    get the stored artifact(s) and return the events to append with them."""
+
+    run_id: str
+    key: str
+    output_key: str
+    name: str
+    content: bytes
+    calls: Sequence[UsageCall]
+    events_for: Callable[[ArtifactRef], list[EventSpec]]
+    media_type: str = "text/markdown"
+    extra: Sequence[tuple[str, bytes]] = ()
+    extra_events_for: Callable[[list[ArtifactRef]], list[EventSpec]] | None = None
+    answered_by: tuple[str, str] | None = None
 
 
 class UsageTotals(_View):

@@ -15,21 +15,6 @@ from store.models import Step, Usage, utcnow
 from store.types import UsageCall, UsageGroup, UsageRow, UsageSummary, UsageTotals
 
 
-def record(
-    s: Session,
-    run_id: str,
-    step_key: str,
-    call_key: str,
-    provider: str,
-    model: str,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: Decimal | None = None,
-) -> None:
-    call = UsageCall(call_key, provider, model, prompt_tokens, completion_tokens, cost_usd)
-    record_calls(s, run_id, step_key, [call])
-
-
 def record_calls(s: Session, run_id: str, step_key: str, calls: Iterable[UsageCall]) -> None:
     """All of a step's calls in one INSERT ... ON CONFLICT DO NOTHING (a retried commit adds nothing)."""
     now = utcnow()
@@ -74,8 +59,11 @@ def for_run(s: Session, run_id: str) -> list[UsageRow]:
     return [_row(row) for row in s.connection().execute(_USAGE_OF_RUN, {"run_id": run_id})]
 
 
+_USAGE_SINCE = select(*_USAGE).where(_USAGE.created_at >= bindparam("since")).order_by(_USAGE.id)
+
+
 def since(s: Session, when: datetime) -> list[UsageRow]:
-    return [_row(row) for row in s.scalars(select(Usage).where(Usage.created_at >= when).order_by(Usage.id))]
+    return [_row(row) for row in s.connection().execute(_USAGE_SINCE, {"since": when})]
 
 
 def step_samples(

@@ -89,7 +89,7 @@ def download_zip(run_id: RunId, store: StoreDep) -> Response:
             member = safe_member(name)
             if member is not None and member not in written:
                 written.add(member)
-                zf.writestr(member, store.read_artifact(refs[-1].id))
+                zf.writestr(member, store.read_artifact(refs[-1].id, refs[-1].sha256))
     filename = f"{run_id}-artifacts.zip"
     return Response(buf.getvalue(), media_type="application/zip",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
@@ -102,13 +102,13 @@ def download_zip(run_id: RunId, store: StoreDep) -> Response:
 )
 def download_version(run_id: RunId, name: ArtifactName, version: int, store: StoreDep) -> Response:
     """The bytes of one version, with a content type from the name's extension."""
-    refs = _versions(store, run_id).get(name, [])
-    ref = next((r for r in refs if r.version == version), None)
+    ref = store.artifact_version(run_id, name, version)
     if ref is None:
+        get_view(store, run_id)  # 404 for an unknown run; reading the whole run only on a miss
         raise Problem(404, f"run {run_id!r} has no version {version} of artifact {name!r}")
     filename = PurePosixPath(name).name or "artifact"
     return Response(
-        store.read_artifact(ref.id),
+        store.read_artifact(ref.id, ref.sha256),
         media_type=media_type(name),
         headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}", "ETag": f'"{ref.sha256}"'},
     )

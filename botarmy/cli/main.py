@@ -236,7 +236,7 @@ def write_artifacts(run_id: str, out_dir: Path) -> None:
         if root not in target.parents:
             raise fail(f"artifact name {a.name!r} would leave {root}; not written")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store.read_artifact(a.id))
+        target.write_bytes(store.read_artifact(a.id, a.sha256))
         out.print(f"wrote {target} (v{a.version}, {a.bytes} B)", highlight=False)
 
 

@@ -15,7 +15,7 @@ def composite_plan() -> Plan:
 
 
 def _artifacts(store, run_id: str) -> dict[str, str]:
-    return {a.name: store.read_artifact(a.id).decode() for a in store.get_run(run_id).artifacts}
+    return {a.name: store.read_artifact(a.id, a.sha256).decode() for a in store.get_run(run_id).artifacts}
 
 
 async def test_composite_step_runs_both_agents_in_turns_and_stores_the_transcript(

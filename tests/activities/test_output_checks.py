@@ -38,7 +38,8 @@ async def test_answer_missing_template_sections_is_re_asked_with_their_names(
     reask = openai_fake.calls[1]["body"]["messages"][-1]["content"]
     assert "Target Users" in reask and "Executive Summary" not in reask
     run = store.get_run(result.run_id)
-    stored = store.read_artifact(next(a.id for a in run.artifacts if a.name == "brief.md")).decode()
+    ref = next(a for a in run.artifacts if a.name == "brief.md")
+    stored = store.read_artifact(ref.id, ref.sha256).decode()
     assert stored == brief
 
 
@@ -55,7 +56,8 @@ async def test_empty_answer_twice_is_a_retryable_failure_counted_in_attempts(
     assert (step.status, step.attempts) == ("completed", 2)
     [retrying] = events_of(store, result.run_id, "step.retrying")
     assert retrying["attempt"] == 1 and "empty" in retrying["error"]
-    stored = store.read_artifact(store.get_run(result.run_id).artifacts[0].id).decode()
+    ref = store.get_run(result.run_id).artifacts[0]
+    stored = store.read_artifact(ref.id, ref.sha256).decode()
     assert stored.strip() == "# Document\n\n## Section\n\nFake provider answer."
     keys = [u.call_key.rsplit(":", 2)[-2:] for u in store.usage_for_run(result.run_id)]
     assert keys == [["a1", "1"], ["a1", "2"], ["a2", "1"]]  # the failed attempt's calls cost money too

@@ -40,10 +40,10 @@ async def test_run_json_reports_every_step_and_artifact_version(worker_env, work
     assert ("epic-2/story.md", 1) in versions
     store = Store(worker_env["DATABASE_URL"])
     for a in run["artifacts"]:
-        ref = store.latest_artifact(run["run_id"], a["name"]) if a["version"] == 1 and a["name"] != "prd.md" else None
-        if ref:
-            data = store.read_artifact(ref.id)
-            assert hashlib.sha256(data).hexdigest() == a["sha256"] and len(data) == a["bytes"]
+        ref = store.artifact_version(run["run_id"], a["name"], a["version"])
+        assert ref is not None and ref.sha256 == a["sha256"]
+        data = store.read_artifact(ref.id, ref.sha256)
+        assert hashlib.sha256(data).hexdigest() == a["sha256"] and len(data) == a["bytes"]
 
     status = botarmy("status", run["run_id"], "--json", env=worker_env)
     assert json.loads(status.stdout)["artifacts"] == run["artifacts"]

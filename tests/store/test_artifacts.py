@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 
 from store import ArtifactRef, Store
 from store.models import Artifact, Blob
-from tests.store.helpers import new_run
+from tests.store.helpers import new_run, statements
 
 
 def _count(url: str, model: type[Artifact] | type[Blob]) -> int:
@@ -32,7 +32,7 @@ def test_put_artifact_returns_a_ref_to_its_content(store: Store) -> None:
     assert ref.sha256 == hashlib.sha256(b"# PRD\n").hexdigest()
     assert (ref.bytes, ref.media_type) == (6, "text/markdown")
     assert ref.created_at.tzinfo == UTC
-    assert store.read_artifact(ref.id) == b"# PRD\n"
+    assert store.read_artifact(ref.id, ref.sha256) == b"# PRD\n"
 
 
 def test_same_step_twice_is_one_row_and_the_first_content_wins(store: Store, database_url: str) -> None:
@@ -41,7 +41,7 @@ def test_same_step_twice_is_one_row_and_the_first_content_wins(store: Store, dat
     retried = store.put_artifact(run_id, "prd.md", b"attempt 2", "02-pm-prd")
     assert retried == first
     assert store.list_artifacts(run_id) == [first]
-    assert store.read_artifact(first.id) == b"attempt 1"
+    assert store.read_artifact(first.id, first.sha256) == b"attempt 1"
     assert _count(database_url, Artifact) == 1
 
 
@@ -51,10 +51,13 @@ def test_a_later_step_writes_the_next_version(store: Store) -> None:
     v2 = store.put_artifact(run_id, "prd.md", b"revised", "06-pm-prd-revise")
     other = store.put_artifact(run_id, "architecture.md", b"arch", "03-architect")
     assert (v1.version, v2.version, other.version) == (1, 2, 1)
-    assert store.latest_artifact(run_id, "prd.md") == v2
+    assert store.artifact_version(run_id, "prd.md", 2) == v2
+    assert store.artifact_version(run_id, "prd.md", 1) == v1
     assert store.find_artifact(run_id, "02-pm-prd", "prd.md") == v1
     assert store.find_artifact(run_id, "03-architect", "prd.md") is None
-    assert store.latest_artifact(run_id, "missing.md") is None
+    assert store.artifact_version(run_id, "prd.md", 3) is None
+    assert store.artifact_version(run_id, "missing.md", 1) is None
+    assert store.artifact_version("no-such-run", "prd.md", 1) is None
     assert store.list_artifacts(run_id) == [v1, v2, other]
 
 
@@ -73,22 +76,37 @@ def test_identical_content_is_stored_once(store: Store, database_url: str) -> No
         store.put_artifact(run_b, "copy.md", b"same bytes", "01-x", media_type="text/plain"),
     ]
     assert len({r.sha256 for r in refs}) == 1
-    assert [store.read_artifact(r.id) for r in refs] == [b"same bytes"] * 3
+    assert [store.read_artifact(r.id, r.sha256) for r in refs] == [b"same bytes"] * 3
     assert _count(database_url, Artifact) == 3
     assert _count(database_url, Blob) == 1
 
 
-def test_one_megabyte_artifact_round_trips(store: Store) -> None:
+def test_one_megabyte_artifact_round_trips(store: Store, database_url: str) -> None:
     run_id = new_run(store)
     content = os.urandom(1024 * 1024)
     ref = store.put_artifact(run_id, "bundle.bin", content, "09-dev", media_type="application/octet-stream")
     assert ref.bytes == len(content)
-    assert store.read_artifact(ref.id) == content
+    other = Store(database_url)  # a cold cache: the bytes come from the database
+    try:
+        assert other.read_artifact(ref.id, ref.sha256) == content
+    finally:
+        other.close()
+
+
+def test_one_version_is_one_query(store: Store) -> None:
+    run_id = new_run(store)
+    for i in range(3):
+        store.put_artifact(run_id, "prd.md", f"v{i}".encode(), f"step-{i}")
+    with statements() as seen:
+        found = store.artifact_version(run_id, "prd.md", 2)
+    assert found is not None and found.step == "step-1"
+    queries = [q for q in seen if not q.startswith("BEGIN")]  # SQLite's explicit BEGIN is no query
+    assert len(queries) == 1 and "FROM artifacts" in queries[0] and "artifacts.version =" in queries[0]
 
 
 def test_reading_an_unknown_artifact_raises_key_error(store: Store) -> None:
     with pytest.raises(KeyError):
-        store.read_artifact(424242)
+        store.read_artifact(424242, "0" * 64)
 
 
 def test_artifact_for_unknown_run_is_refused(store: Store) -> None:

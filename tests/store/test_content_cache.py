@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Engine, event
 
 from store import Store
 from store.cache import ContentCache
-from tests.store.helpers import new_run
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement any engine sends while the block runs."""
-    seen: list[str] = []
-
-    def hook(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", hook)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", hook)
+from tests.store.helpers import new_run, statements
 
 
 def test_what_a_store_wrote_is_read_back_without_a_query(store: Store) -> None:

@@ -5,7 +5,7 @@ from datetime import UTC
 import pytest
 
 from store import RunView, StepView, Store
-from tests.store.helpers import new_run
+from tests.store.helpers import begin, completion, new_run
 
 
 def test_plan_round_trips_and_saving_twice_keeps_one(store: Store) -> None:
@@ -29,11 +29,9 @@ def test_create_run_twice_is_a_no_op(store: Store) -> None:
 
 
 def test_get_run_returns_the_full_shape(store: Store) -> None:
-    run_id = new_run(store)
-    store.ensure_steps(run_id, [("01-analyst-brief", "brief", "analyst", None), ("02-pm-prd", "prd", "pm", None)])
-    store.step_started(run_id, "01-analyst-brief", "brief", "analyst", None, attempt=1)
-    store.put_artifact(run_id, "brief.md", b"# Brief", "01-analyst-brief")
-    store.step_finished(run_id, "01-analyst-brief", "completed")
+    run_id = begin(store, [("01-analyst-brief", "brief", "analyst", None), ("02-pm-prd", "prd", "pm", None)])
+    store.start_step(run_id, "01-analyst-brief", "brief", "analyst", None, 1, ("step.started", {}))
+    store.complete_step(completion(run_id, "01-analyst-brief", "brief.md", b"# Brief"))
 
     run = store.get_run(run_id)
 
@@ -55,64 +53,79 @@ def test_get_run_of_unknown_id_is_none(store: Store) -> None:
     assert store.get_run("missing") is None
 
 
-def test_step_lifecycle_pending_running_retrying_completed(store: Store) -> None:
-    run_id = new_run(store)
+def test_begin_run_twice_keeps_one_run_one_pending_step_and_one_event(store: Store) -> None:
     key = "12-sm-story[2]"
-    store.ensure_steps(run_id, [(key, "story", "sm", 2)])
-    store.ensure_steps(run_id, [(key, "story", "sm", 2)])
+    run_id = begin(store, [(key, "story", "sm", 2)])
+    again = store.begin_run(run_id, "greenfield-fullstack", "other", "hash-1", {"idea": "second"},
+                            [(key, "story", "sm", 2)], ("run.started", {}))  # a retried activity
+    assert again is None
+    run = store.get_run(run_id)
+    assert run is not None and run.inputs == {"idea": "todo app"}
+    assert [(s.key, s.status, s.attempts) for s in run.steps] == [(key, "pending", 0)]
+    assert [e.type for e in store.list_events(run_id)] == ["run.started"]
+
+
+def test_step_lifecycle_pending_running_retrying_completed(store: Store) -> None:
+    key = "12-sm-story[2]"
+    run_id = begin(store, [(key, "story", "sm", 2)])
     assert _step(store, run_id, key).status == "pending"
 
-    store.step_started(run_id, key, "story", "sm", 2, attempt=1)
+    store.start_step(run_id, key, "story", "sm", 2, 1, ("step.started", {"attempt": 1}))
     first = _step(store, run_id, key)
     assert (first.status, first.attempts, first.finished_at) == ("running", 1, None)
     assert first.started_at is not None and first.started_at.tzinfo == UTC
 
-    store.step_finished(run_id, key, "retrying", error="provider timeout")
+    store.fail_step(run_id, key, "retrying", "provider timeout", ("step.retrying", {"attempt": 1}))
     retrying = _step(store, run_id, key)
     assert (retrying.status, retrying.error) == ("retrying", "provider timeout")
 
-    store.step_started(run_id, key, "story", "sm", 2, attempt=2)
-    store.step_started(run_id, key, "story", "sm", 2, attempt=1)  # a late duplicate never lowers attempts
+    store.start_step(run_id, key, "story", "sm", 2, 2, ("step.started", {"attempt": 2}))
+    store.start_step(run_id, key, "story", "sm", 2, 1, ("step.started", {"attempt": 1}))  # a late duplicate
     second = _step(store, run_id, key)
-    assert (second.status, second.attempts, second.finished_at) == ("running", 2, None)
+    assert (second.status, second.attempts, second.finished_at) == ("running", 2, None)  # attempts never drop
     assert second.started_at == first.started_at
 
-    store.step_finished(run_id, key, "completed")
+    store.complete_step(completion(run_id, key, "story.md", b"# Story", answered_by=("openai", "gpt-4o-mini")))
     done = _step(store, run_id, key)
     assert (done.status, done.attempts, done.error) == ("completed", 2, None)
     assert (done.agent, done.iteration, done.step_id) == ("sm", 2, "story")
+    assert (done.provider, done.model) == ("openai", "gpt-4o-mini")
     assert done.finished_at is not None and done.finished_at >= done.started_at  # type: ignore[operator]
 
 
-def test_step_started_creates_a_step_it_was_not_told_about(store: Store) -> None:
+def test_start_step_creates_a_step_it_was_not_told_about(store: Store) -> None:
     run_id = new_run(store)
-    store.step_started(run_id, "03-architect", "architecture", "architect", None, attempt=3)
+    store.start_step(run_id, "03-architect", "architecture", "architect", None, 3, ("step.started", {}))
     step = _step(store, run_id, "03-architect")
     assert (step.status, step.attempts, step.agent) == ("running", 3, "architect")
 
 
-def test_set_step_status_marks_a_step_skipped(store: Store) -> None:
-    run_id = new_run(store)
-    store.ensure_steps(run_id, [("04-ux", "ux", "ux-expert", None)])
-    store.set_step_status(run_id, "04-ux", "ux", "ux-expert", None, "skipped")
-    store.set_step_status(run_id, "05-qa", "qa", "qa", None, "skipped")
+def test_end_run_marks_steps_skipped_even_ones_it_was_not_told_about(store: Store) -> None:
+    run_id = begin(store, [("04-ux", "ux", "ux-expert", None)])
+    store.end_run(run_id, "completed", None, [], [("04-ux", "ux", "ux-expert", None, "skipped"),
+                                                  ("05-qa", "qa", "qa", None, "skipped")], ("run.completed", {}))
     run = store.get_run(run_id)
     assert run is not None
     assert [(s.key, s.status) for s in run.steps] == [("04-ux", "skipped"), ("05-qa", "skipped")]
     assert all(s.finished_at is not None for s in run.steps)
+    assert run.status == "completed"
 
 
-def test_unknown_step_status_is_rejected(store: Store) -> None:
-    run_id = new_run(store)
-    store.ensure_steps(run_id, [("01-a", "a", None, None)])
-    with pytest.raises(ValueError):
-        store.step_finished(run_id, "01-a", "done")
+def test_unknown_step_status_is_rejected_and_nothing_is_written(store: Store) -> None:
+    run_id = begin(store, [("01-a", "a", None, None)])
+    with pytest.raises(ValueError, match="unknown step status 'done'"):
+        store.fail_step(run_id, "01-a", "done", "x", ("step.done", {}))
+    with pytest.raises(ValueError, match="unknown step status 'done'"):
+        store.end_run(run_id, "completed", None, [], [("01-a", "a", None, None, "done")], ("run.completed", {}))
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "running"
+    assert [(s.status, s.error) for s in run.steps] == [("pending", None)]
+    assert [e.type for e in store.list_events(run_id)] == ["run.started"]
 
 
-def test_finishing_a_step_that_does_not_exist_raises_key_error(store: Store) -> None:
-    run_id = new_run(store)
+def test_ending_an_unknown_run_raises_key_error(store: Store) -> None:
     with pytest.raises(KeyError):
-        store.step_finished(run_id, "99-ghost", "completed")
+        store.end_run("missing", "completed", None, [], [], ("run.completed", {}))
 
 
 def test_finish_run_records_status_error_and_decisions(store: Store) -> None:
@@ -136,8 +149,7 @@ def test_finish_unknown_run_raises_key_error(store: Store) -> None:
 def test_list_runs_is_newest_first_and_filters(store: Store) -> None:
     a = new_run(store, "greenfield-fullstack")
     b = new_run(store, "brownfield-service")
-    c = new_run(store, "greenfield-fullstack")
-    store.ensure_steps(c, [("01-a", "a", None, None)])
+    c = begin(store, [("01-a", "a", None, None)], "greenfield-fullstack")
     store.finish_run(b, "completed")
 
     assert [r.run_id for r in store.list_runs()] == [c, b, a]

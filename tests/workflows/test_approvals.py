@@ -80,9 +80,9 @@ async def test_reject_with_feedback_reruns_step_with_feedback_in_prompt(time_env
     run = store.get_run(result.run_id)
     versions = [a for a in run.artifacts if a.name == "prd.md"]
     assert [a.version for a in versions] == [1, 2]
-    revised = store.read_artifact(versions[1].id).decode()
+    revised = store.read_artifact(versions[1].id, versions[1].sha256).decode()
     assert "Revised after reviewer feedback: Add a section on pricing." in revised
-    assert "reviewer feedback" not in store.read_artifact(versions[0].id).decode()
+    assert "reviewer feedback" not in store.read_artifact(versions[0].id, versions[0].sha256).decode()
 
 
 async def test_too_many_rejections_fail_the_run_with_the_last_feedback(time_env, settings, store):
@@ -111,7 +111,7 @@ async def test_amend_stores_the_persons_version_and_continues(time_env, settings
         result = await handle.result()
     run = store.get_run(result.run_id)
     latest = [a for a in run.artifacts if a.name == "prd.md"][-1]
-    assert latest.version == 2 and store.read_artifact(latest.id) == b"# PRD\n\nEdited by hand.\n"
+    assert latest.version == 2 and store.read_artifact(latest.id, latest.sha256) == b"# PRD\n\nEdited by hand.\n"
     assert result.artifacts["prd.md"].version == 2
 
 

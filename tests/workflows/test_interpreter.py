@@ -35,7 +35,8 @@ async def test_pipeline_plan_completes_with_every_artifact_stored_once(time_env,
     names = sorted(a.name for a in run.artifacts)
     assert names == ["architecture.md", "brief.md", "epic-1/implementation.md", "epic-1/story.md",
                      "po-validation.md", "prd.md"]
-    brief = store.read_artifact(next(a.id for a in run.artifacts if a.name == "brief.md")).decode()
+    ref = next(a for a in run.artifacts if a.name == "brief.md")
+    brief = store.read_artifact(ref.id, ref.sha256).decode()
     assert brief.startswith(OFFLINE_LABEL)
     assert "## Executive Summary" in brief and "## Target Users" in brief  # shaped by the template
     statuses = {s.key: s.status for s in run.steps}
@@ -81,7 +82,7 @@ async def test_repeats_over_a_list_gives_each_item_to_its_iteration(time_env, se
     _, result = await _run(time_env, settings, store, pipeline_plan(), {"for_each_epic": ["login", "billing"]})
     run = store.get_run(result.run_id)
     story2 = next(a for a in run.artifacts if a.name == "epic-2/story.md")
-    assert "epic-2/story.md" in store.read_artifact(story2.id).decode()
+    assert "epic-2/story.md" in store.read_artifact(story2.id, story2.sha256).decode()
 
 
 async def test_model_failing_twice_then_succeeding_takes_three_attempts_1s_2s_apart(

@@ -13,7 +13,8 @@ async def _prd(time_env, settings, store, inputs) -> str:
     async with running_worker(time_env.client, settings, store):
         handle = await start_run(time_env.client, plan, settings, inputs, task_queue=settings.task_queue)
         result = await handle.result()
-    return store.read_artifact(result.artifacts["prd.md"].id).decode()
+    prd = result.artifacts["prd.md"]
+    return store.read_artifact(prd.id, prd.sha256).decode()
 
 
 async def test_project_name_input_fills_the_template_title(time_env, settings, store):
