@@ -33,7 +33,7 @@ async def _greenfield_documents(time_env, settings, store, inputs) -> dict[str, 
     async with running_worker(time_env.client, settings, store):
         handle = await start_run(time_env.client, plan, settings, inputs, task_queue=settings.task_queue)
         result = await handle.result()
-    return {name: store.read_artifact(p.id).decode() for name, p in result.artifacts.items()}
+    return {name: store.read_artifact(p.id, p.sha256).decode() for name, p in result.artifacts.items()}
 
 
 KNOWN = ("{{project_name}}", "{{epic_number}}", "{{iteration}}")  # known from inputs and iterations
