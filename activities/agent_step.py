@@ -54,6 +54,7 @@ from providers.pin import RunModel, pinned_settings, require_key
 from providers.types import ModelChoice, ModelConfigError, parse_model
 from store import ArtifactRef, StepCompletion, Store, UsageCall
 from workflows.contracts import (
+    ACTIVITY_AGENT_STEP,
     COLLECTIVE_INPUTS,
     AgentStepInput,
     AgentStepResult,
@@ -186,7 +187,7 @@ class AgentStepActivities:
             await asyncio.sleep(max(0.5, self.settings.step_heartbeat_s / 3))
             activity.heartbeat(what)
 
-    @activity.defn(name="agent_step")
+    @activity.defn(name=ACTIVITY_AGENT_STEP)
     async def agent_step(self, inp: AgentStepInput) -> AgentStepResult:
         attempt = activity.info().attempt
         name = output_name(inp.step, inp.scope)

@@ -14,13 +14,9 @@ import structlog
 from temporalio import activity
 
 from store import Store
-from workflows.contracts import EventInput
+from workflows.contracts import EventInput, event_channel
 
 log = structlog.get_logger(__name__)
-
-
-def channel(run_id: str) -> str:
-    return f"botarmy:events:{run_id}"
 
 
 class EventSink:
@@ -49,7 +45,7 @@ class EventSink:
         if client is not None:
             payload = json.dumps({"run_id": run_id, "seq": seq, "type": type_, "data": data}, default=str)
             try:
-                client.publish(channel(run_id), payload)
+                client.publish(event_channel(run_id), payload)
                 self.redis_ok = True
             except Exception as exc:  # noqa: BLE001 - any Redis failure degrades to database-only events
                 if self.redis_ok is not False:

@@ -10,7 +10,15 @@ from temporalio import activity
 from activities.events import EventSink
 from activities.storecalls import db_call
 from store import Store
-from workflows.contracts import AmendInput, ArtifactPointer, FinishRunInput, StartRunInput
+from workflows.contracts import (
+    ACTIVITY_FINISH_RUN,
+    ACTIVITY_START_RUN,
+    ACTIVITY_STORE_AMENDMENT,
+    AmendInput,
+    ArtifactPointer,
+    FinishRunInput,
+    StartRunInput,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +35,7 @@ class RecordActivities:
         if seq is not None:
             await asyncio.to_thread(self.events.publish, run_id, seq, type_, data)
 
-    @activity.defn(name="start_run")
+    @activity.defn(name=ACTIVITY_START_RUN)
     async def start_run(self, inp: StartRunInput) -> None:
         event = ("run.started", {"workflow": inp.workflow_id, "inputs": inp.inputs,
                                  "definition_hash": inp.definition_hash})
@@ -43,7 +51,7 @@ class RecordActivities:
         await db_call(write, outage_s=self.outage_s)
         log.info("run.started", run_id=inp.run_id, workflow=inp.workflow_id)
 
-    @activity.defn(name="finish_run")
+    @activity.defn(name=ACTIVITY_FINISH_RUN)
     async def finish_run(self, inp: FinishRunInput) -> None:
         decisions = [{"kind": "condition", **d.model_dump(mode="json")} for d in inp.decisions]
         decisions += [a.model_dump(mode="json") for a in inp.approvals]
@@ -60,7 +68,7 @@ class RecordActivities:
         await db_call(write, outage_s=self.outage_s)
         log.info("run.finished", run_id=inp.run_id, status=inp.status)
 
-    @activity.defn(name="store_amendment")
+    @activity.defn(name=ACTIVITY_STORE_AMENDMENT)
     async def store_amendment(self, inp: AmendInput) -> ArtifactPointer:
         """A person's edited version of an artifact, stored as its next version (idempotent per amendment)."""
         ref = await db_call(

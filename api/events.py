@@ -16,6 +16,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from store import EventRow, Store
+from workflows.contracts import event_channel
 
 log = structlog.get_logger(__name__)
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "stopped"})  # stopped: at a budget pause
@@ -25,10 +26,6 @@ REDIS_SAFETY_POLL_S = 2.0  # even with Redis, look at the table this often (a mi
 STATUS_CHECK_S = 2.0
 # A run that has ended without (yet) a terminal event in the table: give its last events this long to arrive.
 END_GRACE_S = 3.0
-
-
-def channel(run_id: str) -> str:
-    return f"botarmy:events:{run_id}"
 
 
 def envelope(row: EventRow) -> dict[str, Any]:
@@ -49,7 +46,7 @@ class _Waker:
         try:
             self._redis = aioredis.from_url(redis_url, socket_connect_timeout=2)
             self._pubsub = self._redis.pubsub()
-            await self._pubsub.subscribe(channel(run_id))
+            await self._pubsub.subscribe(event_channel(run_id))
         except (RedisError, OSError) as err:
             log.warning("events.redis_unavailable", run_id=run_id, error=str(err))
             await self.close()

@@ -20,7 +20,7 @@ from worker import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
     from bench.contracts import ChainInput, ChainResult, NoopInput, NoopResult
-    from workflows.contracts import AgentStepInput, AgentStepResult, ArtifactPointer, output_name
+    from workflows.contracts import ACTIVITY_AGENT_STEP, AgentStepInput, AgentStepResult, ArtifactPointer, output_name
 
 
 @activity.defn(name="bench_noop")
@@ -28,7 +28,7 @@ async def noop(inp: NoopInput) -> NoopResult:
     return NoopResult(key=inp.key, index=inp.index)
 
 
-@activity.defn(name="agent_step")
+@activity.defn(name=ACTIVITY_AGENT_STEP)
 async def shell_step(inp: AgentStepInput) -> AgentStepResult:
     """The agent step with its work taken out (no store, no prompt, no AutoGen, no model): a run on a worker with
     this activity is the engine's shell, the interpreter workflows and the run bookkeeping around the steps. Only

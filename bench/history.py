@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from bench.engine import Bench
 from bmad.plan import AgentSpec, Plan, PlanStep, TemplateSection, TemplateSpec
-from workflows.contracts import ArtifactPointer
+from workflows.contracts import ACTIVITY_AGENT_STEP, ArtifactPointer
 
 _TITLE = "Section {i:05d}: requirements, decisions and acceptance criteria"
 _INSTRUCTION = (
@@ -76,7 +76,7 @@ async def history_bytes(client: Client, workflow_id: str) -> HistoryBytes:
             if ev.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
                 pending.append(ev.start_child_workflow_execution_initiated_event_attributes.workflow_id)
             elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                if ev.activity_task_scheduled_event_attributes.activity_type.name == "agent_step":
+                if ev.activity_task_scheduled_event_attributes.activity_type.name == ACTIVITY_AGENT_STEP:
                     agent_scheduled.add(ev.event_id)
                     out.agent_step_events += size
                     out.agent_steps += 1

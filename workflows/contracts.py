@@ -17,6 +17,17 @@ SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
 MAX_AMENDMENT_BYTES = 1_048_576
 
+# Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
+ACTIVITY_AGENT_STEP = "agent_step"
+ACTIVITY_START_RUN = "start_run"
+ACTIVITY_FINISH_RUN = "finish_run"
+ACTIVITY_STORE_AMENDMENT = "store_amendment"
+
+
+def event_channel(run_id: str) -> str:
+    """The Redis channel a run's events are announced on (the activities publish, the API's followers listen)."""
+    return f"botarmy:events:{run_id}"
+
 
 class ArtifactPointer(BaseModel):
     name: str

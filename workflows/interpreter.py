@@ -17,6 +17,8 @@ with workflow.unsafe.imports_passed_through():
     from bmad.plan import OutlineStep, PlanOutline
     from workflows.approvals import ApprovalGate, asks_conditions, needs_approval
     from workflows.contracts import (
+        ACTIVITY_AGENT_STEP,
+        ACTIVITY_STORE_AMENDMENT,
         AgentStepInput,
         AgentStepResult,
         AmendInput,
@@ -232,7 +234,7 @@ class Interpreter:
             if answer.decision == "amend":
                 amendments += 1
                 pointer = await workflow.execute_activity(
-                    "store_amendment",
+                    ACTIVITY_STORE_AMENDMENT,
                     AmendInput(run_id=self.run_id, key=st.key, name=art.name, content=answer.content or "",
                                amendment=amendments, by=answer.by),
                     result_type=ArtifactPointer, start_to_close_timeout=_AMEND_TIMEOUT,
@@ -260,7 +262,7 @@ class Interpreter:
         workflow.set_current_details(
             f"Step {agents.index(step.index) + 1}/{len(agents)} `{st.key}`: {step.agent} → {name}{again}")
         result = await workflow.execute_activity(
-            "agent_step",
+            ACTIVITY_AGENT_STEP,
             AgentStepInput(
                 run_id=self.run_id,
                 definition_hash=self.outline.definition_hash,

@@ -14,6 +14,8 @@ with workflow.unsafe.imports_passed_through():
     from bmad.plan import PlanOutline, RepeatBlock
     from workflows.approvals import ApprovalGate
     from workflows.contracts import (
+        ACTIVITY_FINISH_RUN,
+        ACTIVITY_START_RUN,
         ApprovalDecision,
         ApprovalRequest,
         DecisionRecord,
@@ -204,7 +206,7 @@ class BmadRunWorkflow:
             step = next(s for s in outline.steps if s.id == row.step_id)
             self._interp.state(step, row.iteration)
         await _record(
-            "start_run",
+            ACTIVITY_START_RUN,
             StartRunInput(
                 run_id=inp.run_id,
                 workflow_id=outline.workflow_id,
@@ -316,7 +318,7 @@ class BmadRunWorkflow:
         if status == "completed":
             final += [s for s in self._interp.steps.values() if s.status == "completed" and s.artifact is None]
         await _record(
-            "finish_run",
+            ACTIVITY_FINISH_RUN,
             FinishRunInput(
                 run_id=inp.run_id, status=status, error=error, decisions=self._interp.decisions, steps=final,
                 approvals=self._gate.records,

@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from api.events import channel
 from api.main import create_app
 from botarmy.settings import Settings
 from store import Store
 from tests.api.conftest import served
+from workflows.contracts import event_channel as channel
 
 
 def new_run(sqlite_url: str, run_id: str) -> Store:
