@@ -28,7 +28,7 @@ from workflows.contracts import RUN_STATUSES
 from workflows.run import BmadRunWorkflow
 
 # the signals BmadRun defines (temporalio has no public accessor for a workflow class's definition)
-RUN_SIGNALS = tuple(sorted(workflow._Definition.must_from_class(BmadRunWorkflow).signals))
+RUN_SIGNALS = tuple(sorted(n for n in workflow._Definition.must_from_class(BmadRunWorkflow).signals if n))
 router = APIRouter(prefix="/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 RunId = Annotated[str, PathParam(min_length=1, max_length=100)]
 SignalName = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
