@@ -13,7 +13,7 @@ from typing import Any, Literal
 from bmad.plan import Plan, TemplateSection
 from bmad.templates import variable_names
 
-Field = Literal["inputs", "artifacts", "approve"]
+InputField = Literal["inputs", "artifacts", "approve"]
 RESERVED = ("_team", "_approve")  # set by the engine itself, never by the person starting the run
 ENGINE_INPUTS = ("skip", "skip_optional")  # read by the interpreter for every workflow
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
@@ -23,7 +23,7 @@ _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 class InputProblem:
     """One thing wrong with a run's inputs: which field (and key in it) and what to do about it."""
 
-    field: Field
+    field: InputField
     key: str | None
     message: str
 
@@ -97,6 +97,41 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What each input key of one plan may be."""
+
+    known: list[str]
+    conditions: set[str]
+    repeats: set[str]
+    routes: dict[str, list[str]]
+    steps: set[str]
+
+    @classmethod
+    def of(cls, plan: Plan) -> _Rules:
+        return cls(known_inputs(plan), set(condition_inputs(plan)), set(repeat_inputs(plan)), route_inputs(plan),
+                   {s.id for s in plan.steps})
+
+    def check(self, key: str, value: Any) -> tuple[Any, str | None]:
+        """(the normalised value, None), or (None, what is wrong with it)."""
+        if key not in self.known:
+            return None, f"unknown input; known inputs: {', '.join(k for k in self.known if k not in RESERVED)}"
+        if key in self.conditions or key == "skip_optional":
+            flag = as_bool(value)
+            return (flag, None) if flag is not None else (
+                None, f"{_show(value)} is not a condition value; use true or false")
+        if key in self.repeats:
+            if isinstance(value, list) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                return value, None
+            return None, f"{_show(value)} must be a count (e.g. 3) or a JSON list (e.g. [\"a\",\"b\"])"
+        if key in self.routes and not (isinstance(value, str) and value in self.routes[key]):
+            return None, f"{_show(value)} is not a branch; use one of: {', '.join(self.routes[key])}"
+        if key == "skip" and (unknown := [str(i) for i in (value if isinstance(value, list) else [value])
+                                          if i not in self.steps]):
+            return None, f"no step {', '.join(unknown)}; steps: {', '.join(sorted(self.steps))}"
+        return value, None
+
+
 def check_run_inputs(
     plan: Plan, inputs: dict[str, Any], artifacts: list[str] | tuple[str, ...] = (),
     approve: str | list[str] = "none",
@@ -105,15 +140,13 @@ def check_run_inputs(
     InvalidInputs naming every problem: unknown keys, ill-typed values, unknown artifact names or agents."""
     problems: list[InputProblem] = []
     out: dict[str, Any] = {}
-    known = known_inputs(plan)
-    conditions, repeats, routes = set(condition_inputs(plan)), set(repeat_inputs(plan)), route_inputs(plan)
-    steps = {s.id for s in plan.steps}
+    rules = _Rules.of(plan)
     for key, value in inputs.items():
-        bad = _check_one(key, value, known, conditions, repeats, routes, steps)
-        if isinstance(bad, str):
-            problems.append(InputProblem("inputs", key, bad))
+        normalised, problem = rules.check(key, value)
+        if problem is None:
+            out[key] = normalised
         else:
-            out[key] = bad[0]
+            problems.append(InputProblem("inputs", key, problem))
     for name in artifacts:
         if name not in plan.external_inputs:
             known_docs = (f"known documents: {', '.join(plan.external_inputs)}" if plan.external_inputs
@@ -123,30 +156,6 @@ def check_run_inputs(
     if problems:
         raise InvalidInputs(problems)
     return RunInputs(out, policy)
-
-
-def _check_one(key: str, value: Any, known: list[str], conditions: set[str], repeats: set[str],
-               routes: dict[str, list[str]], steps: set[str]) -> str | tuple[Any]:
-    """(the normalised value,) or what is wrong with it."""
-    if key not in known:
-        return f"unknown input; known inputs: {', '.join(k for k in known if k not in RESERVED)}"
-    if key in conditions or key == "skip_optional":
-        flag = as_bool(value)
-        return (flag,) if flag is not None else f"{_show(value)} is not a condition value; use true or false"
-    if key in repeats:
-        if isinstance(value, list) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-            return (value,)
-        return f"{_show(value)} must be a count (e.g. 3) or a JSON list (e.g. [\"a\",\"b\"])"
-    if key in routes:
-        if isinstance(value, str) and value in routes[key]:
-            return (value,)
-        return f"{_show(value)} is not a branch; use one of: {', '.join(routes[key])}"
-    if key == "skip":
-        ids = value if isinstance(value, list) else [value]
-        unknown = [str(i) for i in ids if i not in steps]
-        if unknown:
-            return f"no step {', '.join(unknown)}; steps: {', '.join(sorted(steps))}"
-    return (value,)
 
 
 def _approve_policy(plan: Plan, approve: str | list[str], problems: list[InputProblem]) -> str | list[str]:
