@@ -50,7 +50,7 @@ class Reference:
 
 
 class Harness:
-    """Use as `async with`: the dev server is up and the plans stored inside; every process is gone after."""
+    """Use as `async with`: the dev server is up and the plans compiled inside; every process is gone after."""
 
     def __init__(self, name: str, cfg: Config, persistent: bool = False, redis_url: str | None = None) -> None:
         self.name, self.cfg, self.workdir, self.latency_ms = name, cfg, cfg.workdir, cfg.latency_ms
