@@ -17,7 +17,7 @@ class RunCreate(BaseModel):
     approve: Literal["all", "none"] | list[str] = Field(
         default="none", description='which agents\' outputs wait for a person: "all", "none" or a list of agent ids'
     )
-    team: str | None = Field(default=None, description="an agent team; the workflow must be one of its workflows")
+    team: str | None = Field(default=None, description="an agent team with every agent the workflow needs")
     artifacts: dict[str, str] = Field(default_factory=dict, description="external input documents, by name")
     budget_usd: float | None = Field(default=None, gt=0, description="pause before the run spends more (USD)")
     budget_tokens: int | None = Field(default=None, gt=0, description="pause before the run uses more tokens")

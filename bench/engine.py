@@ -15,10 +15,9 @@ from bench.baseline import BareChainWorkflow
 from bench.contracts import ChainInput
 from bmad import compile_workflow, load_bmad
 from bmad.plan import Plan
+from botarmy.launch import launch
 from botarmy.settings import Settings
-from botarmy.temporal import start_run
 from store import Store
-from workflows.contracts import ArtifactPointer
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN_BMAD = ROOT / ".bmad-core"
@@ -53,7 +52,7 @@ class Bench:
         self,
         plan: Plan,
         inputs: dict[str, Any],
-        artifacts: dict[str, ArtifactPointer] | None = None,
+        files: dict[str, bytes] | None = None,
         run_id: str | None = None,
         count_steps: bool = True,
         shell: bool = False,
@@ -61,10 +60,9 @@ class Bench:
         """One run to its end; `count_steps=False` leaves `steps` at 0 (the caller counts them after its clock
         stops, so reading the store is not charged to the engine); `shell=True` runs it on the shell worker."""
         t0 = time.perf_counter()
-        handle = await start_run(
-            self.client, plan, self.settings, inputs, artifacts=artifacts, auto_approve=True, run_id=run_id,
-            task_queue=self.shell_queue if shell else None,
-        )
+        launched = await launch(self.client, self.store, self.settings, plan, inputs, files, auto_approve=True,
+                                run_id=run_id, task_queue=self.shell_queue if shell else None)
+        handle = launched.handle
         result = await handle.result()
         wall = time.perf_counter() - t0
         if result.status != "completed":

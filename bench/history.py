@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from bench.engine import Bench
 from bmad.plan import AgentSpec, Plan, PlanStep, TemplateSection, TemplateSpec
-from workflows.contracts import ACTIVITY_AGENT_STEP, ArtifactPointer
+from workflows.contracts import ACTIVITY_AGENT_STEP
 
 _TITLE = "Section {i:05d}: requirements, decisions and acceptance criteria"
 _INSTRUCTION = (
@@ -96,24 +96,22 @@ def _scheduled_id(ev: object) -> int:
 async def measure_size(bench: Bench, label: str, target_bytes: int) -> dict[str, float]:
     plan = await asyncio.to_thread(bench.save, sized_plan(label, target_bytes))
     rid = uuid.uuid4().hex[:10]
-    ref = await asyncio.to_thread(_seed_input, bench, plan, rid, target_bytes)
-    timed = await bench.engine_run(plan, {}, artifacts={"input.md": ArtifactPointer.of(ref)}, run_id=rid)
+    content = _input_document(target_bytes)
+    timed = await bench.engine_run(plan, {}, files={"input.md": content}, run_id=rid)
     sizes = await history_bytes(bench.client, timed.workflow_id)
     run = await asyncio.to_thread(bench.store.get_run, rid)
     assert run is not None
     output = next(a.bytes for a in run.artifacts if a.name == "doc.md")
     return {
         "output_bytes": output,
-        "input_bytes": ref.bytes,
+        "input_bytes": len(content),
         "agent_steps": timed.steps,
         "history_bytes_total": sizes.total,
         "history_bytes_per_step": sizes.agent_step_events / max(1, sizes.agent_steps),
     }
 
 
-def _seed_input(bench: Bench, plan: Plan, run_id: str, size: int):  # noqa: ANN202 - store.ArtifactRef
-    """An external document given with the run; the run row must exist first (artifacts belong to a run)."""
-    bench.store.create_run(run_id, plan.workflow_id, f"bmad-{plan.workflow_id}-{run_id}", plan.definition_hash, {})
+def _input_document(size: int) -> bytes:
+    """An external document given with the run: context the agent reads but the history must never carry."""
     line = b"Input document line: context the agent reads but the history must never carry.\n"
-    content = (line * (size // len(line) + 1))[:size]
-    return bench.store.put_artifact(run_id, "input.md", content, step_key="input")
+    return (line * (size // len(line) + 1))[:size]

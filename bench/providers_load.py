@@ -25,8 +25,8 @@ from ruamel.yaml import YAML
 from temporalio.client import Client, WorkflowFailureError
 
 from bmad.plan import AgentSpec, Plan, PlanStep
+from botarmy.launch import launch
 from botarmy.settings import Settings
-from botarmy.temporal import start_run
 from providers import health, limits
 from store import Store
 from testkit.fakes.gemini_server import FakeOpenAICompatible
@@ -109,9 +109,9 @@ def _fresh_provider_state() -> Iterator[None]:
         health.reset_shared()
 
 
-async def _run(client: Client, plan: Plan, settings: Settings) -> _Outcome:
-    run_id = uuid.uuid4().hex[:10]
-    handle = await start_run(client, plan, settings, {}, auto_approve=True, run_id=run_id)
+async def _run(client: Client, store: Store, plan: Plan, settings: Settings) -> _Outcome:
+    launched = await launch(client, store, settings, plan, {}, auto_approve=True)
+    run_id, handle = launched.run_id, launched.handle
     try:
         result = await handle.result()
     except WorkflowFailureError as exc:
@@ -121,10 +121,9 @@ async def _run(client: Client, plan: Plan, settings: Settings) -> _Outcome:
 
 async def _runs(client: Client, store: Store, settings: Settings, plan: Plan, n: int) -> tuple[float, list[_Outcome]]:
     """`n` runs of `plan` started at once on a worker built from `settings`; the wall time until the last ends."""
-    await asyncio.to_thread(store.save_plan, plan.definition_hash, plan.workflow_id, plan.model_dump_json())
     async with build_worker(client, settings, store):
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(_run(client, plan, settings) for _ in range(n)))
+        outcomes = await asyncio.gather(*(_run(client, store, plan, settings) for _ in range(n)))
         return time.perf_counter() - started, list(outcomes)
 
 

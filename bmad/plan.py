@@ -20,7 +20,7 @@ class SourceRef(BaseModel):
     col: int = 0
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}"
+        return f"{self.path}:{self.line}:{self.col}" if self.line else self.path
 
 
 class AgentSpec(BaseModel):

@@ -57,3 +57,13 @@ def pick_team(catalog: Catalog, workflow_id: str) -> str | None:
         if check_team(catalog, team_id, workflow_id)[0]:
             return team_id
     return None
+
+
+def team_refusal(catalog: Catalog, team_id: str, workflow_id: str) -> str | None:
+    """Why `team_id` cannot run the workflow, in one line (unknown team, or the agents it lacks); None when it can.
+    The one team check of `botarmy run --team` and `POST /runs`."""
+    try:
+        ok, missing = check_team(catalog, team_id, workflow_id)
+    except DefinitionError as exc:
+        return exc.diagnostics[0].message
+    return None if ok else f"team {team_id!r} cannot run {workflow_id}: it lacks {', '.join(missing)}"

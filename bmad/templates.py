@@ -158,6 +158,12 @@ def substitute(text: str, variables: dict[str, Any], strict: bool = False) -> st
     return _compiled(strict, text).render({_ROOT: variables})
 
 
+def variable_names(text: str) -> list[str]:
+    """The variables `substitute` looks up in `text`, by their first part (`{{project.name}}` → project)."""
+    names = (m.group(1).strip() for m in _PLACEHOLDER.finditer(text))
+    return list(dict.fromkeys(n.split(".")[0] for n in names if _NAME.fullmatch(n)))
+
+
 def _variable(name: str, variables: dict[str, Any]) -> Any:
     value = _lookup_expression(name)({_ROOT: variables})
     return _MISSING if _unknown(value) else value

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from rich.console import Console
+from rich.markup import escape
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from botarmy.settings import Settings
@@ -31,9 +33,11 @@ async def send_decision(
             ApprovalDecision(step=step, decision=decision, comment=comment, content=content,
                              by=by, role=role, choice=choice),
         )
-    except WorkflowUpdateFailedError as exc:
-        err.print(f"[red]refused:[/red] {exc.cause}", highlight=False)
-        return 1
+    except WorkflowUpdateFailedError as exc:  # the workflow refused it: what was asked does not fit what waits
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+        err.print(f"[red]refused:[/red] {escape(message)}", highlight=False)
+        return 2
     except RPCError as exc:
         err.print(f"[red]error:[/red] run {run_id} cannot take decisions now: {exc.message}", highlight=False)
         return 1

@@ -1,10 +1,12 @@
-"""Parsing `--input KEY=VALUE` and `--artifact NAME=FILE` flags."""
+"""Parsing `--input KEY=VALUE` and `--artifact NAME=FILE` flags, and naming them in the problems found."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from bmad.inputs import InputProblem
 
 
 class InputError(ValueError):
@@ -38,12 +40,15 @@ def parse_artifacts(pairs: list[str]) -> dict[str, bytes]:
     return out
 
 
-def check_repeat_inputs(names: list[str], inputs: dict[str, Any]) -> None:
-    for name in names:
-        value = inputs.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | list) or (isinstance(value, int) and value < 0):
-            raise InputError(
-                f"--input {name}={json.dumps(value)}: must be a count (e.g. 3) or a JSON list (e.g. '[\"a\",\"b\"]')"
-            )
+def flag_lines(problems: list[InputProblem], input_pairs: list[str], artifact_pairs: list[str],
+               approve: str) -> list[str]:
+    """One line per problem, naming the flag as it was given: `--input foo=1: unknown input; known inputs: a, b`."""
+    given = {p.partition("=")[0].strip(): p for p in input_pairs}
+    files = {p.partition("=")[0].strip(): p for p in artifact_pairs}
+    lines = []
+    for p in problems:
+        flag = {"inputs": f"--input {given.get(p.key or '', p.key)}",
+                "artifacts": f"--artifact {files.get(p.key or '', p.key)}",
+                "approve": f"--approve {approve}"}[p.field]
+        lines.append(f"{flag}: {p.message}")
+    return lines

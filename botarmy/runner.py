@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from bmad.plan import Plan
 from botarmy import devserver
 from botarmy.follow import follow
+from botarmy.launch import launch
 from botarmy.logging import configure_logging
 from botarmy.runview import run_object
 from botarmy.settings import Settings
@@ -26,25 +27,12 @@ from botarmy.temporal import (
     connect,
     ensure_search_attributes,
     has_pollers,
-    new_run_id,
-    start_run,
     web_ui_link,
 )
 from providers.pin import resolve_run_model
 from providers.types import ModelConfigError
 from store import RunView, Store, get_store
-from workflows.contracts import ArtifactPointer
 from workflows.run import BmadRunWorkflow
-
-
-def _store_inputs(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
-                  files: dict[str, bytes]) -> dict[str, ArtifactPointer]:
-    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
-    return {
-        name: ArtifactPointer.of(store.put_artifact(run_id, name, data, f"input:{name}"))
-        for name, data in files.items()
-    }
 
 
 async def execute(
@@ -58,6 +46,7 @@ async def execute(
     err: Console,
     approve: str | list[str] = "none",
     budget: tuple[float | None, int | None] = (None, None),
+    team: str | None = None,
 ) -> tuple[int, str | None]:
     configure_logging("WARNING")  # the CLI shows progress; worker logs stay quiet here
     try:  # the run is pinned to the model set here: refuse one that cannot be used before anything starts
@@ -78,17 +67,14 @@ async def execute(
     await ensure_search_attributes(client)
     store = get_store(settings.database_url)
     await asyncio.to_thread(store.migrate)
-    run_id, wid = new_run_id(plan)
-    pointers = await asyncio.to_thread(_store_inputs, store, plan, run_id, wid, inputs, files)
     async with AsyncExitStack() as stack:
         in_process = not await has_pollers(client, settings.task_queue)
         if in_process:
             err.print(f"no worker polls task queue {settings.task_queue!r}: running one in this process for this run")
             await stack.enter_async_context(_worker(client, settings, store))
-        handle = await start_run(
-            client, plan, settings, inputs, pointers, auto_approve=auto_approve, run_id=run_id, approve=approve,
-            budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model, store=store,
-        )
+        launched = await launch(client, store, settings, plan, inputs, files, approve=approve,
+                                auto_approve=auto_approve, budget=budget, team=team, run_model=run_model)
+        handle, run_id, wid = launched.handle, launched.run_id, launched.workflow_id
         link = web_ui_link(settings, wid, settings.temporal_namespace)
         if not json_out:
             err.print(f"run {run_id} of {plan.workflow_id} started — Web UI: {link}", highlight=False)

@@ -16,8 +16,9 @@ from temporalio.service import RPCError
 
 from bmad import compile_workflow, load_bmad
 from bmad.plan import Plan
+from botarmy.launch import launch
 from botarmy.settings import Settings
-from botarmy.temporal import connect, ensure_search_attributes, has_pollers, start_run
+from botarmy.temporal import connect, ensure_search_attributes, has_pollers
 from chaos.checks import Outcome, Summary, check_run
 from chaos.procs import ROOT, DevServer, WorkerProc, worker_env
 from store import Store
@@ -49,7 +50,7 @@ class Reference:
 
 
 class Harness:
-    """Use as `async with`: the dev server is up and the plans stored inside; every process is gone after."""
+    """Use as `async with`: the dev server is up and the plans compiled inside; every process is gone after."""
 
     def __init__(self, name: str, cfg: Config, persistent: bool = False, redis_url: str | None = None) -> None:
         self.name, self.cfg, self.workdir, self.latency_ms = name, cfg, cfg.workdir, cfg.latency_ms
@@ -77,8 +78,7 @@ class Harness:
         await asyncio.to_thread(self.store.migrate)
         bmad = load_bmad([BMAD_DIR])
         for workflow_id in (GREENFIELD[0], QUICK_FIX[0]):
-            plan = self.plans[workflow_id] = compile_workflow(bmad, workflow_id)
-            self.store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+            self.plans[workflow_id] = compile_workflow(bmad, workflow_id)
         self.client = await connect(self.server.address)
         await ensure_search_attributes(self.client)
 
@@ -115,8 +115,9 @@ class Harness:
                     run_id: str | None = None) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
         assert self.client is not None
         workflow_id, inputs = spec
-        return await start_run(self.client, self.plans[workflow_id], self.settings, inputs, task_queue=self.queue,
-                               approve=approve or "none", run_id=run_id)
+        launched = await launch(self.client, self.store, self.settings, self.plans[workflow_id], inputs,
+                                task_queue=self.queue, approve=approve or "none", run_id=run_id)
+        return launched.handle
 
     async def result(self, handle: WorkflowHandle[Any, RunResult]) -> str | None:
         """Wait for the run to end, riding out a server that is down for a while; None when it did not end well."""

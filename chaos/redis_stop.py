@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
-from activities.events import channel
 from chaos.checks import Summary
 from chaos.harness import GREENFIELD, QUICK_FIX, Config, Harness, Reference, run_id_of
+from workflows.contracts import event_channel as channel
 
 REDIS_PORT = 6379
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"

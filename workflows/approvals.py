@@ -29,12 +29,38 @@ from temporalio.common import SearchAttributeKey
 
 WAITING_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_WAITING)
 _EVENT_TIMEOUT = timedelta(seconds=60)
-_ANSWERS = {
+_ANSWERS = {  # what a delivered decision may be (histories recorded before the Update checks were strict)
     "approval": {"approve", "reject", "amend"},
     "condition": {"yes", "no", "approve", "reject"},
     "route": {"choose"},
     "budget": {"raise", "stop"},
 }
+_FITS = {  # what the Update validator lets in: the verb must fit what waits
+    "approval": ("approve", "reject", "amend"),
+    "condition": ("yes", "no"),
+    "route": ("choose",),
+    "budget": ("raise", "stop"),
+}
+
+
+class DecisionRefused(ValueError):
+    """A decision that does not fit what waits; a client sees its class name (contracts.DECISION_REFUSED) as the
+    failure type."""
+
+
+class NotWaiting(DecisionRefused):
+    """A decision for a step that does not wait for one."""
+
+
+def _what(req: ApprovalRequest) -> str:
+    return {"approval": f"the approval of {req.artifact}", "condition": f"the condition {req.question!r}",
+            "route": f"the route {req.question!r}", "budget": "a budget pause"}[req.kind]
+
+
+def _how(req: ApprovalRequest) -> str:
+    return {"approval": "approve, reject or amend (with the edited content)", "condition": "yes or no",
+            "route": f"choose with a choice, one of: {', '.join(req.choices)}",
+            "budget": "raise (with the new budget as the choice) or stop"}[req.kind]
 
 
 class ApprovalGate:
@@ -47,26 +73,40 @@ class ApprovalGate:
         self.lock = asyncio.Lock()
         self.closed = False  # the run has ended: nothing waits any more, whatever a late signal says
         self._details_before_wait: str | None = None
+        self.spent: dict[str, tuple[str, float]] = {}  # budget pauses: step key -> (limit, spent so far)
 
     # -- decisions arriving (Update / signal handlers) --------------------------------------------------
+    def validate_update(self, d: ApprovalDecision) -> None:
+        """The Update validator: the verb must fit what waits, a raise must exceed what is spent, then `validate`.
+        Validators never run on replay, so these checks can be stricter than what old histories delivered."""
+        req = self.pending.get(d.step)
+        if req is not None and d.decision not in _FITS[req.kind]:
+            raise DecisionRefused(f"{d.decision!r} does not answer {_what(req)} at step {d.step!r}; use {_how(req)}")
+        self.validate(d)
+        if req is not None and d.decision == "raise" and d.step in self.spent:
+            limit, spent = self.spent[d.step]
+            if float(d.choice or 0) <= spent:
+                used = f"${spent:.4f}" if limit == "usd" else f"{spent:.0f} tokens"
+                raise DecisionRefused(f"a raise to {d.choice} does not exceed the {used} already spent; "
+                                      "raise the budget above it, or stop")
+
     def validate(self, d: ApprovalDecision) -> None:
         req = self.pending.get(d.step)
         if req is None:
             waiting = ", ".join(sorted(self.pending)) or "nothing"
-            raise ValueError(f"step {d.step!r} is not waiting for a decision (waiting: {waiting})")
+            raise NotWaiting(f"step {d.step!r} is not waiting for a decision (waiting: {waiting})")
         if d.decision not in _ANSWERS[req.kind]:
-            allowed = ", ".join(sorted(_ANSWERS[req.kind]))
-            raise ValueError(f"{d.decision!r} does not answer a {req.kind}; use {allowed}")
+            raise DecisionRefused(f"{d.decision!r} does not answer {_what(req)}; use {_how(req)}")
         if req.kind == "route" and d.choice not in req.choices:
-            raise ValueError(f"choose one of {', '.join(req.choices)} for step {d.step!r} (got {d.choice!r})")
+            raise DecisionRefused(f"choose one of {', '.join(req.choices)} for step {d.step!r} (got {d.choice!r})")
         if d.decision == "raise" and not _positive_number(d.choice):
-            raise ValueError("a raise decision needs the new budget in 'choice', e.g. 5.00")
+            raise DecisionRefused("a raise decision needs the new budget in 'choice', e.g. 5.00")
         if d.decision == "amend" and not d.content:
-            raise ValueError("an amend decision needs the edited artifact in 'content'")
+            raise DecisionRefused("an amend decision needs the edited artifact in 'content'")
         if d.content and len(d.content.encode()) > MAX_AMENDMENT_BYTES:
-            raise ValueError(f"'content' is over {MAX_AMENDMENT_BYTES} bytes")
+            raise DecisionRefused(f"'content' is over {MAX_AMENDMENT_BYTES} bytes")
         if req.role and d.role and d.role != req.role:
-            raise ValueError(f"step {d.step!r} must be decided by role {req.role!r}, not {d.role!r}")
+            raise DecisionRefused(f"step {d.step!r} must be decided by role {req.role!r}, not {d.role!r}")
 
     async def deliver(self, d: ApprovalDecision) -> DecisionRecord:
         async with self.lock:

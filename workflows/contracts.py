@@ -16,6 +16,8 @@ SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
 SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
 MAX_AMENDMENT_BYTES = 1_048_576
+DECISION_REFUSED = "DecisionRefused"  # the failure type of a decision that does not fit what waits
+RUN_STATUSES = ("running", "completed", "failed", "cancelled", "stopped")  # what a stored run can be
 
 # Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
 ACTIVITY_AGENT_STEP = "agent_step"

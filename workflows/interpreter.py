@@ -129,9 +129,12 @@ class Interpreter:
         """Pause durably before a step that would cross the budget; a person raises it or stops the run."""
         while (over := self.over_budget()) is not None:
             limit, why = over
+            b = self.budget
+            self.gate.spent[key] = (limit, b.spent_usd if limit == "usd" else float(b.spent_tokens))
             answer = await self.gate.ask(
                 ApprovalRequest(step=key, kind="budget", question=why, requested_at=workflow.now()), None
             )
+            self.gate.spent.pop(key, None)
             if answer.decision == "stop":
                 self.stopped = f"stopped by {answer.by} before {key}: {why}"
                 raise ApplicationError(self.stopped, type="BudgetStop", non_retryable=True)

@@ -162,7 +162,7 @@ class BmadRunWorkflow:
 
     @decide.validator
     def _validate_decide(self, decision: ApprovalDecision) -> None:
-        self._gate.validate(decision)
+        self._gate.validate_update(decision)
 
     @workflow.signal
     async def decide_signal(self, decision: ApprovalDecision) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
 
 from api.deps import StateDep
 from api.problems import PROBLEM_RESPONSES, Problem
@@ -17,7 +18,7 @@ from api.routes.runs import RunId, get_view
 from api.schemas import ApprovalDecision as DecisionBody
 from api.schemas import ApprovalList, DecisionResult, RunApproval
 from store import RunView
-from workflows.contracts import ApprovalDecision, DecisionRecord
+from workflows.contracts import DECISION_REFUSED, ApprovalDecision, DecisionRecord
 
 router = APIRouter(tags=["approvals"], responses=PROBLEM_RESPONSES)
 UPDATE_TIMEOUT = timedelta(seconds=10)
@@ -26,16 +27,20 @@ LIST_CONCURRENCY = 16
 StepKey = Annotated[str, PathParam(min_length=1, max_length=300)]
 
 
-def _failure_message(err: BaseException) -> str:
-    cause = err.__cause__ or getattr(err, "cause", None)
-    return str(getattr(cause, "message", None) or cause or err)
+def _refusal(err: WorkflowUpdateFailedError) -> tuple[str | None, str]:
+    """(the failure type, its message without the type) of a refused decision."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type, cause.message
+    return None, str(getattr(cause, "message", None) or cause or err)
 
 
 @router.post("/runs/{run_id}/approvals/{step}", response_model=DecisionResult)
 async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateDep) -> DecisionResult:
     """Approve, reject (with a comment) or amend (with new content) the output of a step that waits.
 
-    409 when the run does not wait for that step (the workflow's validator refuses it) or is not running."""
+    409 when the run does not wait for that step or is not running; 422 when the decision does not fit what
+    waits (a verb for another kind of question, a choice that is not a branch, a raise below what is spent)."""
     view = await asyncio.to_thread(get_view, state.store, run_id)
     if view.status != "running":
         raise Problem(409, f"run {run_id!r} is {view.status}; nothing waits for a decision")
@@ -46,7 +51,12 @@ async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateD
     try:
         record = await handle.execute_update("decide", arg, result_type=DecisionRecord, rpc_timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as err:
-        raise Problem(409, f"step {step!r} of run {run_id!r} cannot be decided: {_failure_message(err)}") from None
+        kind, message = _refusal(err)
+        detail = f"step {step!r} of run {run_id!r} cannot be decided: {message}"
+        if kind == DECISION_REFUSED:  # the decision does not fit what waits: fix the request
+            raise Problem(422, detail, type="urn:botarmy:problem:validation",
+                          errors=[{"loc": ["body", "decision"], "msg": message, "type": "decision_refused"}]) from None
+        raise Problem(409, detail) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise Problem(504, f"run {run_id!r} did not answer within {UPDATE_TIMEOUT.seconds} s "
                            "(is a worker polling its task queue?)") from None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
+from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 
 from api.deps import StateDep, StoreDep
@@ -17,16 +17,21 @@ from api.problems import PROBLEM_RESPONSES, Problem, TemporalUnavailable, defini
 from api.progress import pending_approvals, query_progress
 from api.schemas import Accepted, RunCreate, RunCreated, RunPage, RunSummary
 from bmad import Catalog, DefinitionError, compile_workflow
+from bmad.inputs import InvalidInputs, RunInputs, check_run_inputs
 from bmad.plan import Plan
-from botarmy.inputs import InputError, check_repeat_inputs
+from bmad.teams import team_refusal
+from botarmy.launch import launch
 from botarmy.runview import run_object
 from botarmy.settings import Settings
-from botarmy.temporal import new_run_id, start_run, web_ui_link
+from botarmy.temporal import web_ui_link
 from providers.pin import RunModel, resolve_run_model
 from providers.types import ModelConfigError
 from store import RunView, Store
-from workflows.contracts import ArtifactPointer
+from workflows.contracts import RUN_STATUSES
+from workflows.run import BmadRunWorkflow
 
+# the signals BmadRun defines (temporalio has no public accessor for a workflow class's definition)
+RUN_SIGNALS = tuple(sorted(n for n in workflow._Definition.must_from_class(BmadRunWorkflow).signals if n))
 router = APIRouter(prefix="/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 RunId = Annotated[str, PathParam(min_length=1, max_length=100)]
 SignalName = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
@@ -52,8 +57,16 @@ def invalid(detail: str, field: str, kind: str) -> Problem:
                    errors=[{"loc": ["body", field], "msg": detail, "type": kind}])
 
 
-def compile_plan(catalog: Catalog, body: RunCreate) -> Plan:
-    """The plan for the request, or a 422 problem naming what is wrong with it."""
+def invalid_inputs(exc: InvalidInputs) -> Problem:
+    """422 naming every problem: `errors[].loc` is ["body", field, key] (key when there is one)."""
+    errors = [{"loc": ["body", p.field, *([p.key] if p.key is not None else [])], "msg": p.message,
+               "type": f"invalid_{p.field}"} for p in exc.problems]
+    detail = "; ".join(f"{'.'.join(e['loc'][1:])}: {e['msg']}" for e in errors)
+    return Problem(422, detail, type="urn:botarmy:problem:validation", errors=errors)
+
+
+def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
+    """The plan for the request and its checked inputs, or a 422 problem naming what is wrong with them."""
     if body.workflow not in catalog.workflows:
         known = ", ".join(sorted(catalog.workflows)) or "none"
         raise invalid(f"unknown workflow {body.workflow!r}; known workflows: {known}", "workflow", "unknown_workflow")
@@ -62,64 +75,29 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> Plan:
     except DefinitionError as exc:
         raise definition_problem(body.workflow, exc) from None
     try:
-        check_repeat_inputs([b.input_name for b in plan.repeat_blocks], body.inputs)
-    except InputError as exc:
-        raise invalid(str(exc).removeprefix("--input "), "inputs", "invalid_input") from None
-    agents = {a for s in plan.steps for a in s.agents}
-    if isinstance(body.approve, list) and (unknown := sorted(set(body.approve) - agents)):
-        raise invalid(f"approve names agents this workflow does not use: {', '.join(unknown)}; "
-                      f"its agents: {', '.join(sorted(agents))}", "approve", "unknown_agent")
-    if body.team is not None:
-        check_team(catalog, body.team, body.workflow, agents)
-    return plan
-
-
-def check_team(catalog: Catalog, team_id: str, workflow: str, agents: set[str]) -> None:
-    team = catalog.teams.get(team_id)
-    if team is None:
-        raise invalid(f"unknown team {team_id!r}; known teams: {', '.join(sorted(catalog.teams)) or 'none'}",
-                      "team", "unknown_team")
-    file = Path(catalog.workflows[workflow].source.path).name
-    if team.workflows and workflow not in {Path(w).stem for w in team.workflows} and file not in team.workflows:
-        raise invalid(f"team {team_id!r} does not run workflow {workflow!r}", "team", "workflow_not_in_team")
-    if "*" not in team.agents and (missing := sorted(agents - set(team.agents))):
-        raise invalid(f"team {team_id!r} lacks agents this workflow needs: {', '.join(missing)}", "team",
-                      "agents_not_in_team")
-
-
-def store_inputs(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
-                 files: dict[str, str]) -> dict[str, ArtifactPointer]:
-    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
-    return {
-        name: ArtifactPointer.of(store.put_artifact(run_id, name, text.encode(), f"input:{name}"))
-        for name, text in files.items()
-    }
+        checked = check_run_inputs(plan, body.inputs, list(body.artifacts), body.approve)
+    except InvalidInputs as exc:
+        raise invalid_inputs(exc) from None
+    if body.team is not None and (why := team_refusal(catalog, body.team, body.workflow)) is not None:
+        raise invalid(why, "team", "team")
+    return plan, checked
 
 
 @router.post("", status_code=201, response_model=RunCreated)
 async def create_run(body: RunCreate, state: StateDep, response: Response) -> RunCreated:
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
-    plan = compile_plan(catalog, body)
+    plan, checked = compile_plan(catalog, body)
     run_model = await asyncio.to_thread(run_model_of, state.settings)
     client = await state.temporal()  # 503 before anything is written when Temporal is down
-    settings, store = state.settings, state.store
-    run_id, wid = new_run_id(plan)
-    inputs = {**body.inputs, "_approve": body.approve}
-    if body.team is not None:
-        inputs["_team"] = body.team
-    pointers = await asyncio.to_thread(store_inputs, store, plan, run_id, wid, inputs, body.artifacts)
-    try:
-        await start_run(client, plan, settings, inputs, pointers, run_id=run_id, approve=body.approve,
-                        budget_usd=body.budget_usd, budget_tokens=body.budget_tokens, run_model=run_model,
-                        store=store)
-    except Exception as exc:
-        await asyncio.to_thread(store.finish_run, run_id, "failed", f"could not start: {exc}")
-        raise
-    response.headers["Location"] = f"/runs/{run_id}"
-    return RunCreated(run_id=run_id, workflow_id=plan.workflow_id, temporal_workflow_id=wid,
-                      web_ui=web_ui_link(settings, wid, settings.temporal_namespace))
+    settings = state.settings
+    files = {name: text.encode() for name, text in body.artifacts.items()}
+    launched = await launch(client, state.store, settings, plan, checked.inputs, files, approve=checked.approve,
+                            budget=(body.budget_usd, body.budget_tokens), team=body.team,
+                            run_model=run_model)
+    response.headers["Location"] = f"/runs/{launched.run_id}"
+    return RunCreated(run_id=launched.run_id, workflow_id=plan.workflow_id, temporal_workflow_id=launched.workflow_id,
+                      web_ui=web_ui_link(settings, launched.workflow_id, settings.temporal_namespace))
 
 
 SUMMARY_FIELDS = tuple(RunSummary.model_fields)
@@ -139,7 +117,11 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> JSONResponse:
-    """Runs, newest first."""
+    """Runs, newest first. 422 for a status no run can have."""
+    if status is not None and status not in RUN_STATUSES:
+        detail = f"unknown status {status!r}; use one of: {', '.join(RUN_STATUSES)}"
+        raise Problem(422, detail, type="urn:botarmy:problem:validation",
+                      errors=[{"loc": ["query", "status"], "msg": detail, "type": "unknown_status"}])
     views = await asyncio.to_thread(state.store.list_runs, status, workflow, limit + 1, offset)
     return JSONResponse({
         "items": [summary(v, state.settings) for v in views[:limit]],
@@ -196,7 +178,10 @@ async def cancel_run(run_id: RunId, store: StoreDep, state: StateDep) -> Accepte
 async def signal_run(
     run_id: RunId, name: SignalName, store: StoreDep, state: StateDep, payload: Annotated[Any, Body()] = None
 ) -> Accepted:
-    """Send the signal `name` to the run's workflow, with the JSON body (if any) as its argument."""
+    """Send the signal `name` to the run's workflow, with the JSON body (if any) as its argument; 404 for a
+    signal the workflow does not define."""
+    if name not in RUN_SIGNALS:
+        raise Problem(404, f"the run's workflow has no signal {name!r}; its signals: {', '.join(RUN_SIGNALS)}")
     view = await asyncio.to_thread(get_view, store, run_id)
     client = await state.temporal()
     handle = client.get_workflow_handle(view.temporal_workflow_id)

@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bmad import Catalog, DefinitionError, compile_workflow
+from bmad.inputs import InvalidInputs, check_run_inputs
 from bmad.plan import Plan
 from botarmy import devserver
 from botarmy.cli import catalog as cli_catalog
 from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
-from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
+from botarmy.inputs import InputError, flag_lines, parse_artifacts, parse_inputs
 from botarmy.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
@@ -106,18 +108,19 @@ def run(
         raise fail(str(exc)) from None
     p = compiled(workflow, bmad_dir)
     try:
-        check_repeat_inputs([b.input_name for b in p.repeat_blocks], inputs)
-    except InputError as exc:
-        raise fail(str(exc)) from None
-    inputs["_team"] = run_team(load_catalog(bmad_dir), team, p.workflow_id)
-    if not json_out and inputs["_team"] is not None:
-        out.print(f"team: {inputs['_team']}", highlight=False, markup=False)
+        checked = check_run_inputs(p, inputs, list(files), approve)
+    except InvalidInputs as exc:
+        for line in flag_lines(exc.problems, input or [], artifact or [], approve):
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+        raise typer.Exit(2) from None
+    run_team_id = run_team(load_catalog(bmad_dir), team, p.workflow_id)
+    if not json_out and run_team_id is not None:
+        out.print(f"team: {run_team_id}", highlight=False, markup=False)
     from botarmy.runner import execute
 
-    policy = approval_policy(approve, p)
     settings = get_settings()
-    code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err, policy,
-                                       (budget_usd, budget_tokens)))
+    code, run_id = asyncio.run(execute(settings, p, checked.inputs, files, auto_approve, json_out, out, err,
+                                       checked.approve, (budget_usd, budget_tokens), run_team_id))
     if out_dir is not None and run_id:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
@@ -126,7 +129,7 @@ def run(
 def run_team(catalog: Catalog, team: str | None, workflow_id: str) -> str | None:
     """The team a run records as `_team`: the one given when it has every agent the workflow needs (else exit 2),
     or the first compatible team; None, said on stderr, when no team is compatible."""
-    from bmad.teams import check_team, pick_team
+    from bmad.teams import pick_team, team_refusal
 
     if team is None:
         picked = pick_team(catalog, workflow_id)
@@ -134,26 +137,9 @@ def run_team(catalog: Catalog, team: str | None, workflow_id: str) -> str | None
             err.print(f"warning: no agent team has every agent {workflow_id} needs; running without a team "
                       "(_team: null)", highlight=False, markup=False)
         return picked
-    try:
-        ok, missing = check_team(catalog, team, workflow_id)
-    except DefinitionError as exc:
-        raise fail(exc.diagnostics[0].message) from None
-    if not ok:
-        raise fail(f"team {team!r} cannot run {workflow_id}: it lacks {', '.join(missing)}")
+    if (why := team_refusal(catalog, team, workflow_id)) is not None:
+        raise fail(why)
     return team
-
-
-def approval_policy(value: str, p: Plan) -> str | list[str]:
-    value = value.strip()
-    if value in ("all", "none"):
-        return value
-    agents = [a.strip() for a in value.split(",") if a.strip()]
-    known = {a for s in p.steps for a in s.agents}
-    unknown = [a for a in agents if a not in known]
-    if not agents or unknown:
-        raise fail(f"--approve {value!r}: use all, none, or agents of {p.workflow_id} "
-                   f"({', '.join(sorted(known))}); unknown: {', '.join(unknown) or '-'}")
-    return agents
 
 
 @app.command()

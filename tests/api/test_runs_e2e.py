@@ -71,7 +71,9 @@ async def test_quick_fix_runs_to_completion_and_its_artifacts_download_singly_an
             assert {n: zf.read(n) for n in zf.namelist()} == downloads
 
         assert_problem(await client.post(f"/runs/{run_id}/cancel"), 409)
-        assert_problem(await client.post(f"/runs/{run_id}/signals/poke", json={"x": 1}), 409)
+        assert_problem(await client.post(f"/runs/{run_id}/signals/decide_signal",
+                                         json={"step": "01-pm-prd", "decision": "approve"}), 409)
+        assert_problem(await client.post(f"/runs/{run_id}/signals/poke", json={"x": 1}), 404)
         assert_problem(await client.post(f"/runs/{run_id}/approvals/01-pm-prd", json={"decision": "approve"}), 409)
         assert_problem(await client.get(f"/runs/{run_id}/artifacts/nope.md"), 404)
         assert_problem(await client.get(f"/runs/{run_id}/artifacts/prd.md/versions/9/raw"), 404)
@@ -110,6 +112,12 @@ async def test_an_approval_waits_is_listed_refuses_other_steps_and_is_decided_ov
         assert "not waiting" in refused["detail"]
         assert_problem(await client.post(f"/runs/{run_id}/approvals/{waiting['step']}",
                                          json={"decision": "amend", "comment": "shorter"}), 422)
+        misfit = assert_problem(await client.post(f"/runs/{run_id}/approvals/{waiting['step']}",
+                                                  json={"decision": "yes"}), 422)
+        assert misfit["detail"] == (f"step {waiting['step']!r} of run {run_id!r} cannot be decided: 'yes' does not "
+                                    f"answer the approval of prd.md at step {waiting['step']!r}; use approve, reject "
+                                    "or amend (with the edited content)")
+        assert misfit["errors"][0]["loc"] == ["body", "decision"]
 
         decided = await client.post(f"/runs/{run_id}/approvals/{waiting['step']}",
                                     json={"decision": "approve", "comment": "fine", "by": "alice"})
@@ -128,7 +136,8 @@ async def test_a_running_run_can_be_cancelled_once(live_settings: Settings, bmad
         assert created.status_code == 201, created.text
         run_id = created.json()["run_id"]
         await wait_for_status(client, run_id, {"running"})
-        signalled = await client.post(f"/runs/{run_id}/signals/nudge", json={"why": "test"})
+        signalled = await client.post(f"/runs/{run_id}/signals/decide_signal",
+                                      json={"step": "nothing-waits", "decision": "approve"})
         assert signalled.status_code == 202, signalled.text
 
         cancelled = await client.post(f"/runs/{run_id}/cancel")

@@ -112,5 +112,5 @@ def test_unclosed_fence_and_missing_dir(tmp_path: Path) -> None:
     catalog = load_bmad([tmp_path, tmp_path / "missing"])
     assert [str(d) for d in catalog.errors] == [
         f"{tmp_path.as_posix()}/agents/open.md:3:1: ```yaml block is never closed; add a closing ``` line",
-        f"{(tmp_path / 'missing').as_posix()}:0:0: not a directory",
+        f"{(tmp_path / 'missing').as_posix()}: not a directory",
     ]

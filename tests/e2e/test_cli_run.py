@@ -9,10 +9,12 @@ import sys
 
 from temporalio.client import Client
 
+from botarmy.launch import launch
 from botarmy.temporal import connect
 from store import Store
 from tests.conftest import ROOT
-from tests.e2e.conftest import WorkerProcess, wait_for_poller
+from tests.e2e.conftest import WorkerProcess, prepare_run, wait_for_poller
+from tests.workflows.test_approvals import wait_pending
 
 BOTARMY = [sys.executable, "-m", "botarmy.cli"]
 
@@ -25,12 +27,13 @@ async def test_run_json_reports_every_step_and_artifact_version(worker_env, work
     workers.append(WorkerProcess(worker_env, tmp_path / "worker.log").start())
     await wait_for_poller(worker_env["TEMPORAL_ADDRESS"], worker_env["BOTARMY_TASK_QUEUE"])
     done = botarmy("run", "greenfield-service", "--auto-approve", "--json",
-                   "--input", "for_each_epic=2", "--input", "architecture_suggests_prd_changes=true", env=worker_env)
+                   "--input", "for_each_epic=2", "--input", "architecture_suggests_prd_changes=Yes", env=worker_env)
     assert done.returncode == 0, done.stderr
     assert "running one in this process" not in done.stderr  # the worker process did the work
     run = json.loads(done.stdout)
     assert run["status"] == "completed" and run["workflow_id"] == "greenfield-service"
     assert len(run["definition_hash"]) == 64
+    assert run["inputs"]["architecture_suggests_prd_changes"] is True  # "Yes" on the command line: a boolean
     steps = {s["id"]: s for s in run["steps"]}
     assert set(steps["02-pm-prd"]) >= {"id", "agent", "status", "attempts", "started_at", "finished_at"}
     assert steps["02-pm-prd"]["status"] == "completed" and steps["02-pm-prd"]["attempts"] == 1
@@ -71,3 +74,21 @@ async def test_run_starts_its_own_worker_when_the_listed_poller_is_a_dead_worker
     assert done.returncode == 0, done.stderr
     assert "no worker took the run within" in done.stderr
     assert json.loads(done.stdout)["status"] == "completed"
+
+
+async def test_decide_refuses_a_verb_that_does_not_fit_with_exit_2_and_the_reason_alone(worker_env, workers, tmp_path):
+    workers.append(WorkerProcess(worker_env, tmp_path / "worker.log").start())
+    ready = await prepare_run(worker_env, "quick-fix")
+    launched = await launch(ready.client, ready.store, ready.settings, ready.plan, {}, approve=["pm"])
+    await wait_pending(launched.handle, "01-pm-prd")
+    misfit = botarmy("decide", launched.run_id, "01-pm-prd", "yes", env=worker_env)
+    assert misfit.returncode == 2
+    assert misfit.stderr.strip() == ("refused: 'yes' does not answer the approval of prd.md at step '01-pm-prd'; "
+                                     "use approve, reject or amend (with the edited content)")
+    elsewhere = botarmy("decide", launched.run_id, "02-dev-implementation-notes", "approve", env=worker_env)
+    assert elsewhere.returncode == 2
+    assert elsewhere.stderr.strip() == ("refused: step '02-dev-implementation-notes' is not waiting for a decision "
+                                        "(waiting: 01-pm-prd)")
+    approved = botarmy("decide", launched.run_id, "01-pm-prd", "approve", env=worker_env)
+    assert approved.returncode == 0, approved.stderr
+    assert (await launched.handle.result()).status == "completed"

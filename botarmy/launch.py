@@ -1,0 +1,81 @@
+"""Starting a run: the one way the CLI, the API, the bench and the chaos suite start one.
+
+The run id and workflow id are minted once; the plan is stored by its hash, the run row and the external input
+documents are written, then the workflow is started. A start that fails leaves the run marked failed, not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from temporalio.client import Client, WorkflowHandle
+
+from bmad.plan import Plan
+from botarmy.settings import Settings
+from botarmy.temporal import new_run_id, start_run
+from providers.pin import RunModel, resolve_run_model
+from store import Store
+from workflows.contracts import ArtifactPointer, RunResult
+from workflows.run import BmadRunWorkflow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Launched:
+    run_id: str
+    workflow_id: str  # Temporal's: `bmad-<workflow>-<run id>`
+    handle: WorkflowHandle[BmadRunWorkflow, RunResult]
+
+
+def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
+              files: dict[str, bytes]) -> dict[str, ArtifactPointer]:
+    """The plan (by hash), the run row and its external input documents; pointers to the documents."""
+    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
+    return {
+        name: ArtifactPointer.of(store.put_artifact(run_id, name, data, f"input:{name}"))
+        for name, data in files.items()
+    }
+
+
+async def launch(
+    client: Client,
+    store: Store,
+    settings: Settings,
+    plan: Plan,
+    inputs: dict[str, Any],
+    files: dict[str, bytes] | None = None,
+    *,
+    approve: str | list[str] = "none",
+    auto_approve: bool = False,
+    budget: tuple[float | None, int | None] = (None, None),
+    team: str | None = None,
+    task_queue: str | None = None,
+    run_id: str | None = None,
+    run_model: RunModel | None = None,
+) -> Launched:
+    """Store and start a run of `plan` (its inputs already checked: bmad.inputs.check_run_inputs). The run records
+    the approve policy and team as inputs `_approve` and `_team`, and is pinned to `run_model` (default: the model
+    settings in force here; an unusable one raises ModelConfigError before anything is written)."""
+    if run_model is None:
+        run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
+    rid, wid = new_run_id(plan)
+    if run_id:
+        rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
+    recorded = {**inputs, "_approve": approve, "_team": team}
+    pointers = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {})
+    try:
+        handle = await start_run(
+            client, plan, settings, recorded, pointers, task_queue=task_queue, auto_approve=auto_approve,
+            run_id=rid, approve=approve, budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model,
+            store=store,
+        )
+    except Exception as exc:
+        log.warning("run.start_failed", run_id=rid, error=str(exc))
+        await asyncio.to_thread(store.finish_run, rid, "failed", f"could not start: {exc}")
+        raise
+    return Launched(rid, wid, handle)
