@@ -23,6 +23,28 @@ from botarmy.settings import get_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"botarmy {version('botarmy')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show info logs on stderr")] = False,
+    _show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                                help="print the version and exit")] = False,
+) -> None:
+    """BotArmy: BMAD workflows as durable Temporal runs."""
+    from botarmy.logging import configure_cli_logging
+
+    configure_cli_logging(verbose)
+
+
 def compiled(workflow: str, dirs: list[Path] | None) -> Plan:
     catalog = load_catalog(dirs)
     try:
@@ -324,11 +346,21 @@ cli_api.register(app)
 
 
 def main() -> Any:
+    """The app, with the world's known failures mapped once here to one line and exit 2 (anything else is a bug
+    and shows its traceback)."""
+    from botarmy.cli.errors import explain
+
     try:
         return app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        line = explain(exc)
+        if line is None:
+            raise
+        err.print(f"error: {line}", highlight=False, markup=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
