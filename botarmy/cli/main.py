@@ -13,8 +13,8 @@ from rich.table import Table
 
 from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.plan import Plan
-from botarmy import devserver
 from botarmy.cli import catalog as cli_catalog
+from botarmy.cli import local as cli_local
 from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
@@ -270,64 +270,6 @@ def worker() -> None:
     asyncio.run(run_worker())
 
 
-@app.command()
-def dev(
-    detach: Annotated[bool, typer.Option("--detach", help="start both in the background and return")] = False,
-) -> None:
-    """Start the Temporal dev server (data under .botarmy/) and a worker; print the Web UI URL."""
-    settings = get_settings()
-    try:
-        started = devserver.ensure_server(settings)
-    except devserver.DevServerError as exc:
-        raise fail(str(exc)) from None
-    out.print(f"Temporal {'started' if started else 'already running'} at {settings.temporal_address}")
-    out.print(f"Web UI: {settings.web_ui_url}", highlight=False)
-    if detach:
-        worker_started = devserver.ensure_worker(settings)
-        out.print(f"worker {'started' if worker_started else 'already running'} "
-                  f"(logs in {settings.home_dir}/worker.log); `botarmy stop` stops both")
-        return
-    from worker import run_worker
-
-    try:
-        asyncio.run(run_worker(settings))
-    except KeyboardInterrupt:
-        out.print("worker stopped; the Temporal server keeps running (`botarmy stop` stops it)")
-
-
-@app.command()
-def up(
-    host: Annotated[str, typer.Option("--host", help="the API's address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="the API's port")] = 8000,
-) -> None:
-    """Start Temporal, a worker and the REST API in the background; print their addresses."""
-    settings = get_settings()
-    try:
-        server = devserver.ensure_server(settings)
-        worker_started = devserver.ensure_worker(settings)
-        api = devserver.ensure_api(settings, host, port)
-    except devserver.DevServerError as exc:
-        raise fail(str(exc)) from None
-    state = {True: "started", False: "already running"}
-    out.print(f"Temporal  {settings.temporal_address} ({state[server]})", highlight=False)
-    out.print(f"Web UI    {settings.web_ui_url}", highlight=False)
-    out.print(f"worker    task queue {settings.task_queue} ({state[worker_started]})", highlight=False)
-    out.print(f"API       http://{host}:{port}  docs: http://{host}:{port}/docs ({state[api]})", highlight=False)
-    out.print(f"logs in {settings.home_dir}/; `make stop` (or `botarmy stop`) stops all three", highlight=False)
-
-
-@app.command()
-def stop() -> None:
-    """Stop the Temporal dev server, worker and API that `up`/`dev --detach`/`run`/`make demo` started."""
-    settings = get_settings()
-    api_stopped = devserver.stop_api(settings)
-    worker_stopped = devserver.stop_worker(settings)
-    server_stopped = devserver.stop(settings)
-    out.print(f"API: {'stopped' if api_stopped else 'not running'}; "
-              f"worker: {'stopped' if worker_stopped else 'not running'}; "
-              f"Temporal dev server: {'stopped' if server_stopped else 'not running (or not ours)'}")
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (they also run on first use)."""
@@ -342,6 +284,7 @@ def db_upgrade() -> None:
 
 
 cli_catalog.register(app)
+cli_local.register(app)
 cli_api.register(app)
 
 
