@@ -140,7 +140,7 @@ def run(
     settings = get_settings()
     code, run_id = asyncio.run(execute(settings, p, inputs, files, auto_approve, json_out, out, err, policy,
                                        (budget_usd, budget_tokens)))
-    if out_dir is not None and run_id:
+    if out_dir is not None and run_id and code != 130:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
 
