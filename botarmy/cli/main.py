@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +17,7 @@ from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.plan import Plan
 from botarmy.cli import catalog as cli_catalog
 from botarmy.cli import local as cli_local
+from botarmy.cli import runs as cli_runs
 from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
@@ -29,7 +32,7 @@ def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
 
-        print(f"botarmy {version('botarmy')}")
+        sys.stdout.write(f"botarmy {version('botarmy')}\n")
         raise typer.Exit(0)
 
 
@@ -60,19 +63,38 @@ def compiled(workflow: str, dirs: list[Path] | None) -> Plan:
 
 
 @app.command()
-def validate(bmad_dir: BmadDirs = None) -> None:
+def validate(
+    bmad_dir: BmadDirs = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="errors only, and one line counting the warnings "
+                                                             "by kind")] = False,
+) -> None:
     """Check every definition; one `path:line:col: message` line per problem."""
     catalog = load_catalog(bmad_dir)
     errors = [d for d in catalog.diagnostics if d.severity == "error"]
     for d in sorted(catalog.diagnostics):
-        (err if d.severity == "error" else out).print(str(d), highlight=False, markup=False)
+        if d.severity == "error" or not quiet:
+            (err if d.severity == "error" else out).print(str(d), highlight=False, markup=False)
+    warnings = [d for d in catalog.diagnostics if d.severity != "error"]
+    counted = f"{len(warnings)} warnings"
+    if quiet and warnings:
+        kinds = Counter(warning_kind(d.message) for d in warnings)
+        counted += ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     if errors:
+        if quiet:
+            out.print(counted, highlight=False, markup=False)
         raise typer.Exit(2)
     out.print(
         f"ok: {len(catalog.workflows)} workflows, {len(catalog.agents)} agents, {len(catalog.templates)} templates, "
-        f"{len(catalog.teams)} teams; {len(catalog.diagnostics)} warnings",
-        highlight=False,
+        f"{len(catalog.teams)} teams; {counted}",
+        highlight=False, markup=False,
     )
+
+
+def warning_kind(message: str) -> str:
+    """A warning's kind: its first clause without the names in it ("'commands' is ignored: ..." and
+    "'flow_diagram' is ignored: ..." are both "is ignored"), so a hundred of one kind are one count."""
+    clause = re.split(r":(?=\s)", re.sub(r"'[^']*'|`[^`]*`|\s\([^)]*\)", "", message), maxsplit=1)[0]
+    return " ".join(re.sub(r"\d+", "N", clause).split()) or "other"
 
 
 @app.command()
@@ -214,19 +236,6 @@ def approvals() -> None:
 
 
 @app.command()
-def status(run_id: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a run: status, steps, artifacts."""
-    from botarmy.runner import print_run
-    from store import get_store
-
-    settings = get_settings()
-    run_view = get_store(settings.database_url).get_run(run_id)
-    if run_view is None:
-        raise fail(f"no run {run_id!r} in {settings.database_url}")
-    print_run(run_view, settings, json_out, out)
-
-
-@app.command()
 def artifacts(
     run_id: str,
     out_dir: Annotated[Path | None, typer.Option("--out", help="write the latest version of each here")] = None,
@@ -285,6 +294,7 @@ def db_upgrade() -> None:
 
 cli_catalog.register(app)
 cli_local.register(app)
+cli_runs.register(app)
 cli_api.register(app)
 
 
