@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -298,13 +301,31 @@ cli_runs.register(app)
 cli_api.register(app)
 
 
-def main() -> Any:
-    """The app, with the world's known failures mapped once here to one line and exit 2 (anything else is a bug
-    and shows its traceback)."""
+def main() -> None:
+    """The `botarmy` process: the app, with the world's known failures mapped once here to one line and exit 2
+    (anything else is a bug and shows its traceback). It ends the process itself once its output is flushed:
+    the Temporal SDK's native threads can abort an interpreter that finalizes after a client was used
+    ("Fatal Python error: PyGILState_Release", exit 134), which would replace the command's own exit code."""
+    code = _exit_code(_run)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_code(fn: Callable[[], object]) -> int:
+    try:
+        fn()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _run() -> None:
     from botarmy.cli.errors import explain
 
     try:
-        return app()
+        app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
