@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def print_table(console: Console, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Cells may hold rich markup (`[red]not set[/red]`): styled on a terminal, plain text elsewhere."""
     if console.is_terminal:
         table = Table(title=title)
         for col in columns:
@@ -18,7 +20,7 @@ def print_table(console: Console, title: str | None, columns: Sequence[str], row
             table.add_row(*row)
         console.print(table)
         return
-    lines = [list(columns), *[list(r) for r in rows]]
+    lines = [list(columns), *[[Text.from_markup(cell).plain for cell in r] for r in rows]]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     if title:
         console.out(title, highlight=False)

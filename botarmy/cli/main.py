@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.plan import Plan
@@ -25,6 +24,7 @@ from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, parse_inputs
 from botarmy.settings import get_settings
+from botarmy.tables import print_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -113,14 +113,13 @@ def plan(
     if format == "json":
         print(p.model_dump_json(indent=2))
         return
-    table = Table(title=f"{p.workflow_id} — {p.name} ({p.definition_hash[:12]})")
-    for col in ("#", "step", "agent", "output", "requires", "when"):
-        table.add_column(col)
+    rows = []
     for s in p.steps:
         when = " ".join(x for x in [f"if {s.condition}" if s.condition else "", "optional" if s.optional else "",
                                     f"repeats {s.repeats}" if s.repeats else ""] if x)
-        table.add_row(str(s.index + 1), s.id, s.agent or s.kind, s.output or "", ", ".join(s.requires), when)
-    out.print(table)
+        rows.append([str(s.index + 1), s.id, s.agent or s.kind, s.output or "", ", ".join(s.requires), when])
+    print_table(out, f"{p.workflow_id} — {p.name} ({p.definition_hash[:12]})",
+                ("#", "step", "agent", "output", "requires", "when"), rows)
     if p.external_inputs:
         out.print("external inputs (give with --artifact NAME=FILE): " + ", ".join(p.external_inputs))
     if p.input_defaults:

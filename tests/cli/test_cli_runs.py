@@ -141,3 +141,19 @@ def test_validate_quiet_still_prints_every_error(home_env):
     errors = stderr_lines(done)
     assert len(errors) >= 2 and all(re.match(r"^\S+:\d+:\d+: ", line) for line in errors)
     assert ": warning: " not in done.stdout and re.fullmatch(r"\d+ warnings.*\n", done.stdout)
+
+
+def test_no_info_logs_on_a_users_screen_unless_asked(home_env):
+    first = botarmy("runs", "--json", env=home_env)  # the first use migrates the new database
+    assert first.returncode == 0 and json.loads(first.stdout) == [] and not first.stderr
+    upgraded = botarmy("db", "upgrade", env={**home_env, "DATABASE_URL": home_env["DATABASE_URL"] + "-2"})
+    assert upgraded.stdout.splitlines() == [f"database at {home_env['DATABASE_URL']}-2 is up to date"]
+    assert not upgraded.stderr
+    verbose = botarmy("-v", "db", "upgrade", env={**home_env, "DATABASE_URL": home_env["DATABASE_URL"] + "-3"})
+    assert '"event": "store.migrated"' in verbose.stderr and "Context impl" in verbose.stderr
+
+
+def test_plan_and_tables_are_plain_lines_when_not_a_terminal(home_env):
+    done = botarmy("plan", "quick-fix", "--bmad-dir", str(OWN_BMAD), env=home_env)
+    assert done.returncode == 0 and not BOXES & set(done.stdout)
+    assert re.search(r"^2\s+02-dev-implementation-notes\s+dev\s+implementation-notes.md\s+prd.md$", done.stdout, re.M)
