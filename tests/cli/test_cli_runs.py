@@ -16,7 +16,7 @@ import pytest
 
 from store.types import RUN_STATUSES
 from tests.cli.conftest import BOTARMY, botarmy, stderr_lines, stored_run
-from tests.conftest import OWN_BMAD, ROOT
+from tests.conftest import OWN_BMAD, ROOT, free_port
 
 BOXES = set("┏┃━┡│╭╰")
 
@@ -157,3 +157,16 @@ def test_plan_and_tables_are_plain_lines_when_not_a_terminal(home_env):
     done = botarmy("plan", "quick-fix", "--bmad-dir", str(OWN_BMAD), env=home_env)
     assert done.returncode == 0 and not BOXES & set(done.stdout)
     assert re.search(r"^2\s+02-dev-implementation-notes\s+dev\s+implementation-notes.md\s+prd.md$", done.stdout, re.M)
+
+
+def test_a_failing_step_in_a_hosted_worker_keeps_sdk_warnings_in_the_log_file(home_env, dev_server):
+    env = {**home_env, "TEMPORAL_ADDRESS": dev_server, "BOTARMY_MODEL": "openai:gpt-test", "OPENAI_API_KEY": "sk-x",
+           "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "BOTARMY_RETRY_MAX_ATTEMPTS": "2",
+           "BOTARMY_RETRY_INITIAL_S": "0.1"}
+    done = botarmy("run", "quick-fix", "--auto-approve", env=env)
+    assert done.returncode == 1, done.stderr  # the run failed: 1, not 2
+    assert "Traceback" not in done.stderr and "Completing activity" not in done.stderr
+    assert "  failed    01-pm-prd:" in done.stderr
+    run_id = re.search(r"run (\w+) of quick-fix started", done.stderr).group(1)
+    log = (Path(env["BOTARMY_HOME_DIR"]) / "logs" / f"run-{run_id}.log").read_text()
+    assert "Completing activity as failed" in log and "Traceback" in log
