@@ -60,14 +60,21 @@ class Record:
 
     @property
     def alive(self) -> bool:
+        """Whether the process runs and is still ours (a pid the system reused for something else is not)."""
         try:
             os.kill(self.pid, 0)
         except (ProcessLookupError, PermissionError):
             return False
         try:  # a zombie (exited, not yet reaped by the process that started it) is not alive either
-            return Path(f"/proc/{self.pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+            if Path(f"/proc/{self.pid}/stat").read_text().split(") ")[-1][:1] == "Z":
+                return False
+            return _MARKERS.get(self.name, b"") in Path(f"/proc/{self.pid}/cmdline").read_bytes()
         except OSError:
-            return True
+            return True  # no /proc: the pid is all we can go by
+
+
+# what each of our processes has on its command line (see start_detached, ensure_worker, ensure_api)
+_MARKERS = {"temporal": b"start-dev", "worker": b"worker", "api": b"serve"}
 
 
 def _pid_file(settings: Settings, name: str) -> Path:
@@ -99,7 +106,12 @@ def _write_record(settings: Settings, rec: Record) -> None:
 
 def _refuse_second_server(settings: Settings) -> None:
     ours = record(settings, "temporal")
-    if ours is not None and ours.alive and ours.address and ours.address != settings.temporal_address:
+    if ours is not None and ours.alive and ours.address is None:  # recorded by an older version: address unknown
+        raise DevServerError(
+            f"nothing answers at TEMPORAL_ADDRESS={settings.temporal_address}, and our dev server (pid {ours.pid}) "
+            f"runs on {settings.home_dir / 'temporal.db'} at another address: `botarmy stop` it first"
+        )
+    if ours is not None and ours.alive and ours.address != settings.temporal_address:
         raise DevServerError(
             f"nothing answers at TEMPORAL_ADDRESS={settings.temporal_address}, and our dev server (pid {ours.pid}) "
             f"serves {ours.address} with {ours.data}: set TEMPORAL_ADDRESS={ours.address} (or unset it), "
