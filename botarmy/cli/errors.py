@@ -65,7 +65,14 @@ def explain(exc: BaseException) -> str | None:
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
         detail = _first_line(str(getattr(exc, "orig", None) or exc))
-        return f"the database at {_database_url()} does not answer ({detail}): start it or set DATABASE_URL"
+        url = _database_url()
+        if url.startswith("sqlite"):
+            return f"the database at {url} cannot be opened ({detail}): check the path, or set DATABASE_URL"
+        return f"the database at {url} does not answer ({detail}): start it or set DATABASE_URL"
+    if isinstance(exc, OSError) and exc.filename and _database_url().startswith("sqlite") and \
+            str(exc.filename) in _database_url():  # the SQLite file's folder cannot be made or opened
+        return (f"the database at {_database_url()} cannot be opened ({exc.strerror}: {exc.filename}): check the "
+                "path, or set DATABASE_URL")
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return _settings_line(exc)
     if isinstance(exc, ModelConfigError):

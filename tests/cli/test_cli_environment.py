@@ -81,3 +81,10 @@ def test_a_worker_without_its_model_key_says_so_at_start(home_env, dev_server):
     home_env.update(TEMPORAL_ADDRESS=dev_server, BOTARMY_MODEL="openai:gpt-4o-mini")
     line = one_clear_line(botarmy("worker", env=home_env, timeout=60))
     assert "OPENAI_API_KEY" in line
+
+
+def test_a_sqlite_path_that_cannot_be_made_is_one_line(home_env, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    home_env["DATABASE_URL"] = f"sqlite:///{tmp_path}/a-file/botarmy.db"
+    line = one_clear_line(botarmy("runs", env=home_env))
+    assert "cannot be opened" in line and "a-file" in line and "DATABASE_URL" in line

@@ -77,7 +77,7 @@ def test_cancel_a_finished_run_says_what_it_is(finished_run):
     assert done.returncode == 1 and stderr_lines(done) == [f"error: run {run_id} is not running: it is completed"]
 
 
-def test_ctrl_c_during_run_says_it_pauses_and_how_to_watch_then_status_shows_the_wait(home_env, dev_server):
+def test_ctrl_c_during_run_says_it_pauses_status_shows_the_wait_and_watch_follows_it_to_the_end(home_env, dev_server):
     env = {**home_env, "TEMPORAL_ADDRESS": dev_server}
     proc = subprocess.Popen([*BOTARMY, "run", "quick-fix", "--approve", "all"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -103,6 +103,20 @@ def test_ctrl_c_during_run_says_it_pauses_and_how_to_watch_then_status_shows_the
 
     cancelled = botarmy("cancel", run_id, env=env)  # Temporal takes the request though no worker polls now
     assert cancelled.returncode == 0 and f"cancel requested for run {run_id}" in cancelled.stdout
+
+    # re-attached while the run is paused, `watch` ends when a worker runs it to its end (cancelled: exit 1)
+    watcher = subprocess.Popen([*BOTARMY, "watch", run_id], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([*BOTARMY, "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        watched, watch_err = watcher.communicate(timeout=120)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert watcher.returncode == 1, watch_err
+    assert f"run {run_id} — quick-fix: cancelled" in watched
+    assert "waiting   01-pm-prd" in watch_err  # what happened so far, from the run's events
 
 
 def test_workflows_lists_every_runnable_workflow_with_its_source(home_env):
