@@ -64,6 +64,8 @@ async def execute(
     except devserver.DevServerError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         return 2, None
+    from worker import check_models
+
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     await ensure_search_attributes(client)
     in_process = not await has_pollers(client, settings.task_queue)
@@ -117,12 +119,6 @@ def _host_worker_logs(settings: Settings, run_id: str) -> Path:
 
 
 WORKER_GRACE_S = 5.0
-
-
-def check_models(settings: Settings) -> None:
-    from worker import check_models as check
-
-    check(settings)
 
 
 def _worker(client: Client, settings: Settings, store: Store) -> Worker:
