@@ -26,7 +26,10 @@ from botarmy.inputs import InputError, check_repeat_inputs, parse_artifacts, par
 from botarmy.settings import get_settings
 from botarmy.tables import print_table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
+# help and usage errors in rich panels on a terminal only; a pipe or a log gets click's plain lines
+_RICH = "rich" if sys.stdout.isatty() and sys.stderr.isatty() else None
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=_RICH,
+                  help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 

@@ -184,3 +184,9 @@ def test_a_failing_step_in_a_hosted_worker_keeps_sdk_warnings_in_the_log_file(ho
     run_id = re.search(r"run (\w+) of quick-fix started", done.stderr).group(1)
     log = (Path(env["BOTARMY_HOME_DIR"]) / "logs" / f"run-{run_id}.log").read_text()
     assert "Completing activity as failed" in log and "Traceback" in log
+
+
+def test_usage_errors_are_plain_lines_when_not_a_terminal(home_env):
+    done = botarmy("nosuch", env=home_env)
+    assert done.returncode == 2 and "No such command 'nosuch'" in done.stderr
+    assert not BOXES & set(done.stderr)
