@@ -324,14 +324,14 @@ def _exit_code(fn: Callable[[], object]) -> int:
 
 
 def _run() -> None:
-    from botarmy.cli.errors import explain
-
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:
+        from botarmy.cli.errors import explain  # here: what it imports to recognise failures costs every command
+
         line = explain(exc)
         if line is None:
             raise

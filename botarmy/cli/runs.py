@@ -7,15 +7,16 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.settings import Settings, get_settings
 from botarmy.tables import print_table
-from store import RunView, get_store
-from store.types import RUN_STATUSES
+
+if TYPE_CHECKING:
+    from store import RunView, Store
 
 JsonOut = Annotated[bool, typer.Option("--json", help="print JSON instead of lines")]
 
@@ -33,13 +34,15 @@ def _short(seconds: float) -> str:
 
 
 def runs(
-    status: Annotated[str | None, typer.Option("--status", help=f"only runs in this state: {', '.join(RUN_STATUSES)}")
-                      ] = None,
+    status: Annotated[str | None, typer.Option("--status", help="only runs in this state: running, completed, "
+                                                                 "failed, cancelled or stopped")] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", help="only runs of this workflow id")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="at most this many, newest first")] = 20,
     json_out: JsonOut = False,
 ) -> None:
     """List runs, newest first: id, workflow, status, started, duration."""
+    from store.types import RUN_STATUSES
+
     if status is not None and status not in RUN_STATUSES:
         raise fail(f"--status {status!r}: use one of {', '.join(RUN_STATUSES)}")
     views = get_store(get_settings().database_url).list_runs(status, workflow, limit, 0)
@@ -58,6 +61,12 @@ def runs(
         [v.run_id, v.workflow_id, v.status, v.created_at.strftime("%Y-%m-%d %H:%M:%S"), _short(_duration_s(v))]
         for v in views
     ])
+
+
+def get_store(database_url: str) -> Store:
+    from store import get_store as store_for  # here: the database layer costs commands that never reach it
+
+    return store_for(database_url)
 
 
 def _stored(settings: Settings, run_id: str) -> RunView:
