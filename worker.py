@@ -68,9 +68,23 @@ def build_worker(
     )
 
 
+def check_models(settings: Settings) -> None:
+    """Raise ModelConfigError (naming the variable to set) when a model the config uses first (the default, an
+    agent's or a step's model: not a fallback, which may be meant to fail over) cannot be called from this
+    process: a worker that cannot run a step says so at start, not at its first step."""
+    from providers.config import from_model_spec, load_config
+    from providers.factory import build_client, parse_model
+
+    config = load_config(settings.providers_file) if settings.providers_file else from_model_spec(settings.model)
+    for override in [config.default, *config.agents.values(), *config.steps.values()]:
+        if override.model:
+            build_client(settings, parse_model(override.model), config)
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    check_models(settings)
     store = get_store(settings.database_url)
     await asyncio.to_thread(store.migrate)
     client = await connect(settings.temporal_address, settings.temporal_namespace)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from store import EventRow, Store
 from workflows.contracts import RunProgress
@@ -19,11 +20,26 @@ from workflows.run import BmadRunWorkflow
 _DONE = {"completed", "skipped", "failed"}
 
 
-async def _progress(handle: WorkflowHandle) -> RunProgress | None:
+async def query_progress(handle: WorkflowHandle, timeout_s: float | None = None) -> RunProgress | None:
+    """The running workflow's progress; None when it cannot answer now (not on a worker yet, closed, unknown).
+    A server that does not answer at all raises (RPCError UNAVAILABLE), for the CLI's edge to say so."""
     try:
-        return await handle.query(BmadRunWorkflow.progress)
+        return await handle.query(
+            BmadRunWorkflow.progress, rpc_timeout=timedelta(seconds=timeout_s) if timeout_s else None
+        )
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.UNAVAILABLE:
+            raise
+        return None
+
+
+async def _drawable(handle: WorkflowHandle) -> RunProgress | None:
+    try:
+        return await query_progress(handle)
     except RPCError:
-        return None  # not started on a worker yet
+        return None  # the bar waits for the server; the event lines still come from the store
 
 
 def describe(event: EventRow, run_id: str) -> str | None:
@@ -82,7 +98,7 @@ async def follow(
         if bar:
             bar.start()
         async def redraw() -> None:
-            if bar is not None and task is not None and (state := await _progress(handle)) is not None:
+            if bar is not None and task is not None and (state := await _drawable(handle)) is not None:
                 done = sum(1 for s in state.steps if s.status in _DONE)
                 bar.update(task, total=len(state.steps), completed=done,
                            description=f"{state.workflow_id}: {state.current or state.status}")

@@ -43,8 +43,31 @@ SEARCH_ATTRIBUTES = {
 }
 
 
+class TemporalUnreachable(RuntimeError):
+    """No Temporal server answers at `address` (the SDK says so with a bare RuntimeError)."""
+
+    def __init__(self, address: str, detail: str) -> None:
+        super().__init__(f"no Temporal server answers at {address}: {detail}")
+        self.address = address
+        self.detail = detail
+
+
 async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+    try:
+        return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+    except (RuntimeError, ValueError) as exc:  # ValueError: an address that is not host:port
+        if not isinstance(exc, ValueError) and "connect" not in str(exc).lower():
+            raise
+        raise TemporalUnreachable(address, _reason(str(exc))) from exc
+
+
+def _reason(detail: str) -> str:
+    """The few words of the SDK's transport error a person needs ("Connection refused", "dns error")."""
+    for pattern in (r'message: "([^"]+)"', r'ConnectError\("([^"]+)"', r"invalid target URL: (.+)"):
+        found = re.search(pattern, detail)
+        if found:
+            return found.group(1)
+    return detail
 
 
 async def ensure_search_attributes(client: Client) -> None:

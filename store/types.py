@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 StepStatus = Literal["pending", "running", "retrying", "completed", "skipped", "failed"]
 STEP_STATUSES: frozenset[str] = frozenset(get_args(StepStatus))
 TERMINAL_STEP_STATUSES: frozenset[str] = frozenset({"completed", "skipped", "failed"})
+RunStatus = Literal["running", "completed", "failed", "cancelled", "stopped"]  # what workflows/run.py records
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 
 class _View(BaseModel):

@@ -4,27 +4,58 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import re
 import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.inputs import InvalidInputs, check_run_inputs
 from bmad.plan import Plan
-from botarmy import devserver
 from botarmy.cli import catalog as cli_catalog
+from botarmy.cli import local as cli_local
+from botarmy.cli import runs as cli_runs
 from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.inputs import InputError, flag_lines, parse_artifacts, parse_inputs
 from botarmy.settings import get_settings
+from botarmy.tables import print_table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="BotArmy: BMAD workflows as durable Temporal runs.")
+# help and usage errors in rich panels on a terminal only; a pipe or a log gets click's plain lines
+_RICH: Literal["rich"] | None = "rich" if sys.stdout.isatty() and sys.stderr.isatty() else None
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=_RICH,
+                  help="BotArmy: BMAD workflows as durable Temporal runs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"botarmy {version('botarmy')}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show info logs on stderr")] = False,
+    _show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                                help="print the version and exit")] = False,
+) -> None:
+    """BotArmy: BMAD workflows as durable Temporal runs."""
+    from botarmy.logging import configure_cli_logging
+
+    configure_cli_logging(verbose)
+
+
 def compiled(workflow: str, dirs: list[Path] | None) -> Plan:
     catalog = load_catalog(dirs)
     try:
@@ -40,19 +71,38 @@ def compiled(workflow: str, dirs: list[Path] | None) -> Plan:
 
 
 @app.command()
-def validate(bmad_dir: BmadDirs = None) -> None:
+def validate(
+    bmad_dir: BmadDirs = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="errors only, and one line counting the warnings "
+                                                             "by kind")] = False,
+) -> None:
     """Check every definition; one `path:line:col: message` line per problem."""
     catalog = load_catalog(bmad_dir)
     errors = [d for d in catalog.diagnostics if d.severity == "error"]
     for d in sorted(catalog.diagnostics):
-        (err if d.severity == "error" else out).print(str(d), highlight=False, markup=False)
+        if d.severity == "error" or not quiet:
+            (err if d.severity == "error" else out).print(str(d), highlight=False, markup=False)
+    warnings = [d for d in catalog.diagnostics if d.severity != "error"]
+    counted = f"{len(warnings)} warnings"
+    if quiet and warnings:
+        kinds = Counter(warning_kind(d.message) for d in warnings)
+        counted += ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     if errors:
+        if quiet:
+            out.print(counted, highlight=False, markup=False)
         raise typer.Exit(2)
     out.print(
         f"ok: {len(catalog.workflows)} workflows, {len(catalog.agents)} agents, {len(catalog.templates)} templates, "
-        f"{len(catalog.teams)} teams; {len(catalog.diagnostics)} warnings",
-        highlight=False,
+        f"{len(catalog.teams)} teams; {counted}",
+        highlight=False, markup=False,
     )
+
+
+def warning_kind(message: str) -> str:
+    """A warning's kind: its first clause without the names in it ("'commands' is ignored: ..." and
+    "'flow_diagram' is ignored: ..." are both "is ignored"), so a hundred of one kind are one count."""
+    clause = re.split(r":(?=\s)", re.sub(r"'[^']*'|`[^`]*`|\s\([^)]*\)", "", message), maxsplit=1)[0]
+    return " ".join(re.sub(r"\d+", "N", clause).split()) or "other"
 
 
 @app.command()
@@ -68,14 +118,13 @@ def plan(
     if format == "json":
         sys.stdout.write(p.model_dump_json(indent=2) + "\n")
         return
-    table = Table(title=f"{p.workflow_id} — {p.name} ({p.definition_hash[:12]})")
-    for col in ("#", "step", "agent", "output", "requires", "when"):
-        table.add_column(col)
+    rows = []
     for s in p.steps:
         when = " ".join(x for x in [f"if {s.condition}" if s.condition else "", "optional" if s.optional else "",
                                     f"repeats {s.repeats}" if s.repeats else ""] if x)
-        table.add_row(str(s.index + 1), s.id, s.agent or s.kind, s.output or "", ", ".join(s.requires), when)
-    out.print(table)
+        rows.append([str(s.index + 1), s.id, s.agent or s.kind, s.output or "", ", ".join(s.requires), when])
+    print_table(out, f"{p.workflow_id} — {p.name} ({p.definition_hash[:12]})",
+                ("#", "step", "agent", "output", "requires", "when"), rows)
     if p.external_inputs:
         out.print("external inputs (give with --artifact NAME=FILE): " + ", ".join(p.external_inputs))
     if p.input_defaults:
@@ -121,7 +170,7 @@ def run(
     settings = get_settings()
     code, run_id = asyncio.run(execute(settings, p, checked.inputs, files, auto_approve, json_out, out, err,
                                        checked.approve, (budget_usd, budget_tokens), run_team_id))
-    if out_dir is not None and run_id:
+    if out_dir is not None and run_id and code != 130:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
 
@@ -178,19 +227,6 @@ def approvals() -> None:
 
 
 @app.command()
-def status(run_id: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a run: status, steps, artifacts."""
-    from botarmy.runner import print_run
-    from store import get_store
-
-    settings = get_settings()
-    run_view = get_store(settings.database_url).get_run(run_id)
-    if run_view is None:
-        raise fail(f"no run {run_id!r} in {settings.database_url}")
-    print_run(run_view, settings, json_out, out)
-
-
-@app.command()
 def artifacts(
     run_id: str,
     out_dir: Annotated[Path | None, typer.Option("--out", help="write the latest version of each here")] = None,
@@ -234,64 +270,6 @@ def worker() -> None:
     asyncio.run(run_worker())
 
 
-@app.command()
-def dev(
-    detach: Annotated[bool, typer.Option("--detach", help="start both in the background and return")] = False,
-) -> None:
-    """Start the Temporal dev server (data under .botarmy/) and a worker; print the Web UI URL."""
-    settings = get_settings()
-    try:
-        started = devserver.ensure_server(settings)
-    except devserver.DevServerError as exc:
-        raise fail(str(exc)) from None
-    out.print(f"Temporal {'started' if started else 'already running'} at {settings.temporal_address}")
-    out.print(f"Web UI: {settings.web_ui_url}", highlight=False)
-    if detach:
-        worker_started = devserver.ensure_worker(settings)
-        out.print(f"worker {'started' if worker_started else 'already running'} "
-                  f"(logs in {settings.home_dir}/worker.log); `botarmy stop` stops both")
-        return
-    from worker import run_worker
-
-    try:
-        asyncio.run(run_worker(settings))
-    except KeyboardInterrupt:
-        out.print("worker stopped; the Temporal server keeps running (`botarmy stop` stops it)")
-
-
-@app.command()
-def up(
-    host: Annotated[str, typer.Option("--host", help="the API's address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="the API's port")] = 8000,
-) -> None:
-    """Start Temporal, a worker and the REST API in the background; print their addresses."""
-    settings = get_settings()
-    try:
-        server = devserver.ensure_server(settings)
-        worker_started = devserver.ensure_worker(settings)
-        api = devserver.ensure_api(settings, host, port)
-    except devserver.DevServerError as exc:
-        raise fail(str(exc)) from None
-    state = {True: "started", False: "already running"}
-    out.print(f"Temporal  {settings.temporal_address} ({state[server]})", highlight=False)
-    out.print(f"Web UI    {settings.web_ui_url}", highlight=False)
-    out.print(f"worker    task queue {settings.task_queue} ({state[worker_started]})", highlight=False)
-    out.print(f"API       http://{host}:{port}  docs: http://{host}:{port}/docs ({state[api]})", highlight=False)
-    out.print(f"logs in {settings.home_dir}/; `make stop` (or `botarmy stop`) stops all three", highlight=False)
-
-
-@app.command()
-def stop() -> None:
-    """Stop the Temporal dev server, worker and API that `up`/`dev --detach`/`run`/`make demo` started."""
-    settings = get_settings()
-    api_stopped = devserver.stop_api(settings)
-    worker_stopped = devserver.stop_worker(settings)
-    server_stopped = devserver.stop(settings)
-    out.print(f"API: {'stopped' if api_stopped else 'not running'}; "
-              f"worker: {'stopped' if worker_stopped else 'not running'}; "
-              f"Temporal dev server: {'stopped' if server_stopped else 'not running (or not ours)'}")
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (they also run on first use)."""
@@ -306,15 +284,45 @@ def db_upgrade() -> None:
 
 
 cli_catalog.register(app)
+cli_local.register(app)
+cli_runs.register(app)
 cli_api.register(app)
 
 
-def main() -> Any:
+def main() -> None:
+    """The `botarmy` process: the app, with the world's known failures mapped once here to one line and exit 2
+    (anything else is a bug and shows its traceback). It ends the process itself once its output is flushed:
+    the Temporal SDK's native threads can abort an interpreter that finalizes after a client was used
+    ("Fatal Python error: PyGILState_Release", exit 134), which would replace the command's own exit code."""
+    code = _exit_code(_run)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_code(fn: Callable[[], object]) -> int:
     try:
-        return app()
+        fn()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _run() -> None:
+    try:
+        app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        from botarmy.cli.errors import explain  # here: what it imports to recognise failures costs every command
+
+        line = explain(exc)
+        if line is None:
+            raise
+        err.print(f"error: {line}", highlight=False, markup=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
+from botarmy.tables import print_table
 from providers.config import ProvidersConfig, from_model_spec, load_config
 from providers.factory import GEMINI_OPENAI_BASE_URL
 from providers.health import read_snapshot
@@ -68,9 +68,7 @@ def providers_command(
         choice = parse_model(spec)
         models.setdefault(choice.provider, []).append(choice.model)
     health = read_snapshot(health_path)
-    table = Table(title=f"Providers ({source})")
-    for column in ("provider", "models", "key", "endpoint", "answers", "limits", "health"):
-        table.add_column(column)
+    rows: list[list[str]] = []
     ok = True
     for provider in sorted(set(models) | set(config.providers)):
         settings = config.provider(provider)
@@ -81,7 +79,7 @@ def providers_command(
             state = f"{'healthy' if stats.healthy else 'UNHEALTHY'} {stats.success_rate:.0%} of {stats.calls}"
             state += f", avg {stats.avg_latency_s:.2f}s" if stats.avg_latency_s is not None else ""
         if provider == "offline":
-            table.add_row(provider, "offline", "not needed", "in process", "yes", "-", state)
+            rows.append([provider, "offline", "not needed", "in process", "yes", "-", state])
             continue
         key_env = config.key_env(provider) or "?"
         has_key = bool(key_env and env.get(key_env))
@@ -90,6 +88,7 @@ def providers_command(
         usable = (has_key or settings.base_url is not None) and answer.startswith("HTTP")
         ok = ok and (usable or provider not in models)
         key = f"{key_env} set" if has_key else f"{key_env} [red]not set[/red]"
-        table.add_row(provider, ", ".join(models.get(provider, [])) or "-", key, url, answer, limits, state)
-    console.print(table)
+        rows.append([provider, ", ".join(models.get(provider, [])) or "-", key, url, answer, limits, state])
+    print_table(console, f"Providers ({source})", ("provider", "models", "key", "endpoint", "answers", "limits",
+                                                   "health"), rows)
     return 0 if ok else 1

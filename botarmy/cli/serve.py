@@ -69,8 +69,14 @@ def register(app: typer.Typer) -> None:
 
         from botarmy.cli.common import bmad_dirs
         from botarmy.settings import get_settings
+        from store import Store
 
         settings = get_settings()
+        probe = Store(settings.database_url)  # a database that does not answer is one line here, not a traceback
+        try:                                  # from inside the server's startup
+            probe.ping()
+        finally:
+            probe.close()
         options = {"bmad_dirs": [str(d) for d in bmad_dirs(bmad_dir)], "health_cache_s": health_cache_s,
                    "store_threads": store_threads}
         os.environ[SERVE_ENV] = json.dumps(options)
