@@ -92,6 +92,7 @@ class StepDef(BaseModel):
     key_pos: dict[str, Pos] = Field(default_factory=dict)
     value_pos: dict[str, Pos] = Field(default_factory=dict)
     item_pos: dict[str, list[Pos]] = Field(default_factory=dict)
+    group: str | None = None  # the phase (or top-level `steps:` entry) a `repeats:` loop cannot run past
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -125,6 +126,13 @@ class WorkflowDef(BaseModel):
     flow_diagram: str = ""
     decision_guidance: Any = None
     budget: Any = None  # BotArmy extension: {usd: 5.0, tokens: 200000}, the default budget of each run
+    form: str = "sequence"  # how the file wrote its steps: sequence | named-sequence | phases | steps (bmad/forms.py)
+    completion_criteria: list[str] = Field(default_factory=list)  # `completion_criteria:` / top-level `outputs:`
+    criteria_pos: list[Pos] = Field(default_factory=list)
+    declared_agents: list[str] = Field(default_factory=list)  # top-level `agents:` of the `steps:` form
+    declared_agents_pos: list[Pos] = Field(default_factory=list)
+    declared_inputs: list[str] = Field(default_factory=list)  # top-level `inputs:` of the `steps:` form
+    span: tuple[int, int] | None = None  # the lines of one named sequence; its file's errors elsewhere are not its own
     source: SourceRef  # points at the `id:` value
     duplicates: list[str] = Field(default_factory=list)  # other files that declared the same id
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize
+from bmad.criteria import document_of
 from bmad.diagnostics import Diagnostic, Severity
 from bmad.models import STEP_KEYS, Catalog, StepDef, TeamDef, WorkflowDef
 
@@ -20,6 +21,16 @@ def _known(names: Any, limit: int = 15) -> str:
     ordered = sorted(names)
     shown = ", ".join(ordered[:limit]) + (", ..." if len(ordered) > limit else "")
     return shown or "none"
+
+
+def _did_you_mean(name: str, catalog: Catalog) -> str:
+    """Upstream names an agent by its file at times: say which id that file declares; else a longer id that
+    starts with the name (`game-dev` → `game-developer`)."""
+    for agent in catalog.agents.values():
+        if agent.source.path.rsplit("/", 1)[-1] == f"{name}.md":
+            return f" (agents/{name}.md declares id '{agent.id}')"
+    close = sorted(a for a in catalog.agents if a.startswith(f"{name}"))
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _kind(value: Any) -> str:
@@ -67,8 +78,8 @@ class _WorkflowCheck:
             for part in (p.strip() for p in agent.split("/")):
                 if part != "various" and part not in self.catalog.agents:
                     where = f" in '{agent}'" if part != agent else ""
-                    self.diag(step.pos("agent"), f"unknown agent '{part}'{where}; known agents: "
-                              f"{_known(self.catalog.agents)}")
+                    self.diag(step.pos("agent"), f"unknown agent '{part}'{where}{_did_you_mean(part, self.catalog)}"
+                              f"; known agents: {_known(self.catalog.agents)}")
         uses = fields.get("uses")
         if isinstance(uses, str):
             self.uses(step, uses.strip())
@@ -163,7 +174,27 @@ class _WorkflowCheck:
         self.step_names()
         self.order()
         self.budget()
+        self.declared_agents()
+        self.criteria()
         return self.out
+
+    def declared_agents(self) -> None:
+        """The `agents:` list of the `steps:` form: each must be loaded, like a step's agent."""
+        for name, pos in zip(self.wf.declared_agents, self.wf.declared_agents_pos, strict=False):
+            if name not in self.catalog.agents:
+                self.diag(pos, f"unknown agent '{name}' in 'agents'; known agents: {_known(self.catalog.agents)}")
+
+    def criteria(self) -> None:
+        """`<document> exists` must name a document a step writes; another criterion cannot be checked."""
+        written = {n for s in self.wf.sequence for n in _outputs(s)}
+        for criterion, pos in zip(self.wf.completion_criteria, self.wf.criteria_pos, strict=False):
+            document = document_of(criterion)
+            if document is None:
+                self.diag(pos, f"completion criterion '{criterion}' cannot be checked mechanically (only "
+                          "'<document> exists' is): the run's report lists it as not checked", "warning")
+            elif document not in written:
+                self.diag(pos, f"completion criterion '{criterion}': no step writes {document}, so every run "
+                          f"would fail it; documents written: {_known(written)}")
 
     def budget(self) -> None:
         value = self.wf.budget
