@@ -1,9 +1,9 @@
 """Artifact names as a workflow step writes them, normalized to the names the engine stores.
 
 `creates: prd.md (if needed)` → `prd.md`; `creates: v0_prompt (optional)` → `v0_prompt`; a folder
-`prototype-stories/` → the one document `prototype-stories.md`; `requires: a.md, b.md` → two names. A prose value such as
-`multiple documents per the document-project template` is not a file name: it becomes the step's `step:` name
-when it has one (`service_analysis`), else a snake_case slug of the text.
+`prototype-stories/` → the one document `prototype-stories.md`; `requires: a.md, b.md` → two names. A prose
+value such as `multiple documents per the document-project template` is not a file name: it becomes the step's
+`step:` name when it has one (`service_analysis`), else a snake_case slug of the text.
 """
 
 from __future__ import annotations

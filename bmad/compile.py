@@ -235,6 +235,11 @@ def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
     """The sealed Plan of `workflow_id`; raises DefinitionError with every error relevant to it (its own
     file, files declaring the same id, and the agent and template files it uses)."""
     wf = catalog.workflows.get(workflow_id)
+    base, _, sequence = workflow_id.partition(":")
+    if wf is None and sequence and catalog.workflows.get(base, None) is not None:
+        named = [w.split(":", 1)[1] for w in catalog.workflows if w.startswith(f"{base}:")]
+        raise DefinitionError([Diagnostic(workflow_id, 0, 0, f"workflow '{base}' has no sequence '{sequence}'; "
+                                          f"its sequences: {', '.join(named) or 'none (run it as ' + base + ')'}")])
     if wf is None:
         known = ", ".join(sorted(catalog.workflows)) or "none"
         raise DefinitionError([Diagnostic(workflow_id, 0, 0, f"unknown workflow '{workflow_id}'; available "

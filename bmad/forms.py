@@ -47,14 +47,18 @@ def _renamed(step: StepDef, names: dict[str, str]) -> StepDef:
     if not isinstance(step.data, dict):
         return step
     data: dict[str, Any] = {}
-    for key, value in step.data.items():
+    for raw, value in step.data.items():
+        key = str(raw)
         new = names.get(key, key)
         if new in data:  # e.g. both `repeat_for:` and `repeat:`: the first wins, the other stays visible
             new = key
         data[new] = value
-        for positions in (step.key_pos, step.value_pos, step.item_pos):
-            if key in positions and new != key:
-                positions[new] = positions.pop(key)  # type: ignore[assignment]
+        if new != key:
+            for positions in (step.key_pos, step.value_pos):
+                if key in positions:
+                    positions[new] = positions.pop(key)
+            if key in step.item_pos:
+                step.item_pos[new] = step.item_pos.pop(key)
     step.data = data
     return step
 

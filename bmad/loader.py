@@ -168,6 +168,16 @@ class _DirLoader:
                 folder[file.name] = _display(self.root, file)
 
 
+def _file_names(catalog: Catalog) -> None:
+    """Upstream finds an agent by its file (`agents/<name>.md`, tools/lib/dependency-resolver.js), and some
+    packs name agents so (the Godot pack's `game-pm`, whose file declares `id: pm`): such a file name also
+    names its agent, unless an agent has that id."""
+    for agent in list(catalog.agents.values()):
+        name = Path(agent.source.path).stem
+        if name != agent.id and name not in catalog.agents:
+            catalog.agents[name] = agent
+
+
 def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_BYTES) -> Catalog:
     """Load `.bmad-core`-like folders (later ones override earlier ones) and validate them together.
 
@@ -187,6 +197,7 @@ def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_B
             loader.refuse_workflow_folders()
             loader.load_keyed("teams", "agent-teams", build_team)
             loader.load_names()
+    _file_names(catalog)
     catalog.diagnostics.extend(validate_catalog(catalog))
     # a file of named sequences is checked once per workflow it gives (the bare id and its first sequence alike)
     catalog.diagnostics = sorted(set(catalog.diagnostics))

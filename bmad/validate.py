@@ -24,12 +24,8 @@ def _known(names: Any, limit: int = 15) -> str:
 
 
 def _did_you_mean(name: str, catalog: Catalog) -> str:
-    """Upstream names an agent by its file at times: say which id that file declares; else a longer id that
-    starts with the name (`game-dev` → `game-developer`)."""
-    for agent in catalog.agents.values():
-        if agent.source.path.rsplit("/", 1)[-1] == f"{name}.md":
-            return f" (agents/{name}.md declares id '{agent.id}')"
-    close = sorted(a for a in catalog.agents if a.startswith(f"{name}"))
+    """A longer agent id that starts with the name (the Godot pack's `game-dev` → `game-developer`)."""
+    close = sorted(a for a in catalog.agents if a.startswith(name))
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
