@@ -51,11 +51,17 @@ def _template_for(catalog: Catalog, uses: str | None, agents: list[str], output:
     return None
 
 
+def _agent_ids(catalog: Catalog, agent: str | None) -> list[str]:
+    """The agent ids of `agent` as written (`analyst/pm` → two; `various` → none; a file name → its id)."""
+    parts = [p.strip() for p in (agent or "").split("/") if p.strip() and p.strip() != "various"]
+    return [catalog.agent_id(p) or p for p in parts]
+
+
 def _plan_step(catalog: Catalog, wf: WorkflowDef, sd: StepDef) -> PlanStep:
     f = sd.fields
     name = _text(f.get("step"))
     agent = _text(f.get("agent")) if sd.bare_key is None else None
-    agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"] if agent else []
+    agents = _agent_ids(catalog, agent)
     step = PlanStep(
         index=sd.index,
         id=name or "",
@@ -162,7 +168,7 @@ def _route(
     then: Literal["continue", "exit"] = "continue" if "continue" in branch or not agent else "exit"
     if not agent:
         return RouteOption(name=name, then=then, notes=notes), None
-    agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"]
+    agents = _agent_ids(catalog, agent)
     sub = PlanStep(
         index=index, id=f"{parent.id}.{slug(name)}", kind="agent", agent=agent, agents=agents,
         creates=normalize(_text(branch.get("creates")), None), creates_raw=_text(branch.get("creates")),

@@ -172,10 +172,10 @@ def _file_names(catalog: Catalog) -> None:
     """Upstream finds an agent by its file (`agents/<name>.md`, tools/lib/dependency-resolver.js), and some
     packs name agents so (the Godot pack's `game-pm`, whose file declares `id: pm`): such a file name also
     names its agent, unless an agent has that id."""
-    for agent in list(catalog.agents.values()):
+    for agent in catalog.agents.values():
         name = Path(agent.source.path).stem
         if name != agent.id and name not in catalog.agents:
-            catalog.agents[name] = agent
+            catalog.agent_aliases[name] = agent.id
 
 
 def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_BYTES) -> Catalog:

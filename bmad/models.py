@@ -155,6 +155,7 @@ class Catalog(BaseModel):
     agents: dict[str, AgentDef] = Field(default_factory=dict)
     templates: dict[str, TemplateDef] = Field(default_factory=dict)  # by file stem
     template_aliases: dict[str, str] = Field(default_factory=dict)  # declared id -> file stem
+    agent_aliases: dict[str, str] = Field(default_factory=dict)  # file stem -> declared id, where they differ
     workflows: dict[str, WorkflowDef] = Field(default_factory=dict)
     teams: dict[str, TeamDef] = Field(default_factory=dict)
     tasks: dict[str, str] = Field(default_factory=dict)  # file name -> path
@@ -177,6 +178,13 @@ class Catalog(BaseModel):
         if found is None and stem in self.template_aliases:
             found = self.templates.get(self.template_aliases[stem])
         return found
+
+    def agent_id(self, name: str) -> str | None:
+        """The id of the agent `name` means: an agent id, else the file name of an agent (`game-pm` for
+        agents/game-pm.md declaring `id: pm`), as upstream resolves `agents/<name>.md`."""
+        if name in self.agents:
+            return name
+        return self.agent_aliases.get(name)
 
     def has_named(self, folder: dict[str, str], name: str) -> bool:
         """Whether `name` (with or without ".md") is a file of `folder` (tasks, checklists, data)."""

@@ -72,7 +72,7 @@ class _WorkflowCheck:
         agent = fields.get("agent")
         if isinstance(agent, str):
             for part in (p.strip() for p in agent.split("/")):
-                if part != "various" and part not in self.catalog.agents:
+                if part != "various" and self.catalog.agent_id(part) is None:
                     where = f" in '{agent}'" if part != agent else ""
                     self.diag(step.pos("agent"), f"unknown agent '{part}'{where}{_did_you_mean(part, self.catalog)}"
                               f"; known agents: {_known(self.catalog.agents)}")
@@ -120,7 +120,7 @@ class _WorkflowCheck:
                 continue
             agent = branch.get("agent")
             for part in (p.strip() for p in str(agent or "").split("/") if p.strip()):
-                if part != "various" and part not in self.catalog.agents:
+                if part != "various" and self.catalog.agent_id(part) is None:
                     self.diag(pos, f"route '{name}': unknown agent '{part}'; known agents: "
                               f"{_known(self.catalog.agents)}")
 
@@ -177,7 +177,7 @@ class _WorkflowCheck:
     def declared_agents(self) -> None:
         """The `agents:` list of the `steps:` form: each must be loaded, like a step's agent."""
         for name, pos in zip(self.wf.declared_agents, self.wf.declared_agents_pos, strict=False):
-            if name not in self.catalog.agents:
+            if self.catalog.agent_id(name) is None:
                 self.diag(pos, f"unknown agent '{name}' in 'agents'; known agents: {_known(self.catalog.agents)}")
 
     def criteria(self) -> None:
@@ -223,7 +223,7 @@ def validate_team(catalog: Catalog, team: TeamDef) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     path = team.source.path
     for name, (line, col) in zip(team.agents, team.agent_pos, strict=False):
-        if name != "*" and name not in catalog.agents:
+        if name != "*" and catalog.agent_id(name) is None:
             out.append(Diagnostic(path, line, col, f"unknown agent '{name}' in team; known agents: "
                                   f"{_known(catalog.agents)}"))
     files = {wf.source.path.rsplit("/", 1)[-1] for wf in catalog.workflows.values()}
