@@ -2,7 +2,9 @@
 
 - named sequences: `workflow:` holds several `<name>_sequence:` lists; each is a workflow of its own,
   `<id>:<name>`, and the bare `<id>` runs the first. A mapping with `action:` after a sequence (its
-  `workflow_end:`, `project_setup_guidance:`) is a control entry at the end of that sequence.
+  `workflow_end:`, `project_setup_guidance:`) is a control entry at the end of that sequence. Not a run input:
+  a sequence's steps carry `condition:`s of their own and a step has one condition, so choosing at run time
+  would need condition expressions in the workflow code; an id per sequence needs none.
 - phases: `workflow.phases` maps phase names to step lists (`agent`, `task`, `input`, `output`, `repeat`),
   run in file order; `repeat: per-chapter` loops from that step to the end of its phase with run input
   `for_each_chapter`; `completion_criteria:` are checked when the run ends.
