@@ -76,6 +76,8 @@ def test_named_sequences_are_workflows_of_their_own_and_the_bare_id_runs_the_fir
     bmad_corpus: BmadCorpus,
 ) -> None:
     catalog = load_bmad([bmad_corpus.core, bmad_corpus.expansion_packs / "bmad-2d-phaser-game-dev"])
+    said = [str(d) for d in catalog.diagnostics]
+    assert len(said) == len(set(said))  # the first sequence is checked as two workflows, but said once
     ids = sorted(w for w in catalog.workflows if w.startswith("game-prototype"))
     assert ids == ["game-prototype", "game-prototype:game_jam_sequence", "game-prototype:prototype_sequence"]
     bare = compile_workflow(catalog, "game-prototype")
