@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.anomaly import AnomalyWatch
 from activities.conversation import StepConversation, personas, transcript_markdown
+from activities.criteria import check_criteria
 from activities.errors import (
     EmptyOutputError,
     IncompleteOutputError,
@@ -43,6 +44,7 @@ from activities.errors import (
 from activities.events import EventSink
 from activities.prompt import build_task_prompt, required_sections
 from activities.storecalls import db_call, is_outage, store_unavailable
+from bmad.criteria import CHECK_AGENT
 from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, cost_decimal, from_model_spec, load_config, resolve
@@ -189,6 +191,9 @@ class AgentStepActivities:
 
     @activity.defn(name=ACTIVITY_AGENT_STEP)
     async def agent_step(self, inp: AgentStepInput) -> AgentStepResult:
+        if inp.step.agent == CHECK_AGENT:  # the workflow's completion criteria: no model
+            plan = await self._db(self._plans, inp.definition_hash)
+            return await self._db(check_criteria, self.store, plan, inp, output_key(inp), self.events.publish)
         attempt = activity.info().attempt
         name = output_name(inp.step, inp.scope)
         key = output_key(inp)

@@ -1,8 +1,9 @@
 """Artifact names as a workflow step writes them, normalized to the names the engine stores.
 
-`creates: prd.md (if needed)` → `prd.md`; `creates: v0_prompt (optional)` → `v0_prompt`. A prose value such as
-`multiple documents per the document-project template` is not a file name: it becomes the step's `step:` name
-when it has one (`service_analysis`), else a snake_case slug of the text.
+`creates: prd.md (if needed)` → `prd.md`; `creates: v0_prompt (optional)` → `v0_prompt`; a folder
+`prototype-stories/` → the one document `prototype-stories.md`; `requires: a.md, b.md` → two names. A prose
+value such as `multiple documents per the document-project template` is not a file name: it becomes the step's
+`step:` name when it has one (`service_analysis`), else a snake_case slug of the text.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def normalize(raw: str | None, step_name: str | None = None) -> str | None:
         name = _TRAILING_NOTE.sub("", name)
     if not name:
         return None
+    if name.endswith("/") and not re.search(r"\s", name):  # `prototype-stories/`: one document holding them
+        name = name.rstrip("/") + ".md"
     if re.search(r"\s", name):
         return step_name or slug(name, "_")
     return name
@@ -38,6 +41,7 @@ def normalize(raw: str | None, step_name: str | None = None) -> str | None:
 def name_list(value: Any) -> list[str]:
     """`requires:` as written (a string or a list of strings) → normalized names, in order, de-duplicated."""
     items = value if isinstance(value, list) else [value]
+    items = [part for item in items for part in _split(item)]
     names: list[str] = []
     for item in items:
         if isinstance(item, str):
@@ -45,6 +49,15 @@ def name_list(value: Any) -> list[str]:
             if name and name not in names:
                 names.append(name)
     return names
+
+
+def _split(item: Any) -> list[Any]:
+    """`a.md, b.md` (as the game packs write it) is two names; prose with commas stays one."""
+    if isinstance(item, str) and "," in item:
+        parts = [p.strip() for p in item.split(",")]
+        if all(p and not re.search(r"\s", _TRAILING_NOTE.sub("", p)) for p in parts):
+            return parts
+    return [item]
 
 
 def stem(name: str) -> str:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize, slug, stem
+from bmad.criteria import CHECK_AGENT, CHECK_STEP
 from bmad.diagnostics import DefinitionError, Diagnostic
 from bmad.models import Catalog, StepDef, WorkflowDef
 from bmad.plan import ApprovalSpec, Plan, PlanStep, RepeatBlock, RouteOption, SourceRef
@@ -50,11 +51,17 @@ def _template_for(catalog: Catalog, uses: str | None, agents: list[str], output:
     return None
 
 
+def _agent_ids(catalog: Catalog, agent: str | None) -> list[str]:
+    """The agent ids of `agent` as written (`analyst/pm` → two; `various` → none; a file name → its id)."""
+    parts = [p.strip() for p in (agent or "").split("/") if p.strip() and p.strip() != "various"]
+    return [catalog.agent_id(p) or p for p in parts]
+
+
 def _plan_step(catalog: Catalog, wf: WorkflowDef, sd: StepDef) -> PlanStep:
     f = sd.fields
     name = _text(f.get("step"))
     agent = _text(f.get("agent")) if sd.bare_key is None else None
-    agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"] if agent else []
+    agents = _agent_ids(catalog, agent)
     step = PlanStep(
         index=sd.index,
         id=name or "",
@@ -130,12 +137,25 @@ def _steps(catalog: Catalog, wf: WorkflowDef) -> list[PlanStep]:
             step.kind, step.agent, step.agents = "control", None, []
             branches += [(step, str(name), b) for name, b in routes.items() if isinstance(b, dict)]
         steps.append(step)
+    if wf.completion_criteria:
+        steps.append(_criteria_step(wf, len(steps), used))
     for parent, name, branch in branches:
         option, sub = _route(catalog, parent, name, branch, len(steps))
         parent.routes.append(option)
         if sub is not None:
             steps.append(sub)
     return steps
+
+
+def _criteria_step(wf: WorkflowDef, index: int, used: set[str]) -> PlanStep:
+    """The last step checks the completion criteria; BotArmy runs it, not a model (bmad/criteria.py)."""
+    step_id, n = CHECK_STEP, 2
+    while step_id in used:
+        step_id, n = f"{CHECK_STEP}-{n}", n + 1
+    line, col = wf.criteria_pos[0] if wf.criteria_pos else (wf.source.line, wf.source.col)
+    return PlanStep(index=index, id=step_id, agent=CHECK_AGENT, creates=f"{CHECK_STEP}.md",
+                    criteria=list(wf.completion_criteria), notes="Checks the workflow's completion criteria.",
+                    source=SourceRef(path=wf.source.path, line=line, col=col))
 
 
 def _route(
@@ -148,7 +168,7 @@ def _route(
     then: Literal["continue", "exit"] = "continue" if "continue" in branch or not agent else "exit"
     if not agent:
         return RouteOption(name=name, then=then, notes=notes), None
-    agents = [p.strip() for p in agent.split("/") if p.strip() and p.strip() != "various"]
+    agents = _agent_ids(catalog, agent)
     sub = PlanStep(
         index=index, id=f"{parent.id}.{slug(name)}", kind="agent", agent=agent, agents=agents,
         creates=normalize(_text(branch.get("creates")), None), creates_raw=_text(branch.get("creates")),
@@ -161,14 +181,16 @@ def _route(
 
 def _repeat_blocks(wf: WorkflowDef, steps: list[PlanStep]) -> list[RepeatBlock]:
     """A `repeats:` step starts a block that ends before the next repeat control entry, `- repeat_...:` (v4.41)
-    or `- step: repeat_...` without an agent (v4.44), or is the step alone when there is none. A `repeats:` step
-    inside an earlier block does not start another."""
+    or `- step: repeat_...` without an agent (v4.44), or is the step alone when there is none; a step of a phase
+    (or of a top-level `steps:` list) loops to the end of its phase (or alone). A `repeats:` step inside an
+    earlier block does not start another."""
     blocks: list[RepeatBlock] = []
     for step in steps:
         if not step.repeats or (blocks and step.index <= blocks[-1].end):
             continue
-        end = step.index
-        for sd in wf.sequence[step.index + 1:]:
+        group = wf.sequence[step.index].group
+        end = step.index if group is None else max(sd.index for sd in wf.sequence if sd.group == group)
+        for sd in wf.sequence[step.index + 1:end + 1 if group is not None else None]:
             control = sd.bare_key or ("" if sd.fields.get("agent") else _text(sd.fields.get("step")) or "")
             if control.startswith("repeat_"):
                 end = sd.index - 1
@@ -204,19 +226,31 @@ def _route_defaults(steps: list[PlanStep]) -> dict[str, object]:
     return defaults
 
 
-def _relevant_errors(catalog: Catalog, paths: set[str]) -> list[Diagnostic]:
-    return [d for d in catalog.diagnostics if d.severity == "error" and d.path in paths]
+def _relevant_errors(catalog: Catalog, paths: set[str], wf: WorkflowDef | None = None) -> list[Diagnostic]:
+    """Errors in `paths`; in a file of named sequences, not those inside another sequence of it."""
+    others = [w.span for w in catalog.workflows.values()
+              if wf is not None and w.span and w.source.path == wf.source.path and w.span != wf.span]
+
+    def elsewhere(d: Diagnostic) -> bool:
+        return wf is not None and d.path == wf.source.path and any(a <= d.line <= b for a, b in others)
+
+    return [d for d in catalog.diagnostics if d.severity == "error" and d.path in paths and not elsewhere(d)]
 
 
 def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
     """The sealed Plan of `workflow_id`; raises DefinitionError with every error relevant to it (its own
     file, files declaring the same id, and the agent and template files it uses)."""
     wf = catalog.workflows.get(workflow_id)
+    base, _, sequence = workflow_id.partition(":")
+    if wf is None and sequence and catalog.workflows.get(base, None) is not None:
+        named = [w.split(":", 1)[1] for w in catalog.workflows if w.startswith(f"{base}:")]
+        raise DefinitionError([Diagnostic(workflow_id, 0, 0, f"workflow '{base}' has no sequence '{sequence}'; "
+                                          f"its sequences: {', '.join(named) or 'none (run it as ' + base + ')'}")])
     if wf is None:
         known = ", ".join(sorted(catalog.workflows)) or "none"
         raise DefinitionError([Diagnostic(workflow_id, 0, 0, f"unknown workflow '{workflow_id}'; available "
                                           f"workflows: {known}")])
-    errors = _relevant_errors(catalog, {wf.source.path, *wf.duplicates})
+    errors = _relevant_errors(catalog, {wf.source.path, *wf.duplicates}, wf)
     if errors:
         raise DefinitionError(errors)
     steps = _steps(catalog, wf)
@@ -229,7 +263,8 @@ def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
         raise DefinitionError(errors)
     blocks = _repeat_blocks(wf, steps)
     conditions = sorted({s.condition for s in steps if s.condition})
-    defaults: dict[str, object] = {b.input_name: 1 for b in blocks}
+    defaults: dict[str, object] = {name: "" for name in wf.declared_inputs}  # the `steps:` form's `inputs:`
+    defaults.update({b.input_name: 1 for b in blocks})
     defaults.update({c: False for c in conditions})
     defaults.update(_route_defaults(steps))
     plan = Plan(

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bmad.diagnostics import Diagnostic
+from bmad.forms import document, named_sequence, names, phase_steps, raw_step, sequence_names, top_steps
 from bmad.ignored import agent_ignored, template_ignored, workflow_ignored
 from bmad.models import (
     STEP_KEYS,
@@ -146,22 +147,12 @@ def build_template(doc: Any, where: Located, stem: str) -> Built:
     return template, problems + template_ignored(doc, where)
 
 
-def _step(seq: CommentedSeq, index: int, where: Located) -> StepDef:
-    entry = seq[index]
-    line, col = where.item(seq, index)
-    step = StepDef(index=index, data=to_plain(entry), line=line, col=col)
-    if isinstance(entry, CommentedMap):
-        for key, value in entry.items():
-            step.key_pos[str(key)] = where.key(entry, key)
-            step.value_pos[str(key)] = where.value(entry, key) if value is not None else where.key(entry, key)
-            if isinstance(value, CommentedSeq):
-                step.item_pos[str(key)] = [where.item(value, i) for i in range(len(value))]
-    return step
-
-
 V4_WORKFLOW = ("BMAD v4 expects a top-level 'workflow:' mapping with 'id:' and a 'sequence:' list of steps "
                "(- agent: pm, creates: prd.md, ...)")
-_OTHER_DIALECT_KEYS = ("steps", "instructions", "installed_path", "config_source", "web_bundle")
+# Keys of BMAD v6 files; a top-level `steps:` list is the v4 expansion packs' form (bmad/forms.py), but
+# `steps:` inside `workflow:` with no `sequence:` is v6.
+_OTHER_DIALECT_KEYS = ("instructions", "installed_path", "config_source", "web_bundle")
+_V6_IN_WORKFLOW = ("steps", *_OTHER_DIALECT_KEYS)
 
 
 def _dialect(where: Located, pos: Pos, what: str) -> Diagnostic:
@@ -186,6 +177,9 @@ def _v4_top(doc: Any, where: Located) -> tuple[CommentedMap | None, list[Diagnos
         return wf, []
     if "workflow" in doc:
         return None, [_dialect(where, where.value(doc, "workflow"), f"'workflow:' is {_kind(wf)}, not a mapping")]
+    if "steps" in doc:
+        return None, [_dialect(where, where.value(doc, "steps"), f"top-level 'steps:' is {_kind(doc['steps'])}, "
+                               "not a list of steps")]
     other = [str(k) for k in doc if k in _OTHER_DIALECT_KEYS]
     found = f"; {', '.join(repr(k + ':') for k in other)} are BMAD v6 keys" if other else ""
     pos = where.key(doc, other[0]) if other else where.node(doc)
@@ -195,7 +189,7 @@ def _v4_top(doc: Any, where: Located) -> tuple[CommentedMap | None, list[Diagnos
 def _sequence(wf: CommentedMap, where: Located) -> tuple[list[StepDef], list[Diagnostic]]:
     seq = wf.get("sequence")
     if "sequence" not in wf:
-        other = [str(k) for k in wf if k in _OTHER_DIALECT_KEYS]
+        other = [str(k) for k in wf if k in _V6_IN_WORKFLOW]
         if other:
             keys = ", ".join(repr(k + ":") for k in other)
             return [], [_dialect(where, where.key(wf, other[0]), f"'workflow:' has {keys} but no 'sequence:' "
@@ -207,12 +201,24 @@ def _sequence(wf: CommentedMap, where: Located) -> tuple[list[StepDef], list[Dia
         return [], [_dialect(where, where.value(wf, "sequence"), f"'sequence' is {_kind(seq)}")]
     if seq and not any(isinstance(entry, dict) for entry in seq):
         return [], [_dialect(where, where.value(wf, "sequence"), "no entry of 'sequence' is a step mapping")]
-    return [_step(seq, i, where) for i in range(len(seq))], []
+    return [raw_step(seq, i, where) for i in range(len(seq))], []
+
+
+def _criteria(wf: CommentedMap, key: str, where: Located) -> tuple[list[str], list[Pos], list[Diagnostic]]:
+    value = wf.get(key)
+    if value is None:
+        return [], [], []
+    if not isinstance(value, CommentedSeq):
+        return [], [], [where.diag(where.value(wf, key), f"'{key}' must be a list")]
+    return [_text(v) for v in value], [where.item(value, i) for i in range(len(value))], []
 
 
 def build_workflow(doc: Any, where: Located, stem: str) -> Built:
-    """A WorkflowDef; a file of another dialect still gives an empty one (id: the file stem), so that running
-    it by that id fails with the dialect diagnostic instead of 'unknown workflow'."""
+    """A WorkflowDef (a list of them for a file of named sequences); a file of another dialect still gives an
+    empty one (id: the file stem), so that running it by that id fails with the dialect diagnostic instead of
+    'unknown workflow'."""
+    if isinstance(doc, CommentedMap) and "workflow" not in doc and isinstance(doc.get("steps"), CommentedSeq):
+        return _steps_form(doc, where, stem)
     wf, problems = _v4_top(doc, where)
     if wf is None:
         pos = problems[0].line, problems[0].col
@@ -220,7 +226,6 @@ def build_workflow(doc: Any, where: Located, stem: str) -> Built:
     if not isinstance(wf.get("id"), str) or not wf["id"].strip():
         problems.append(where.diag(where.key(doc, "workflow"), f"workflow has no 'id'; using '{stem}'",
                                    "warning"))
-    steps, seq_problems = _sequence(wf, where)
     prompts = to_plain(wf.get("handoff_prompts"))
     if prompts is not None and not isinstance(prompts, dict):
         problems.append(where.diag(where.value(wf, "handoff_prompts"), "'handoff_prompts' must be a mapping"))
@@ -232,14 +237,66 @@ def build_workflow(doc: Any, where: Located, stem: str) -> Built:
         description=_text(wf.get("description")).strip(),
         type=_text(wf.get("type")),
         project_types=_str_list(to_plain(wf.get("project_types"))),
-        sequence=steps,
         handoff_prompts={str(k): _text(v) for k, v in (prompts or {}).items()},
         flow_diagram=_text(wf.get("flow_diagram")),
         decision_guidance=to_plain(wf.get("decision_guidance")),
         budget=to_plain(wf.get("budget")),
         source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
     )
-    return workflow, problems + seq_problems + workflow_ignored(wf, where)
+    problems += workflow_ignored(wf, where)
+    named = sequence_names(wf) if "sequence" not in wf and "phases" not in wf else []
+    if named:
+        return _named_sequences(workflow, wf, named, where), problems
+    if "sequence" not in wf and isinstance(wf.get("phases"), CommentedMap):
+        workflow.form = "phases"
+        workflow.sequence, more = phase_steps(wf["phases"], where)
+        criteria, positions, bad = _criteria(wf, "completion_criteria", where)
+        workflow.completion_criteria, workflow.criteria_pos = criteria, positions
+        return workflow, problems + more + bad
+    workflow.sequence, more = _sequence(wf, where)
+    return workflow, problems + more
+
+
+def _named_sequences(base: WorkflowDef, wf: CommentedMap, named: list[str], where: Located) -> list[WorkflowDef]:
+    """One workflow per named sequence, `<id>:<name>`, and the bare id for the first (see bmad/forms.py)."""
+    out = []
+    for n, name in enumerate(named):
+        steps, span = named_sequence(wf, name, where)
+        line, col = where.key(wf, name)
+        one = base.model_copy(update={"id": f"{base.id}:{name}", "name": f"{base.name} ({name})".strip(),
+                                      "sequence": steps, "form": "named-sequence", "span": span,
+                                      "source": SourceRef(path=where.path, line=line, col=col)})
+        if n == 0:
+            out.append(one.model_copy(update={"id": base.id, "name": base.name}))
+        out.append(one)
+    return out
+
+
+def _steps_form(doc: CommentedMap, where: Located, stem: str) -> Built:
+    """A top-level `steps:` list with `name`, `inputs`, `agents` and `outputs` (see bmad/forms.py)."""
+    problems = [where.diag(where.key(doc, "triggers"), "'triggers' is ignored: they start the workflow from a "
+                           "chat; a run is started by its id", "warning")] if "triggers" in doc else []
+    if not isinstance(doc.get("name"), str) or not doc["name"].strip():
+        problems.append(where.diag(where.key(doc, "steps"), f"workflow has no 'name'; using '{stem}'", "warning"))
+    agents, agents_pos = names(doc.get("agents"), doc, where)
+    inputs, _ = names(doc.get("inputs"), doc, where)
+    outputs, outputs_pos, bad = _criteria(doc, "outputs", where)
+    pos = where.value(doc, "name") if "name" in doc else where.key(doc, "steps")
+    workflow = WorkflowDef(
+        id=_text(doc.get("name")).strip() or stem,
+        name=_text(doc.get("title")),
+        description=_text(doc.get("description")).strip(),
+        sequence=top_steps(doc["steps"], where),
+        form="steps",
+        completion_criteria=[f"{document(o)} exists" for o in outputs],
+        criteria_pos=outputs_pos,
+        declared_agents=agents,
+        declared_agents_pos=agents_pos,
+        declared_inputs=inputs,
+        budget=to_plain(doc.get("budget")),
+        source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
+    )
+    return workflow, problems + bad
 
 
 def _names(section: CommentedMap, key: str, where: Located) -> tuple[list[str], list[Pos], list[Diagnostic]]:

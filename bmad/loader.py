@@ -119,19 +119,23 @@ class _DirLoader:
         seen: dict[str, Any] = {}
         globs = ("*.md",) if markdown else _YAML_GLOBS
         for file in _files(self.root / folder, globs):
-            item = self.build(file, builder, markdown)
-            if item is None:
-                continue
-            first = seen.get(item.id)
-            if first is not None:
-                self.report([Diagnostic(item.source.path, item.source.line, item.source.col,
-                                        f"{kind[:-1]} id '{item.id}' is already used by {first.source.path}; "
-                                        "give one of them another id")])
-                if hasattr(first, "duplicates"):
-                    first.duplicates.append(item.source.path)
-                continue
-            seen[item.id] = item
-            target[item.id] = item
+            built = self.build(file, builder, markdown)
+            for item in built if isinstance(built, list) else [built]:  # a file of named sequences gives several
+                self.keep(target, seen, kind, item)
+
+    def keep(self, target: dict[str, Any], seen: dict[str, Any], kind: str, item: Any) -> None:
+        if item is None:
+            return
+        first = seen.get(item.id)
+        if first is not None:
+            self.report([Diagnostic(item.source.path, item.source.line, item.source.col,
+                                    f"{kind[:-1]} id '{item.id}' is already used by {first.source.path}; "
+                                    "give one of them another id")])
+            if hasattr(first, "duplicates"):
+                first.duplicates.append(item.source.path)
+            return
+        seen[item.id] = item
+        target[item.id] = item
 
     def load_templates(self) -> None:
         for file in _files(self.root / "templates", _YAML_GLOBS):
@@ -164,6 +168,16 @@ class _DirLoader:
                 folder[file.name] = _display(self.root, file)
 
 
+def _file_names(catalog: Catalog) -> None:
+    """Upstream finds an agent by its file (`agents/<name>.md`, tools/lib/dependency-resolver.js), and some
+    packs name agents so (the Godot pack's `game-pm`, whose file declares `id: pm`): such a file name also
+    names its agent, unless an agent has that id."""
+    for agent in catalog.agents.values():
+        name = Path(agent.source.path).stem
+        if name != agent.id and name not in catalog.agents:
+            catalog.agent_aliases[name] = agent.id
+
+
 def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_BYTES) -> Catalog:
     """Load `.bmad-core`-like folders (later ones override earlier ones) and validate them together.
 
@@ -183,6 +197,8 @@ def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_B
             loader.refuse_workflow_folders()
             loader.load_keyed("teams", "agent-teams", build_team)
             loader.load_names()
+    _file_names(catalog)
     catalog.diagnostics.extend(validate_catalog(catalog))
-    catalog.diagnostics.sort()
+    # a file of named sequences is checked once per workflow it gives (the bare id and its first sequence alike)
+    catalog.diagnostics = sorted(set(catalog.diagnostics))
     return catalog

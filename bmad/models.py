@@ -92,6 +92,7 @@ class StepDef(BaseModel):
     key_pos: dict[str, Pos] = Field(default_factory=dict)
     value_pos: dict[str, Pos] = Field(default_factory=dict)
     item_pos: dict[str, list[Pos]] = Field(default_factory=dict)
+    group: str | None = None  # the phase (or top-level `steps:` entry) a `repeats:` loop cannot run past
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -125,6 +126,13 @@ class WorkflowDef(BaseModel):
     flow_diagram: str = ""
     decision_guidance: Any = None
     budget: Any = None  # BotArmy extension: {usd: 5.0, tokens: 200000}, the default budget of each run
+    form: str = "sequence"  # how the file wrote its steps: sequence | named-sequence | phases | steps (bmad/forms.py)
+    completion_criteria: list[str] = Field(default_factory=list)  # `completion_criteria:` / top-level `outputs:`
+    criteria_pos: list[Pos] = Field(default_factory=list)
+    declared_agents: list[str] = Field(default_factory=list)  # top-level `agents:` of the `steps:` form
+    declared_agents_pos: list[Pos] = Field(default_factory=list)
+    declared_inputs: list[str] = Field(default_factory=list)  # top-level `inputs:` of the `steps:` form
+    span: tuple[int, int] | None = None  # the lines of one named sequence; its file's errors elsewhere are not its own
     source: SourceRef  # points at the `id:` value
     duplicates: list[str] = Field(default_factory=list)  # other files that declared the same id
 
@@ -147,6 +155,7 @@ class Catalog(BaseModel):
     agents: dict[str, AgentDef] = Field(default_factory=dict)
     templates: dict[str, TemplateDef] = Field(default_factory=dict)  # by file stem
     template_aliases: dict[str, str] = Field(default_factory=dict)  # declared id -> file stem
+    agent_aliases: dict[str, str] = Field(default_factory=dict)  # file stem -> declared id, where they differ
     workflows: dict[str, WorkflowDef] = Field(default_factory=dict)
     teams: dict[str, TeamDef] = Field(default_factory=dict)
     tasks: dict[str, str] = Field(default_factory=dict)  # file name -> path
@@ -169,6 +178,13 @@ class Catalog(BaseModel):
         if found is None and stem in self.template_aliases:
             found = self.templates.get(self.template_aliases[stem])
         return found
+
+    def agent_id(self, name: str) -> str | None:
+        """The id of the agent `name` means: an agent id, else the file name of an agent (`game-pm` for
+        agents/game-pm.md declaring `id: pm`), as upstream resolves `agents/<name>.md`."""
+        if name in self.agents:
+            return name
+        return self.agent_aliases.get(name)
 
     def has_named(self, folder: dict[str, str], name: str) -> bool:
         """Whether `name` (with or without ".md") is a file of `folder` (tasks, checklists, data)."""

@@ -102,6 +102,7 @@ class PlanStep(BaseModel):
     approval: ApprovalSpec | None = None
     routes: list[RouteOption] = Field(default_factory=list)  # a routing step: one branch is chosen
     route_of: str | None = None  # this step is a branch of that routing step; it runs only when chosen
+    criteria: list[str] = Field(default_factory=list)  # the workflow's completion criteria (bmad/criteria.py)
     source: SourceRef | None = None
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 
 from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize
+from bmad.criteria import document_of
 from bmad.diagnostics import Diagnostic, Severity
 from bmad.models import STEP_KEYS, Catalog, StepDef, TeamDef, WorkflowDef
 
@@ -20,6 +21,12 @@ def _known(names: Any, limit: int = 15) -> str:
     ordered = sorted(names)
     shown = ", ".join(ordered[:limit]) + (", ..." if len(ordered) > limit else "")
     return shown or "none"
+
+
+def _did_you_mean(name: str, catalog: Catalog) -> str:
+    """A longer agent id that starts with the name (the Godot pack's `game-dev` → `game-developer`)."""
+    close = sorted(a for a in catalog.agents if a.startswith(name))
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _kind(value: Any) -> str:
@@ -65,10 +72,10 @@ class _WorkflowCheck:
         agent = fields.get("agent")
         if isinstance(agent, str):
             for part in (p.strip() for p in agent.split("/")):
-                if part != "various" and part not in self.catalog.agents:
+                if part != "various" and self.catalog.agent_id(part) is None:
                     where = f" in '{agent}'" if part != agent else ""
-                    self.diag(step.pos("agent"), f"unknown agent '{part}'{where}; known agents: "
-                              f"{_known(self.catalog.agents)}")
+                    self.diag(step.pos("agent"), f"unknown agent '{part}'{where}{_did_you_mean(part, self.catalog)}"
+                              f"; known agents: {_known(self.catalog.agents)}")
         uses = fields.get("uses")
         if isinstance(uses, str):
             self.uses(step, uses.strip())
@@ -113,7 +120,7 @@ class _WorkflowCheck:
                 continue
             agent = branch.get("agent")
             for part in (p.strip() for p in str(agent or "").split("/") if p.strip()):
-                if part != "various" and part not in self.catalog.agents:
+                if part != "various" and self.catalog.agent_id(part) is None:
                     self.diag(pos, f"route '{name}': unknown agent '{part}'; known agents: "
                               f"{_known(self.catalog.agents)}")
 
@@ -163,7 +170,27 @@ class _WorkflowCheck:
         self.step_names()
         self.order()
         self.budget()
+        self.declared_agents()
+        self.criteria()
         return self.out
+
+    def declared_agents(self) -> None:
+        """The `agents:` list of the `steps:` form: each must be loaded, like a step's agent."""
+        for name, pos in zip(self.wf.declared_agents, self.wf.declared_agents_pos, strict=False):
+            if self.catalog.agent_id(name) is None:
+                self.diag(pos, f"unknown agent '{name}' in 'agents'; known agents: {_known(self.catalog.agents)}")
+
+    def criteria(self) -> None:
+        """`<document> exists` must name a document a step writes; another criterion cannot be checked."""
+        written = {n for s in self.wf.sequence for n in _outputs(s)}
+        for criterion, pos in zip(self.wf.completion_criteria, self.wf.criteria_pos, strict=False):
+            document = document_of(criterion)
+            if document is None:
+                self.diag(pos, f"completion criterion '{criterion}' cannot be checked mechanically (only "
+                          "'<document> exists' is): the run's report lists it as not checked", "warning")
+            elif document not in written:
+                self.diag(pos, f"completion criterion '{criterion}': no step writes {document}, so every run "
+                          f"would fail it; documents written: {_known(written)}")
 
     def budget(self) -> None:
         value = self.wf.budget
@@ -196,7 +223,7 @@ def validate_team(catalog: Catalog, team: TeamDef) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     path = team.source.path
     for name, (line, col) in zip(team.agents, team.agent_pos, strict=False):
-        if name != "*" and name not in catalog.agents:
+        if name != "*" and catalog.agent_id(name) is None:
             out.append(Diagnostic(path, line, col, f"unknown agent '{name}' in team; known agents: "
                                   f"{_known(catalog.agents)}"))
     files = {wf.source.path.rsplit("/", 1)[-1] for wf in catalog.workflows.values()}
