@@ -25,6 +25,7 @@ from bmad.models import (
     WorkflowDef,
 )
 from bmad.plan import SourceRef
+from bmad.validate import validate_template_text
 from bmad.yamlsrc import Located, Pos, to_plain
 
 Built = tuple[Any, list[Diagnostic]]
@@ -143,7 +144,7 @@ def build_template(doc: Any, where: Located, stem: str) -> Built:
         sections=sections,
         source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
     )
-    return template, problems + template_ignored(doc, where)
+    return template, problems + template_ignored(doc, where) + validate_template_text(doc, where)
 
 
 def _step(seq: CommentedSeq, index: int, where: Located) -> StepDef:
