@@ -188,42 +188,46 @@ class _Guard:
         self.max_aliases, self.max_nodes, self.max_depth = max_aliases, max_nodes, max_depth
         self.aliases = 0
         self.total = 0
-        self.sizes: dict[str, int] = {}
-        self.stack: list[list[Any]] = []  # [anchor, expanded size] of each open collection
+        self.sizes: dict[str, int] = {}  # expanded size of the node each anchor names (the latest definition)
+        self.defined: dict[str, int] = {}  # anchor -> the event index of its latest definition
+        self.stack: list[tuple[int, str | None]] = []  # (event index, anchor) of each open collection
+        self.open_sizes: list[int] = []  # the expanded size so far of each open collection
+        self.index = 0
 
     def check(self, event: Any) -> None:
         kind = type(event).__name__
+        self.index += 1
+        anchor = str(event.anchor) if getattr(event, "anchor", None) else None
         if kind in ("SequenceStartEvent", "MappingStartEvent"):
             if len(self.stack) >= self.max_depth:
                 raise _limit(self.where, event, f"YAML nesting is deeper than {self.max_depth} levels; refusing it")
-            self.stack.append([event.anchor, 1])
+            if anchor:
+                self.defined[anchor] = self.index
+            self.stack.append((self.index, anchor))
+            self.open_sizes.append(1)
             self._count(event, 1)
-            return
-        if kind in ("SequenceEndEvent", "MappingEndEvent"):
-            if self.stack:
-                anchor, size = self.stack.pop()
-                if anchor:
-                    self.sizes[str(anchor)] = size
-                if self.stack:
-                    self.stack[-1][1] += size
-            return
-        if kind == "ScalarEvent":
-            if event.anchor:
-                self.sizes[str(event.anchor)] = 1
+        elif kind in ("SequenceEndEvent", "MappingEndEvent") and self.stack:
+            (opened, name), size = self.stack.pop(), self.open_sizes.pop()
+            if name and self.defined.get(name) == opened:
+                self.sizes[name] = size
+            if self.open_sizes:
+                self.open_sizes[-1] += size
+        elif kind == "ScalarEvent":
+            if anchor:
+                self.defined[anchor], self.sizes[anchor] = self.index, 1
             self._add(event, 1)
         elif kind == "AliasEvent":
             self.aliases += 1
             if self.aliases > self.max_aliases:
                 raise _limit(self.where, event, f"document uses more than {self.max_aliases} aliases; refusing it")
-            anchor = str(event.anchor)
-            if any(str(a) == anchor for a, _ in self.stack if a):
+            if anchor in self.defined and any(opened == self.defined[anchor] for opened, _ in self.stack):
                 raise _limit(self.where, event, f"alias *{anchor} refers to a collection that contains it; "
                              "refusing a recursive document")
-            self._add(event, self.sizes.get(anchor, 1))
+            self._add(event, self.sizes.get(anchor or "", 1))
 
     def _add(self, event: Any, size: int) -> None:
-        if self.stack:
-            self.stack[-1][1] += size
+        if self.open_sizes:
+            self.open_sizes[-1] += size
         self._count(event, size)
 
     def _count(self, event: Any, size: int) -> None:
@@ -278,22 +282,25 @@ def _fast_load(text: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH
         return False, None  # ruamel alone reports it, with its own message and position
 
 
+def _load_error(where: Located, err: YAMLError | RecursionError) -> YamlLoadError:
+    if isinstance(err, DuplicateKeyError):
+        return YamlLoadError(_marked(where, err, "duplicate key"))
+    if isinstance(err, MarkedYAMLError):
+        return YamlLoadError(_marked(where, err, "YAML syntax error"))
+    if isinstance(err, RecursionError):  # not reachable within MAX_DEPTH; kept so nothing escapes as a traceback
+        return YamlLoadError(where.diag((0, 0), "YAML nesting is too deep; refusing it"))
+    return YamlLoadError(where.diag((0, 0), f"YAML error: {err}"))
+
+
 def _ruamel_load(text: str, guard: _Guard, where: Located) -> Any:
-    yaml = YAML(typ="rt")
     try:
         events: list[Event] = []
-        for event in yaml.parse(text):
+        for event in YAML(typ="rt").parse(text):
             guard.check(event)
             events.append(event)
         return _compose(YAML(typ="rt"), events)
-    except DuplicateKeyError as err:
-        raise YamlLoadError(_marked(where, err, "duplicate key")) from err
-    except MarkedYAMLError as err:
-        raise YamlLoadError(_marked(where, err, "YAML syntax error")) from err
-    except YAMLError as err:
-        raise YamlLoadError(where.diag((0, 0), f"YAML error: {err}")) from err
-    except RecursionError as err:  # not reachable within MAX_DEPTH; kept so nothing can escape as a traceback
-        raise YamlLoadError(where.diag((0, 0), "YAML nesting is too deep; refusing it")) from err
+    except (YAMLError, RecursionError) as err:
+        raise _load_error(where, err) from err
 
 
 def _utf8_size(text: str) -> int:
@@ -319,12 +326,12 @@ def load_yaml_text(
         raise YamlLoadError(where.diag((0, 0), f"YAML text is {size} bytes, over the {max_bytes}-byte limit; "
                                        "split it"))
     events = _libyaml_events(text, _Guard(where, max_aliases, max_nodes, max_depth))
-    if events is not None:
-        try:
-            return _compose(YAML(typ="rt"), events)
-        except YAMLError:
-            pass  # within every limit (the guard passed): ruamel alone words the problem, with its position
-    return _ruamel_load(text, _Guard(where, max_aliases, max_nodes, max_depth), where)
+    if events is None:  # within every limit so far: ruamel parses it (and words a syntax error) itself
+        return _ruamel_load(text, _Guard(where, max_aliases, max_nodes, max_depth), where)
+    try:  # ruamel's own composer and constructor, so a duplicate key is worded as ruamel alone would
+        return _compose(YAML(typ="rt"), events)
+    except (YAMLError, RecursionError) as err:
+        raise _load_error(where, err) from err
 
 
 def read_text(file: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str:
