@@ -72,6 +72,20 @@ def test_a_text_libyaml_refused_is_never_parsed_again(name: str, ruamel_parses: 
     assert ruamel_parses == []
 
 
+def test_a_redefined_anchor_is_not_taken_for_a_recursive_one() -> None:
+    doc = load_yaml_text("a: &x\n  b: &x 1\n  c: *x\n", Located("x.yaml"))
+    assert doc == {"a": {"b": 1, "c": 1}}
+
+
+@pytest.mark.skipif(_LIBYAML is None, reason="PyYAML's libyaml binding is not installed")
+def test_a_duplicate_key_is_reported_without_a_second_parse(ruamel_parses: list[str]) -> None:
+    text = "docs:\n" + "".join(f"  - id: {i}\n" for i in range(20_000)) + "docs: again\n"
+    with pytest.raises(YamlLoadError, match='x.yaml:20002:1: duplicate key: found duplicate key "docs" '
+                                            r"\(first defined at line 1\)"):
+        load_yaml_text(text, Located("x.yaml"))
+    assert ruamel_parses == []
+
+
 def nested(depth: int) -> str:
     return "a: " + "[" * (depth - 1) + "1" + "]" * (depth - 1) + "\n"
 
