@@ -72,6 +72,7 @@ def test_a_text_libyaml_refused_is_never_parsed_again(name: str, ruamel_parses: 
     assert ruamel_parses == []
 
 
+@pytest.mark.filterwarnings("ignore::ruamel.yaml.error.ReusedAnchorWarning")  # ruamel notes the reuse
 def test_a_redefined_anchor_is_not_taken_for_a_recursive_one() -> None:
     doc = load_yaml_text("a: &x\n  b: &x 1\n  c: *x\n", Located("x.yaml"))
     assert doc == {"a": {"b": 1, "c": 1}}
