@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from bmad.criteria import document_of, report
 from bmad.plan import Plan
-from store import ArtifactRef, Store
+from store import ArtifactRef, StepCompletion, Store
 from workflows.contracts import AgentStepInput, AgentStepResult, ArtifactPointer, output_name
 
 
@@ -49,7 +49,9 @@ def check_criteria(store: Store, plan: Plan, inp: AgentStepInput, output_key: st
                     ("step.completed", {"step": inp.key, "artifact": name, "version": ref.version,
                                         "provider": None, "model": None})]
 
-        done, stored = store.complete_step(inp.run_id, inp.key, output_key, name, text.encode(), [], events_for)
+        done, stored = store.complete_step(StepCompletion(
+            run_id=inp.run_id, key=inp.key, output_key=output_key, name=name, content=text.encode(), calls=[],
+            events_for=events_for))
         for seq, type_, data in stored:
             publish(inp.run_id, seq, type_, data)
     return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt)

@@ -1,9 +1,15 @@
-"""Template files in the writable (first) bmad folder: safe names, validation by the bmad loader, atomic writes."""
+"""Template files in the writable (first) bmad folder: safe names, validation by the bmad loader, atomic writes.
+
+Written files get the mode of any ordinary new file (0666 less the umask: 0644 under the usual 022), or keep
+the mode of the file they replace, as an in-place write would.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
+import stat
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -12,15 +18,18 @@ from pathlib import Path
 from api.problems import Problem
 from bmad import load_bmad
 
-NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+# a template name: letters, digits, '.', '_', '-', never starting with '.' (hidden) or '-' (an option)
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+NAME = re.compile(NAME_PATTERN)
 SUFFIX = ".yaml"
 write_lock = threading.Lock()
 
 
 def file_name(name: str) -> str:
     """The template's file name (`name`, suffixed with .yaml when it lacks it), or a 422 problem."""
-    if not NAME.fullmatch(name) or name.strip(".") == "":
-        raise Problem(422, f"template name {name!r} must match {NAME.pattern} (letters, digits, '.', '_', '-')",
+    if not NAME.fullmatch(name):
+        raise Problem(422, f"template name {name!r} must match {NAME.pattern} (letters, digits, '.', '_', '-'; "
+                      "not starting with '.' or '-')",
                       type="urn:botarmy:problem:validation",
                       errors=[{"loc": ["path", "name"], "msg": "invalid template name", "type": "invalid_name"}])
     return name if name.endswith(SUFFIX) else f"{name}{SUFFIX}"
@@ -64,10 +73,23 @@ def validation_errors(file: str, text: str) -> list[str]:
     return errors
 
 
+def _new_file(folder: Path) -> tuple[int, Path]:
+    """A fresh `.tmp-*.part` file in `folder`, created as any new file is (mode 0666 less the umask)."""
+    while True:
+        tmp = folder / f".tmp-{secrets.token_hex(8)}.part"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def write_atomically(target: Path, text: str) -> None:
+    """Write `target` through a temporary file and a rename: readers see the old text or the new, never half."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+    fd, tmp = _new_file(target.parent)
     try:
+        if target.exists():
+            os.fchmod(fd, stat.S_IMODE(target.stat().st_mode))
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()

@@ -244,7 +244,8 @@ def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
     base, _, sequence = workflow_id.partition(":")
     if wf is None and sequence and catalog.workflows.get(base, None) is not None:
         named = [w.split(":", 1)[1] for w in catalog.workflows if w.startswith(f"{base}:")]
-        raise DefinitionError([Diagnostic(workflow_id, 0, 0, f"workflow '{base}' has no sequence '{sequence}'; "
+        source = catalog.workflows[base].source.path  # the file that names the sequences
+        raise DefinitionError([Diagnostic(source, 0, 0, f"workflow '{base}' has no sequence '{sequence}'; "
                                           f"its sequences: {', '.join(named) or 'none (run it as ' + base + ')'}")])
     if wf is None:
         known = ", ".join(sorted(catalog.workflows)) or "none"

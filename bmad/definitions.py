@@ -26,6 +26,7 @@ from bmad.models import (
     WorkflowDef,
 )
 from bmad.plan import SourceRef
+from bmad.validate import validate_template_text
 from bmad.yamlsrc import Located, Pos, to_plain
 
 Built = tuple[Any, list[Diagnostic]]
@@ -144,7 +145,7 @@ def build_template(doc: Any, where: Located, stem: str) -> Built:
         sections=sections,
         source=SourceRef(path=where.path, line=pos[0], col=pos[1]),
     )
-    return template, problems + template_ignored(doc, where)
+    return template, problems + template_ignored(doc, where) + validate_template_text(doc, where)
 
 
 V4_WORKFLOW = ("BMAD v4 expects a top-level 'workflow:' mapping with 'id:' and a 'sequence:' list of steps "

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bmad.placeholders import variable_names
 from bmad.plan import Plan, TemplateSection
-from bmad.templates import variable_names
 
 InputField = Literal["inputs", "artifacts", "approve"]
 RESERVED = ("_team", "_approve")  # set by the engine itself, never by the person starting the run

@@ -2,12 +2,13 @@
 
 The v4 format leaves much to an LLM author; these are the rules we apply, deterministically:
 
-- Variables. `{{name}}`, `{{project.name}}` (a dotted name walks nested mappings) and `{{project-name}}` are
-  substituted by Jinja's sandboxed environment. Any other `{{...}}` text, and single braces (`{root}`,
-  `docs/{feature-name}/`, `{Monorepo|Polyrepo}`) are plain text; so are Jinja's `{% %}` and `{# #}`, because a
-  template is data, not a program. An unknown variable is an error naming the variable, the template file
-  and the section in strict mode; otherwise it stays visible as `{{name}}`. Variable values are data: they
-  are never substituted themselves.
+- Variables. `{{name}}`, `{{project.name}}` (a dotted name walks nested mappings, and list indexes:
+  `{{epics.0.title}}`) and `{{project-name}}` are substituted by bmad.placeholders, a lookup in plain data.
+  Any other `{{...}}` text, and single braces (`{root}`, `docs/{feature-name}/`, `{Monorepo|Polyrepo}`) are
+  plain text: nothing in a template is ever evaluated (a template is data, not a program; one that asks for
+  more, `{%` or `{{ call() }}`, is refused when it is loaded). An unknown variable is an error naming the
+  variable, the template file and the section in strict mode; otherwise it stays visible as `{{name}}`.
+  Variable values are data: they are never substituted themselves.
 - Conditions. A section `condition:` that is an identifier, possibly dotted (`has_ui`, `project.api`), is a
   variable: truthy includes the section, falsy leaves it out, unknown leaves it out (an error in strict mode).
   Any other text (`PRD has UX/UI requirements`) is a judgement, looked up in the variable `judgements`
@@ -20,6 +21,8 @@ The v4 format leaves much to an LLM author; these are the rules we apply, determ
 - Content of a section: its `template:` text, then a variable named by the section id (or its `_` spelling)
   holding text or a list, shaped by `type`: `bullet-list`, `numbered-list` (with `prefix`: `- FR1: ...`),
   `table` (with `columns`). `instruction`, `examples`, `choices` and `elicit` guide an author; not rendered.
+- Bounds. One rendering produces at most MAX_OUTPUT_CHARS characters and lays out at most MAX_REPEATS
+  repeated sections, item lines and list items; past either it stops with a TemplateError saying which.
 """
 
 from __future__ import annotations
@@ -35,9 +38,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jinja2 import ChainableUndefined, StrictUndefined, Undefined
-from jinja2.sandbox import SandboxedEnvironment
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
@@ -45,128 +45,21 @@ from bmad.artifacts import slug
 from bmad.definitions import build_template
 from bmad.diagnostics import DefinitionError
 from bmad.models import TemplateDef, TemplateSectionDef
+from bmad.placeholders import MAX_OUTPUT_CHARS, MAX_REPEATS, MISSING, Budget, OverBudget, UnknownVariable, lookup
+from bmad.placeholders import substitute as substitute
+from bmad.placeholders import text as _text
 from bmad.yamlsrc import Located, YamlLoadError, load_yaml_text, read_text
 
 FORMATS = ("md", "html", "json", "yaml")
 _FORMAT_ALIASES = {"markdown": "md", "yml": "yaml", "htm": "html"}
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
-_NAME = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*", re.ASCII)
 _CONDITION_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", re.ASCII)
-_ROOT = "bmad_vars"  # the variables, as one mapping, in the Jinja context
-_MISSING = object()
+__all__ = ["FORMATS", "MAX_OUTPUT_CHARS", "MAX_REPEATS", "TemplateError", "load_template", "render_document",
+           "render_template", "substitute"]
 
 
 class TemplateError(Exception):
     """A template that cannot be rendered as asked; the message names the file and the section."""
-
-
-class _UnknownVariable(Exception):
-    def __init__(self, name: str):
-        self.name = name
-
-
-class _Missing(ChainableUndefined):
-    """Lookups through an unknown variable stay undefined, so the substitution can name the whole path."""
-
-
-class _StrictMissing(ChainableUndefined, StrictUndefined):
-    """As `_Missing`, but any other use (printing, truth test, iteration) fails as with StrictUndefined."""
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ", ".join(_text(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _unknown(value: Any) -> bool:
-    # a callable is a dict method (`items`, `keys`) that Jinja found for a missing key: variables are data
-    return isinstance(value, Undefined) or callable(value)
-
-
-def _environment(strict: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        undefined=_StrictMissing if strict else _Missing,
-        block_start_string="\x00{%",  # only `{{ }}` is syntax; see the module docstring
-        block_end_string="%}\x00",
-        comment_start_string="\x00{#",
-        comment_end_string="#}\x00",
-        keep_trailing_newline=True,
-        autoescape=False,  # each output format escapes for itself
-    )
-
-    def show(value: Any, name: str) -> str:
-        if _unknown(value):
-            if strict:
-                raise _UnknownVariable(name)
-            return "{{" + name + "}}"
-        return _text(value)
-
-    env.filters["bmad_show"] = show
-    return env
-
-
-_ENVS = {False: _environment(False), True: _environment(True)}
-
-
-def _expression(name: str) -> str:
-    # subscripts, not dots: `{{epic.items}}` must be the key "items", never the dict method
-    return _ROOT + "".join(f"[{json.dumps(part)}]" for part in name.split("."))
-
-
-def _literal(text: str) -> str:
-    return text.replace("{{", '{{ "{{" }}')
-
-
-def _jinja_source(text: str) -> str:
-    """Our text as Jinja source: each `{{name}}` becomes a lookup that reports its own name; the rest literal."""
-    out: list[str] = []
-    pos = 0
-    for match in _PLACEHOLDER.finditer(text):
-        out.append(_literal(text[pos:match.start()]))
-        name = match.group(1).strip()
-        if _NAME.fullmatch(name):
-            out.append("{{ " + _expression(name) + " | bmad_show(" + json.dumps(name) + ") }}")
-        else:
-            out.append(_literal(match.group(0)))
-        pos = match.end()
-    out.append(_literal(text[pos:]))
-    return "".join(out)
-
-
-@lru_cache(maxsize=4096)
-def _compiled(strict: bool, text: str) -> jinja2.Template:
-    return _ENVS[strict].from_string(_jinja_source(text))
-
-
-@lru_cache(maxsize=1024)
-def _lookup_expression(name: str) -> Callable[..., Any]:
-    return _ENVS[False].compile_expression(_expression(name), undefined_to_none=False)
-
-
-def substitute(text: str, variables: dict[str, Any], strict: bool = False) -> str:
-    """`text` with its `{{name}}` variables substituted; raises _UnknownVariable in strict mode."""
-    if "{{" not in text:
-        return text
-    return _compiled(strict, text).render({_ROOT: variables})
-
-
-def variable_names(text: str) -> list[str]:
-    """The variables `substitute` looks up in `text`, by their first part (`{{project.name}}` → project)."""
-    names = (m.group(1).strip() for m in _PLACEHOLDER.finditer(text))
-    return list(dict.fromkeys(n.split(".")[0] for n in names if _NAME.fullmatch(n)))
-
-
-def _variable(name: str, variables: dict[str, Any]) -> Any:
-    value = _lookup_expression(name)({_ROOT: variables})
-    return _MISSING if _unknown(value) else value
 
 
 # -- loading ---------------------------------------------------------------------------------------------
@@ -274,17 +167,35 @@ class _Renderer:
     def __init__(self, template: TemplateDef, strict: bool):
         self.template = template
         self.strict = strict
+        self.budget = Budget()
 
     def fail(self, where: str, message: str) -> TemplateError:
         return TemplateError(f"{self.template.source.path}: {where}: {message}")
 
+    def over(self, where: str, exc: OverBudget) -> TemplateError:
+        return self.fail(where, f"{exc}; refusing it (render fewer items or split the document)")
+
     def sub(self, text: str, scope: dict[str, Any], where: str) -> str:
         try:
-            return substitute(text, scope, self.strict)
-        except _UnknownVariable as exc:
+            return substitute(text, scope, self.strict, self.budget)
+        except UnknownVariable as exc:
             raise self.fail(where, f"unknown variable '{exc.name}'") from None
-        except jinja2.TemplateError as exc:
-            raise self.fail(where, f"cannot substitute variables: {exc}") from None
+        except OverBudget as exc:
+            raise self.over(where, exc) from None
+
+    def repeat(self, items: list[Any], where: str) -> list[Any]:
+        try:
+            self.budget.repeat(len(items))
+        except OverBudget as exc:
+            raise self.over(where, exc) from None
+        return items
+
+    def shaped(self, text: str, where: str) -> str:
+        try:
+            self.budget.charge(len(text))
+        except OverBudget as exc:
+            raise self.over(where, exc) from None
+        return text
 
     def document(self, variables: dict[str, Any]) -> RenderedDocument:
         title = self.sub(self.template.output.title or self.template.name, variables, "output title")
@@ -304,7 +215,7 @@ class _Renderer:
             items = self.items(d, sid, scope, where)
             if items is not None:
                 return [self.one(d, _item_scope(scope, item), [*trail, sid], f"{sid}-{n}", note)
-                        for n, item in enumerate(items, 1)]
+                        for n, item in enumerate(self.repeat(items, where), 1)]
         return [self.one(d, scope, [*trail, sid], sid, note)]
 
     def condition(self, d: TemplateSectionDef, scope: dict[str, Any], where: str) -> tuple[bool, str]:
@@ -312,8 +223,8 @@ class _Renderer:
         if not text:
             return True, ""
         if _CONDITION_NAME.fullmatch(text):
-            value = _variable(text, scope)
-            if value is _MISSING:
+            value = lookup(text, scope)
+            if value is MISSING:
                 if self.strict:
                     raise self.fail(where, f"unknown variable '{text}' (the section's condition)")
                 return False, ""
@@ -351,8 +262,9 @@ class _Renderer:
     def body(self, d: TemplateSectionDef, sid: str, scope: dict[str, Any], where: str) -> str:
         if d.item_template:
             items = self.items(d, sid, scope, where)
-            scopes = [scope] if items is None else [_item_scope(scope, item) for item in items]
-            return _shape(d, [self.sub(d.item_template, s, where) for s in scopes], numbered=False)
+            scopes = [scope] if items is None else [_item_scope(scope, item) for item in self.repeat(items, where)]
+            lines = [self.sub(d.item_template, s, where) for s in scopes]
+            return self.shaped(_shape(d, lines, numbered=False), where)
         if d.repeatable:
             return ""
         for name in _names(sid)[:2]:
@@ -360,13 +272,20 @@ class _Renderer:
             if isinstance(value, str):
                 return value.strip("\n")
             if isinstance(value, list):
-                return _shape(d, value)
+                return self.shaped(_shape(d, self.repeat(value, where)), where)
         return ""
 
 
 def render_document(template: TemplateDef, variables: dict[str, Any], strict: bool = False) -> RenderedDocument:
-    """The rendered structure of a template: title and nested sections with their content."""
-    return _Renderer(template, strict).document(variables)
+    """The rendered structure of a template: title and nested sections with their content.
+
+    Raises TemplateError when it cannot be rendered as asked, or would pass MAX_OUTPUT_CHARS or MAX_REPEATS.
+    """
+    try:
+        return _Renderer(template, strict).document(variables)
+    except RecursionError:  # only reachable with self-referential variables given from Python
+        raise TemplateError(f"{template.source.path}: the variables nest too deeply (or contain themselves)") \
+            from None
 
 
 # -- output formats --------------------------------------------------------------------------------------

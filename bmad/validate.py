@@ -1,4 +1,5 @@
-"""Cross-file checks of a loaded Catalog: step shapes, agents, templates, artifact order, teams.
+"""Cross-file checks of a loaded Catalog: step shapes, agents, templates, artifact order, teams; and the
+placeholders of one template file (`validate_template_text`, run by the loader on each template).
 
 Errors make a workflow uncompilable; warnings (ignored keys, external inputs, unsupported `routes:`) do not.
 """
@@ -12,7 +13,11 @@ from bmad.artifacts import COLLECTIVE, name_list, normalize
 from bmad.criteria import document_of
 from bmad.diagnostics import Diagnostic, Severity
 from bmad.models import STEP_KEYS, Catalog, StepDef, TeamDef, WorkflowDef
+from bmad.placeholders import problems as placeholder_problems
+from bmad.yamlsrc import Located
 
+# the texts of a template that are filled in (rendered, or substituted into an agent's prompt)
+_TEMPLATE_TEXT_KEYS = ("title", "template", "item_template", "instruction")
 _TEXT_KEYS = ("step", "agent", "action", "creates", "updates", "validates", "condition", "repeats", "uses",
               "notes")
 
@@ -241,4 +246,49 @@ def validate_catalog(catalog: Catalog) -> list[Diagnostic]:
         out.extend(validate_workflow(catalog, wf))
     for team in catalog.teams.values():
         out.extend(validate_team(catalog, team))
+    return out
+
+
+def _text_problems(mapping: Any, key: str, where: Located) -> list[Diagnostic]:
+    """Placeholders in `mapping[key]` that ask for more than substitution, each at its own line."""
+    value = mapping.get(key)
+    if not isinstance(value, str):
+        return []
+    line, col = where.value(mapping, key)
+    literal = type(value).__name__ == "LiteralScalarString"  # a `|` block: its lines are the file's lines
+    out = []
+    for offset, message in placeholder_problems(value):
+        if literal:
+            before = value[:offset]
+            start = before.rfind("\n") + 1
+            # the block's content is indented under its key, by two columns in BMAD files
+            pos = (line + 1 + before.count("\n"), where.key(mapping, key)[1] + 2 + offset - start)
+        else:
+            pos = (line, col)
+        out.append(where.diag(pos, message))
+    return out
+
+
+def _section_problems(sections: Any, where: Located) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for section in sections if isinstance(sections, list) else []:
+        if isinstance(section, dict):
+            for key in _TEMPLATE_TEXT_KEYS:
+                out.extend(_text_problems(section, key, where))
+            out.extend(_section_problems(section.get("sections"), where))
+    return out
+
+
+def validate_template_text(doc: Any, where: Located) -> list[Diagnostic]:
+    """Errors for template texts that ask for more than `{{name}}` substitution (`{%` statements, `{{ }}` with
+    calls, quotes or operators): a template is data, so these are refused where they are written."""
+    if not isinstance(doc, dict):
+        return []
+    out: list[Diagnostic] = []
+    head = doc.get("template")
+    output = head.get("output") if isinstance(head, dict) else None
+    if isinstance(output, dict):
+        out.extend(_text_problems(output, "title", where))
+        out.extend(_text_problems(output, "filename", where))
+    out.extend(_section_problems(doc.get("sections"), where))
     return out

@@ -17,7 +17,8 @@ from api.problems import PROBLEM_RESPONSES, Problem, definition_problem
 from bmad import Catalog, DefinitionError, compile_workflow
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], responses=PROBLEM_RESPONSES)
-TemplateName = Annotated[str, PathParam(min_length=1, max_length=200)]
+TemplateName = Annotated[str, PathParam(min_length=1, max_length=200, pattern=templates.NAME_PATTERN,
+                                        description="letters, digits, '.', '_', '-'; not starting with '.' or '-'")]
 YAML_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,

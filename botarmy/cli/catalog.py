@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from bmad import DefinitionError
 from bmad.models import TemplateDef
 from bmad.teams import check_team, team_agents, workflow_agents
 from bmad.templates import FORMATS, TemplateError, load_template, render_template
+from bmad.yamlsrc import MAX_BYTES, MAX_DEPTH, Located, YamlLoadError, load_yaml_text, to_plain
 from botarmy.cli.common import BmadDirs, fail, load_catalog, out
 
 
@@ -22,19 +21,53 @@ def _definition_error(exc: DefinitionError) -> typer.Exit:
     return fail("; ".join(str(d) if d.line else f"{d.path}: {d.message}" for d in exc.diagnostics))
 
 
+def _too_deep(data: Any, limit: int) -> bool:
+    """Whether plain JSON data nests deeper than `limit` (walked without recursion)."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            pending.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def _parse_variables(path: Path, text: str) -> Any:
+    """The --vars file's data; untrusted, so bounded like every definition: size, nesting, aliases."""
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except RecursionError:  # nested past the interpreter's own limit
+            raise _deep_json(path) from None
+        except ValueError as exc:
+            raise fail(f"--vars {path}: not valid JSON: {' '.join(str(exc).split())}") from None
+        if _too_deep(data, MAX_DEPTH):
+            raise _deep_json(path)
+        return data
+    try:
+        return to_plain(load_yaml_text(text, Located(str(path))))
+    except YamlLoadError as exc:
+        found = exc.diagnostic
+        shown = str(found) if found.line else f"{path}: {found.message}"
+        raise fail(f"--vars {shown}") from None
+
+
+def _deep_json(path: Path) -> typer.Exit:
+    return fail(f"--vars {path}: JSON nesting is deeper than {MAX_DEPTH} levels; refusing it")
+
+
 def _variables(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise fail(f"--vars {path}: file is {size} bytes, over the {MAX_BYTES}-byte limit")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"--vars {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else YAML(typ="safe", pure=True).load(text)
-    except (json.JSONDecodeError, YAMLError) as exc:
-        detail = " ".join(str(exc).split())
-        raise fail(f"--vars {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {detail}")\
-            from None
+    data = _parse_variables(path, text)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -92,7 +92,8 @@ def test_named_sequences_are_workflows_of_their_own_and_the_bare_id_runs_the_fir
     assert story.requires == ["prototype-spec.md", "prototype-architecture.md"]  # `a.md, b.md`
     with pytest.raises(DefinitionError) as unknown:
         compile_workflow(catalog, "game-prototype:boss_rush_sequence")
-    assert str(unknown.value) == ("game-prototype:boss_rush_sequence:0:0: workflow 'game-prototype' has no sequence "
+    source = catalog.workflows["game-prototype"].source.path
+    assert str(unknown.value) == (f"{source}: workflow 'game-prototype' has no sequence "
                                   "'boss_rush_sequence'; its sequences: prototype_sequence, game_jam_sequence")
 
 
