@@ -16,6 +16,9 @@ SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
 SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
 MAX_AMENDMENT_BYTES = 1_048_576
+# How a run can end; its last event is `run.<status>`, where every follower of its event stream stops.
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "stopped"})
+TERMINAL_RUN_EVENTS = frozenset(f"run.{status}" for status in TERMINAL_RUN_STATUSES)
 
 
 class ArtifactPointer(BaseModel):
