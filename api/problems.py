@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from bmad import DefinitionError
+from store.outage import is_outage
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -49,9 +51,20 @@ class Problem(Exception):
         self.errors, self.headers = errors, headers
 
 
+RETRY_AFTER_S = 5  # a restart or failover takes seconds; a client that waits this long is not hammering
+
+
 class TemporalUnavailable(Problem):
     def __init__(self, detail: str) -> None:
-        super().__init__(503, f"Temporal is not reachable: {detail}", type="urn:botarmy:problem:temporal-unavailable")
+        super().__init__(503, f"Temporal is not reachable: {detail}", type="urn:botarmy:problem:temporal-unavailable",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def database_unavailable(exc: SQLAlchemyError) -> Problem:
+    # the driver's text may name hosts, users and SQL: it goes to the log, the client gets what to do
+    return Problem(503, f"the database is not reachable ({type(exc).__name__}); retry in a few seconds",
+                   title="Database unavailable", type="urn:botarmy:problem:database-unavailable",
+                   headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def problem_response(
@@ -78,6 +91,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
     for code in (404, 409, 413, 422, 503)
 }
+PROBLEM_RESPONSES[503]["description"] = "the database or Temporal is not reachable; retry after Retry-After seconds"
+PROBLEM_RESPONSES[503]["headers"] = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -132,3 +148,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
         return await _problem(request, rpc_problem(exc))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not is_outage(exc):
+            raise exc  # a wrong query is our bug: the catch-all logs it and answers 500
+        log.warning("api.database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+        return await _problem(request, database_unavailable(exc))
