@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 from bmad import DefinitionError
@@ -89,8 +90,9 @@ def problem_response(
 # Responses every route may give, for the OpenAPI document.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
-    for code in (404, 409, 413, 422, 503)
+    for code in (400, 404, 409, 413, 422, 503)
 }
+PROBLEM_RESPONSES[400]["description"] = "the body is not what its content type says (e.g. JSON that does not parse)"
 PROBLEM_RESPONSES[503]["description"] = "the database or Temporal is not reachable; retry after Retry-After seconds"
 PROBLEM_RESPONSES[503]["headers"] = {
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
@@ -125,6 +127,17 @@ def rpc_problem(err: RPCError) -> Problem:
     return Problem(502, f"Temporal refused the request: {err.message}")
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette's 405 names only the first route that
+    matched the path, and GET /runs and POST /runs are two routes."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem details."""
 
@@ -136,7 +149,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
