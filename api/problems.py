@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 from temporalio.service import RPCError, RPCStatusCode
 
 from bmad import DefinitionError
@@ -127,15 +128,21 @@ def rpc_problem(err: RPCError) -> Problem:
     return Problem(502, f"Temporal refused the request: {err.message}")
 
 
+def _route_methods(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # a FastAPI before route contexts keeps every route in app.routes
+        pairs = [(getattr(r, "path", ""), getattr(r, "methods", None)) for r in app.routes]
+    else:
+        pairs = [(c.path or "", c.methods) for c in iter_route_contexts(app.router.routes)]
+    return [(compile_path(path)[0], set(methods)) for path, methods in pairs if path and methods]
+
+
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route serves at the request's path. Starlette's 405 names only the first route that
     matched the path, and GET /runs and POST /runs are two routes."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    path = request.scope["path"]
+    return sorted({m for regex, methods in _route_methods(app) if regex.match(path) for m in methods})
 
 
 def install(app: FastAPI) -> None:

@@ -125,3 +125,25 @@ async def test_database_down_is_503_with_retry_after_on_every_route_that_reads_i
         health = await client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "degraded"
         assert health.json()["checks"]["database"]["status"] == "down"
+
+
+async def test_a_wrong_method_is_405_whose_allow_lists_every_method_of_the_path(
+    down_settings: Settings, bmad_dir: Path
+):
+    async with api_client(down_settings, [bmad_dir]) as (_, client):
+        for method, path, allowed in (("DELETE", "/runs", {"GET", "POST"}),
+                                      ("PATCH", "/catalog/templates/prd-tmpl", {"GET", "PUT", "DELETE"})):
+            response = await client.request(method, path)
+            assert_problem(response, 405)
+            assert allowed <= set(response.headers["allow"].replace(" ", "").split(",")) <= allowed | {"HEAD"}
+
+
+async def test_usage_since_takes_an_iso_8601_date_time_and_refuses_numbers_and_durations(
+    down_settings: Settings, bmad_dir: Path
+):
+    async with api_client(down_settings, [bmad_dir]) as (_, client):
+        for nonsense in ("0.5", "0", "1767225600", "P1D", "yesterday"):
+            body = assert_problem(await client.get("/usage", params={"since": nonsense}), 422)
+            assert "ISO 8601" in body["detail"] or "datetime" in body["detail"], nonsense
+        ok = await client.get("/usage", params={"since": "2026-01-31T09:00:00+02:00"})
+        assert ok.status_code == 200 and ok.json()["since"] == "2026-01-31T09:00:00+02:00"
