@@ -12,6 +12,8 @@ from temporalio.client import WorkflowFailureError
 from botarmy.runview import run_object
 from botarmy.temporal import start_run
 from providers.redact import MASK
+from testkit.fakes.openai_server import FakeOpenAI
+from testkit.fakes.openai_server import Fault as OpenAIFault
 from testkit.fakes.scripted import Fault
 from tests.activities.conftest import with_providers
 from tests.conftest import running_worker, save_plan
@@ -61,3 +63,31 @@ async def test_a_key_quoted_in_a_provider_error_is_masked_in_rows_events_history
     assert MASK in run.error and key_env in run.error  # still says which variable to check
     assert MASK in step.fallbacks[0]["error"] and "HTTP 500" in step.fallbacks[0]["error"]
     assert '"step.failed"' in events and '"run.failed"' in events and MASK in events
+
+
+async def test_the_settings_key_quoted_in_a_401_is_masked_in_the_step_the_run_and_the_history(
+    time_env, settings, store, monkeypatch
+):
+    # BOTARMY_MODEL and OPENAI_API_KEY (the settings), no providers file
+    for name in ("OPENAI_API_KEY", "BOTARMY_OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    key = f"plainkey{uuid.uuid4().hex}"
+    fake = FakeOpenAI().start()
+    try:
+        fake.script.append(OpenAIFault(401, "Incorrect API key provided:", echo_key=True))
+        settings = settings.model_copy(update={"model": "openai:gpt-test", "openai_base_url": fake.base_url,
+                                               "openai_api_key": key})
+        plan = save_plan(store, single_step_plan())
+        async with running_worker(time_env.client, settings, store):
+            handle = await start_run(time_env.client, plan, settings, {}, task_queue=settings.task_queue)
+            with pytest.raises(WorkflowFailureError) as info:
+                await handle.result()
+    finally:
+        fake.stop()
+    assert fake.calls[0]["auth"] == f"Bearer {key}"
+    run = store.get_run(handle.id.rsplit("-", 1)[1])
+    history = (await handle.fetch_history()).to_json()
+    events = json.dumps([e.data for e in store.list_events(run.run_id)])
+    for text in (run.error, run.steps[0].error, history, events, str(info.value.cause)):
+        assert text and key not in text
+    assert f"Incorrect API key provided: {MASK}" in run.steps[0].error
