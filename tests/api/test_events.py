@@ -91,11 +91,13 @@ async def test_sse_resumes_with_last_event_id_without_gap_or_duplicate_and_ends_
             assert [e async for e in sse_events(response)] == []
         async with client.stream("GET", "/runs/r-sse/events", headers={"Last-Event-ID": "4"}) as response:
             assert [int(e["id"]) async for e in sse_events(response)] == [5, 6]
-        # an id that is not a seq (a proxy's, "null") is ignored: the stream starts from the beginning
-        for junk in ("x", "null", "-1", "1e3"):
+        # an id that is not a seq (a proxy's, "null", past 64 bits) is ignored: the stream starts from the beginning
+        for junk in ("x", "null", "-1", "1e3", "9" * 30):
             async with client.stream("GET", "/runs/r-sse/events", headers={"Last-Event-ID": junk}) as response:
                 assert response.status_code == 200
                 assert [int(e["id"]) async for e in sse_events(response)] == [1, 2, 3, 4, 5, 6]
+        too_far = await client.get("/runs/r-sse/events", params={"after": 2**63})
+        assert too_far.status_code == 422 and too_far.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_sse_of_a_run_that_ended_without_a_terminal_event_still_ends(
