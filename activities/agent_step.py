@@ -53,6 +53,7 @@ from providers.guard import GuardedClient, call_with_fallback
 from providers.health import ProviderHealth, shared_health
 from providers.limits import shared_limiter
 from providers.pin import RunModel, pinned_settings, require_key
+from providers.redact import secret_values
 from providers.types import ModelChoice, ModelConfigError, parse_model
 from store import ArtifactRef, StepCompletion, Store, UsageCall
 from workflows.contracts import (
@@ -231,8 +232,10 @@ class AgentStepActivities:
                 slog.warning("fault.pause_after_commit", seconds=self.settings.fault_pause_after_commit_s)
                 await asyncio.sleep(self.settings.fault_pause_after_commit_s)
             succeeded = True  # provider health and usage were watched in the commit's thread hop
-        except Exception as exc:
-            raise await self._failure(inp, run, config, choices, key, exc, slog) from exc
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded and re-raised as an ApplicationError
+            # not chained: the cause would carry the provider's raw text (a quoted key) into the history
+            err = await self._failure(inp, run, config, choices, key, exc, slog)
+            raise err.with_traceback(exc.__traceback__) from None
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -294,7 +297,8 @@ class AgentStepActivities:
         """Record the failed attempt (and the calls it was billed for); the Temporal error to raise."""
         choice = run.current or (choices[0] if choices else parse_model("offline"))
         key_envs = {p: config.key_env(p) or "" for p in (c.provider for c in choices)} if config else None
-        err = store_unavailable(exc) if is_outage(exc) else to_application_error(exc, choice, key_envs)
+        err = store_unavailable(exc) if is_outage(exc) else to_application_error(
+            exc, choice, key_envs, secret_values(self.settings, config))
         final = err.non_retryable or run.attempt >= self.settings.retry_max_attempts
         status = "failed" if final else "retrying"
         event = (f"step.{status}", {"step": inp.key, "attempt": run.attempt, "error": err.message})
@@ -323,7 +327,8 @@ class AgentStepActivities:
         async def with_model(choice: ModelChoice) -> tuple[str, list[tuple[str, str]], bool]:
             if run.tried:
                 before, why = run.tried[-1]
-                await self._switch(inp, run, before, choice, classify(why, before).message)
+                why_text = classify(why, before, secrets=secret_values(self.settings, config)).message
+                await self._switch(inp, run, before, choice, why_text)
             elif choice != choices[0]:
                 await self._switch(inp, run, choices[0], choice, f"{choices[0].provider} is unhealthy; skipped")
             run.current = choice

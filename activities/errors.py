@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from providers.config import DEFAULT_KEY_ENV
 from providers.guard import FallbackExhausted
+from providers.redact import redact
 from providers.types import ModelChoice, ModelConfigError
 
 _STATUS_ERRORS = (openai.APIStatusError, anthropic.APIStatusError)
@@ -128,14 +129,23 @@ def _status_failure(exc: openai.APIStatusError | anthropic.APIStatusError, where
                    "temperature and the prompt")
 
 
-def classify(exc: BaseException, choice: ModelChoice, key_envs: Mapping[str, str] | None = None) -> Failure:
+def classify(
+    exc: BaseException, choice: ModelChoice, key_envs: Mapping[str, str] | None = None, secrets: Iterable[str] = ()
+) -> Failure:
     """Sort a failure from a real SDK (openai, anthropic; Gemini comes through openai) into retryable or not.
 
     `key_envs` names the API key variable per provider when the providers file overrides the conventional ones.
+    The message is redacted here, where a provider's text becomes ours: `secrets` (the configured key values,
+    providers.redact.secret_values) and anything shaped like a key are masked, so no copy of it holds a key.
     """
+    failure = _classify(exc, choice, key_envs)
+    return replace(failure, message=redact(failure.message, secrets))
+
+
+def _classify(exc: BaseException, choice: ModelChoice, key_envs: Mapping[str, str] | None) -> Failure:
     if isinstance(exc, FallbackExhausted):
         last_choice, last_exc = exc.last
-        last = classify(last_exc, last_choice, key_envs)
+        last = _classify(last_exc, last_choice, key_envs)
         return replace(last, message=f"{exc}; all failed, the last with: {last.message}")
     where = f"{choice.provider} model {choice.model}"
     key_env = (key_envs or {}).get(choice.provider) or DEFAULT_KEY_ENV.get(choice.provider) or "the API key variable"
@@ -157,9 +167,11 @@ def classify(exc: BaseException, choice: ModelChoice, key_envs: Mapping[str, str
 
 
 def to_application_error(
-    exc: BaseException, choice: ModelChoice, key_envs: Mapping[str, str] | None = None
+    exc: BaseException, choice: ModelChoice, key_envs: Mapping[str, str] | None = None, secrets: Iterable[str] = ()
 ) -> ApplicationError:
-    failure = classify(exc, choice, key_envs)
+    """The Temporal error for a failed model call, its message redacted (see `classify`). Raise it `from None`
+    (with the original traceback if wanted): a chained cause would carry the provider's raw text into history."""
+    failure = classify(exc, choice, key_envs, secrets)
     return ApplicationError(
         failure.message,
         type=failure.kind,

@@ -13,19 +13,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from store.outage import is_outage
+
+__all__ = ["db_call", "is_outage", "store_unavailable"]
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database could not be reached (as opposed to a query that is wrong)."""
-    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def store_unavailable(exc: BaseException) -> ApplicationError:

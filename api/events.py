@@ -16,11 +16,9 @@ import structlog
 from redis.exceptions import RedisError
 
 from store import EventRow, Store
-from workflows.contracts import event_channel
+from workflows.contracts import TERMINAL_RUN_EVENTS, TERMINAL_RUN_STATUSES, event_channel
 
 log = structlog.get_logger(__name__)
-TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "stopped"})  # stopped: at a budget pause
-TERMINAL_EVENTS = frozenset(f"run.{status}" for status in TERMINAL_RUN_STATUSES)
 POLL_S = 0.25
 REDIS_SAFETY_POLL_S = 2.0  # even with Redis, look at the table this often (a missed publish costs at most this)
 STATUS_CHECK_S = 2.0
@@ -91,7 +89,7 @@ async def follow(
         last = after
         # Read from the event the client already has: if it was terminal, there is nothing more to wait for.
         rows = await asyncio.to_thread(store.list_events, run_id, max(after - 1, 0))
-        if any(r.seq == after and r.type in TERMINAL_EVENTS for r in rows):
+        if any(r.seq == after and r.type in TERMINAL_RUN_EVENTS for r in rows):
             return
         rows = [r for r in rows if r.seq > after]
         now = time.monotonic()
@@ -100,7 +98,7 @@ async def follow(
             for row in rows:
                 yield row
                 last = row.seq
-                if row.type in TERMINAL_EVENTS:
+                if row.type in TERMINAL_RUN_EVENTS:
                     return
             now = time.monotonic()
             if rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -10,10 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from temporalio.service import RPCError, RPCStatusCode
 
 from bmad import DefinitionError
+from store.outage import is_outage
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -49,9 +53,20 @@ class Problem(Exception):
         self.errors, self.headers = errors, headers
 
 
+RETRY_AFTER_S = 5  # a restart or failover takes seconds; a client that waits this long is not hammering
+
+
 class TemporalUnavailable(Problem):
     def __init__(self, detail: str) -> None:
-        super().__init__(503, f"Temporal is not reachable: {detail}", type="urn:botarmy:problem:temporal-unavailable")
+        super().__init__(503, f"Temporal is not reachable: {detail}", type="urn:botarmy:problem:temporal-unavailable",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def database_unavailable(exc: SQLAlchemyError) -> Problem:
+    # the driver's text may name hosts, users and SQL: it goes to the log, the client gets what to do
+    return Problem(503, f"the database is not reachable ({type(exc).__name__}); retry in a few seconds",
+                   title="Database unavailable", type="urn:botarmy:problem:database-unavailable",
+                   headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def problem_response(
@@ -76,8 +91,12 @@ def problem_response(
 # Responses every route may give, for the OpenAPI document.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
-    for code in (404, 409, 413, 422, 503)
+    for code in (400, 404, 409, 413, 422, 503)
 }
+PROBLEM_RESPONSES[400]["description"] = "the body is not what its content type says (e.g. JSON that does not parse)"
+PROBLEM_RESPONSES[503]["description"] = "the database or Temporal is not reachable; retry after Retry-After seconds"
+PROBLEM_RESPONSES[503]["headers"] = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -109,6 +128,23 @@ def rpc_problem(err: RPCError) -> Problem:
     return Problem(502, f"Temporal refused the request: {err.message}")
 
 
+def _route_methods(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # a FastAPI before route contexts keeps every route in app.routes
+        pairs = [(getattr(r, "path", ""), getattr(r, "methods", None)) for r in app.routes]
+    else:
+        pairs = [(c.path or "", c.methods) for c in iter_route_contexts(app.router.routes)]
+    return [(compile_path(path)[0], set(methods)) for path, methods in pairs if path and methods]
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette's 405 names only the first route that
+    matched the path, and GET /runs and POST /runs are two routes."""
+    path = request.scope["path"]
+    return sorted({m for regex, methods in _route_methods(app) if regex.match(path) for m in methods})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem details."""
 
@@ -120,7 +156,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -132,3 +171,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
         return await _problem(request, rpc_problem(exc))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not is_outage(exc):
+            raise exc  # a wrong query is our bug: the catch-all logs it and answers 500
+        log.warning("api.database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+        return await _problem(request, database_unavailable(exc))

@@ -17,7 +17,6 @@ SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
 MAX_AMENDMENT_BYTES = 1_048_576
 DECISION_REFUSED = "DecisionRefused"  # the failure type of a decision that does not fit what waits
-RUN_STATUSES = ("running", "completed", "failed", "cancelled", "stopped")  # what a stored run can be
 
 # Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
 ACTIVITY_AGENT_STEP = "agent_step"
@@ -29,6 +28,10 @@ ACTIVITY_STORE_AMENDMENT = "store_amendment"
 def event_channel(run_id: str) -> str:
     """The Redis channel a run's events are announced on (the activities publish, the API's followers listen)."""
     return f"botarmy:events:{run_id}"
+
+# How a run can end; its last event is `run.<status>`, where every follower of its event stream stops.
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "stopped"})
+TERMINAL_RUN_EVENTS = frozenset(f"run.{status}" for status in TERMINAL_RUN_STATUSES)
 
 
 class ArtifactPointer(BaseModel):

@@ -33,6 +33,10 @@ MEDIA_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 
+# what a raw download can be, for the OpenAPI document: every type above, and bytes for any other extension
+RAW_TYPES = sorted({m.split(";")[0] for m in MEDIA_TYPES.values()} | {"application/octet-stream"})
+RAW_CONTENT: dict[str, dict[str, object]] = {t: {} for t in RAW_TYPES}
+
 
 @lru_cache(maxsize=4096)  # a run lists the same few names on every request; parsing a path each time showed
 def media_type(name: str) -> str:
@@ -98,7 +102,7 @@ def download_zip(run_id: RunId, store: StoreDep) -> Response:
 @router.get(
     "/artifacts/{name:path}/versions/{version}/raw",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the stored bytes"}},
+    responses={200: {"content": RAW_CONTENT, "description": "the stored bytes, typed by the name's extension"}},
 )
 def download_version(run_id: RunId, name: ArtifactName, version: int, store: StoreDep) -> Response:
     """The bytes of one version, with a content type from the name's extension."""

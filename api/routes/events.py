@@ -13,22 +13,22 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import StateDep
 from api.events import envelope, follow
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import PROBLEM_RESPONSES
 from api.routes.runs import RunId, get_view
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["events"], responses=PROBLEM_RESPONSES)
 KEEPALIVE_S = 15.0
+MAX_SEQ = 2**63 - 1  # event seqs are 64-bit integers in the database
 
 
 def _resume_point(last_event_id: str | None, after: int) -> int:
-    if last_event_id is None or not last_event_id.strip():
+    """Where to resume. An id that is not one of ours (not a seq) is ignored, as if absent: the client gets the
+    stream from `after` instead of an error (an EventSource gives up for good on an error answer)."""
+    value = (last_event_id or "").strip()
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_SEQ:
         return after
-    try:
-        seq = int(last_event_id.strip())
-    except ValueError:
-        raise Problem(422, f"Last-Event-ID {last_event_id!r} is not an event seq (an integer)") from None
-    return max(seq, after)
+    return max(int(value), after)
 
 
 @router.get(
@@ -39,8 +39,11 @@ def _resume_point(last_event_id: str | None, after: int) -> int:
 async def stream_events(
     run_id: RunId,
     state: StateDep,
-    last_event_id: Annotated[str | None, Header(max_length=30)] = None,
-    after: Annotated[int, Query(ge=0, description="send events after this seq (Last-Event-ID wins if larger)")] = 0,
+    last_event_id: Annotated[str | None, Header(
+        max_length=30, description="resume after this event seq (the `id:` of the last event received); a value "
+        "that is not a seq is ignored")] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ,
+                                description="send events after this seq (Last-Event-ID wins if larger)")] = 0,
 ) -> StreamingResponse:
     """Each event as `id: <seq>`, `event: <type>`, `data: <json>`; the stream ends after the run's terminal event."""
     await asyncio.to_thread(get_view, state.store, run_id)
@@ -62,7 +65,9 @@ async def stream_events(
 
 
 @router.websocket("/ws/runs/{run_id}")
-async def websocket_events(websocket: WebSocket, run_id: str, after: Annotated[int, Query(ge=0)] = 0) -> None:
+async def websocket_events(
+    websocket: WebSocket, run_id: str, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
+) -> None:
     """The same events as JSON messages; the server closes (1000) after the terminal event; 4404 for no run."""
     state = websocket.app.state.botarmy
     await websocket.accept()

@@ -27,7 +27,7 @@ from botarmy.temporal import web_ui_link
 from providers.pin import RunModel, resolve_run_model
 from providers.types import ModelConfigError
 from store import RunView, Store
-from workflows.contracts import RUN_STATUSES
+from store.types import RUN_STATUSES
 from workflows.run import BmadRunWorkflow
 
 # the signals BmadRun defines (temporalio has no public accessor for a workflow class's definition)

@@ -15,6 +15,7 @@ class Fault:
     status: int
     message: str = "fault injected by the fake server"
     headers: dict[str, str] = field(default_factory=dict)
+    echo_key: bool = False  # append the request's bearer token to the message, as careless providers do
 
 
 @dataclass
@@ -57,7 +58,10 @@ class FakeOpenAI:
                     time.sleep(fake.delay_s)
                 if fake.script:
                     fault = fake.script.popleft()
-                    err = {"error": {"message": fault.message, "type": "fake", "code": str(fault.status)}}
+                    message = fault.message
+                    if fault.echo_key:
+                        message += " " + (self.headers.get("authorization") or "").removeprefix("Bearer ")
+                    err = {"error": {"message": message, "type": "fake", "code": str(fault.status)}}
                     self._send(fault.status, err, fault.headers)
                     return
                 prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))

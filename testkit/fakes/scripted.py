@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,6 +29,11 @@ class Fault:
     delay_s: float = 0.0  # sleep before answering; past the client's timeout it is a timeout
     reply: str | None = None  # a 200 with this text ("" = empty output)
     truncated: bool = False  # a 200 cut off at the token limit
+    echo_key: bool = False  # append the key the request carried to the message, as careless providers do
+
+    @classmethod
+    def quoting_key(cls, status: int = 401) -> Fault:
+        return cls(status, "Incorrect API key provided:", echo_key=True)
 
     @classmethod
     def slow(cls, delay_s: float) -> Fault:
@@ -41,6 +46,12 @@ class Fault:
     @classmethod
     def cut_off(cls) -> Fault:
         return cls(truncated=True)
+
+
+def _sent_key(headers: dict[str, str]) -> str:
+    """The API key a request carried: OpenAI's bearer token, Anthropic's x-api-key or Google's x-goog-api-key."""
+    bearer = headers.get("authorization", "")
+    return bearer.removeprefix("Bearer ") or headers.get("x-api-key") or headers.get("x-goog-api-key") or ""
 
 
 @dataclass
@@ -132,6 +143,8 @@ class ScriptedFake:
             if path not in self.paths:
                 return 404, self.error(Fault(404, f"no route {path}")), {}
             if fault.status != 200:
+                if fault.echo_key:
+                    fault = replace(fault, message=f"{fault.message} {_sent_key(headers)}")
                 return fault.status, self.error(fault), fault.headers
             text = self.reply if fault.reply is None else fault.reply
             return 200, self.answer(body, text, fault.truncated), fault.headers

@@ -91,8 +91,13 @@ async def test_sse_resumes_with_last_event_id_without_gap_or_duplicate_and_ends_
             assert [e async for e in sse_events(response)] == []
         async with client.stream("GET", "/runs/r-sse/events", headers={"Last-Event-ID": "4"}) as response:
             assert [int(e["id"]) async for e in sse_events(response)] == [5, 6]
-        bad = await client.get("/runs/r-sse/events", headers={"Last-Event-ID": "x"})
-        assert bad.status_code == 422
+        # an id that is not a seq (a proxy's, "null", past 64 bits) is ignored: the stream starts from the beginning
+        for junk in ("x", "null", "-1", "1e3", "9" * 30):
+            async with client.stream("GET", "/runs/r-sse/events", headers={"Last-Event-ID": junk}) as response:
+                assert response.status_code == 200
+                assert [int(e["id"]) async for e in sse_events(response)] == [1, 2, 3, 4, 5, 6]
+        too_far = await client.get("/runs/r-sse/events", params={"after": 2**63})
+        assert too_far.status_code == 422 and too_far.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_sse_of_a_run_that_ended_without_a_terminal_event_still_ends(
@@ -143,3 +148,53 @@ def test_websocket_sends_the_same_events_as_json_and_closes_after_the_terminal_e
         with client.websocket_connect("/ws/runs/nope") as ws, pytest.raises(WebSocketDisconnect) as gone:
             ws.receive_json()
         assert gone.value.code == 4404
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled", "stopped"])
+def test_sse_and_websocket_end_on_every_terminal_event(
+    status: str, settings: Settings, bmad_dir: Path, sqlite_url: str
+):
+    store = new_run(sqlite_url, "r-end")
+    for type_ in ("run.started", "step.started", f"run.{status}"):
+        store.append_event("r-end", type_, {})
+    # the run row still says running: only the terminal event can end these streams
+    with TestClient(create_app(settings, [bmad_dir])) as client:
+        with client.stream("GET", "/runs/r-end/events") as response:
+            frames = [line for line in response.iter_lines() if line.startswith("event:")]
+        assert frames == ["event: run.started", "event: step.started", f"event: run.{status}"]
+        with client.websocket_connect("/ws/runs/r-end") as ws:
+            got = [ws.receive_json()["type"] for _ in range(3)]
+            closing = ws.receive()
+        assert got[-1] == f"run.{status}" and (closing["type"], closing["code"]) == ("websocket.close", 1000)
+
+
+async def test_the_event_stream_of_a_run_stopped_at_its_budget_ends_with_run_stopped(
+    time_env, settings: Settings, bmad_dir: Path, store: Store
+):
+    from botarmy.temporal import start_run
+    from tests.conftest import running_worker, save_plan
+    from tests.workflows.plans import pipeline_plan
+    from tests.workflows.test_approvals import wait_pending
+    from workflows.contracts import ApprovalDecision
+    from workflows.run import BmadRunWorkflow
+
+    plan = save_plan(store, pipeline_plan())
+    async with running_worker(time_env.client, settings, store):
+        handle = await start_run(time_env.client, plan, settings, {"for_each_epic": 1,
+                                 "architecture_suggests_prd_changes": False}, budget_tokens=150,
+                                 task_queue=settings.task_queue)
+        req = await wait_pending(handle)
+        async with served(create_app(settings, [bmad_dir])) as base, \
+                httpx.AsyncClient(base_url=base, timeout=30) as client:
+            run_id = handle.id.rsplit("-", 1)[1]
+            async with client.stream("GET", f"/runs/{run_id}/events") as response:
+                events = sse_events(response)
+                first = await anext(events)
+                await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step=req.step, decision="stop"))
+                rest = await asyncio.wait_for(_collect_frames(events), 20)  # guard: a stream that never ends
+    assert (await handle.result()).status == "stopped"
+    assert first["event"] == "run.started" and rest[-1]["event"] == "run.stopped"
+
+
+async def _collect_frames(events: AsyncIterator[dict]) -> list[dict]:
+    return [e async for e in events]

@@ -101,3 +101,49 @@ async def test_an_unexpected_error_is_a_500_problem_without_traceback(down_setti
         assert "secret internals" not in response.text and "RuntimeError" not in response.text
         assert body["detail"]
         assert response.headers["content-type"].startswith(PROBLEM_JSON)
+
+
+async def test_database_down_is_503_with_retry_after_on_every_route_that_reads_it_and_health_is_degraded(
+    settings: Settings, bmad_dir: Path
+):
+    from httpx import ASGITransport, AsyncClient
+
+    from api.main import create_app
+    from tests.conftest import free_port
+
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    app = create_app(settings.model_copy(update={"database_url": dead}), [bmad_dir])
+    # no lifespan: it migrates, which the API does while the database is up; here it has gone away since
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://botarmy.test") as client:
+        for path in ("/runs", "/runs/r1", "/runs/r1/artifacts", "/runs/r1/artifacts.zip", "/runs/r1/usage",
+                     "/runs/r1/artifacts/prd.md", "/runs/r1/artifacts/prd.md/versions/1/raw",
+                     "/usage?since=2026-01-01T00:00:00Z", "/runs/r1/events"):
+            response = await client.get(path)
+            body = assert_problem(response, 503)
+            assert response.headers["retry-after"].isdigit(), path
+            assert body["type"] == "urn:botarmy:problem:database-unavailable" and "127.0.0.1" not in response.text
+        health = await client.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert health.json()["checks"]["database"]["status"] == "down"
+
+
+async def test_a_wrong_method_is_405_whose_allow_lists_every_method_of_the_path(
+    down_settings: Settings, bmad_dir: Path
+):
+    async with api_client(down_settings, [bmad_dir]) as (_, client):
+        for method, path, allowed in (("DELETE", "/runs", {"GET", "POST"}),
+                                      ("PATCH", "/catalog/templates/prd-tmpl", {"GET", "PUT", "DELETE"})):
+            response = await client.request(method, path)
+            assert_problem(response, 405)
+            assert allowed <= set(response.headers["allow"].replace(" ", "").split(",")) <= allowed | {"HEAD"}
+
+
+async def test_usage_since_takes_an_iso_8601_date_time_and_refuses_numbers_and_durations(
+    down_settings: Settings, bmad_dir: Path
+):
+    async with api_client(down_settings, [bmad_dir]) as (_, client):
+        for nonsense in ("0.5", "0", "1767225600", "P1D", "yesterday"):
+            body = assert_problem(await client.get("/usage", params={"since": nonsense}), 422)
+            assert "ISO 8601" in body["detail"] or "datetime" in body["detail"], nonsense
+        ok = await client.get("/usage", params={"since": "2026-01-31T09:00:00+02:00"})
+        assert ok.status_code == 200 and ok.json()["since"] == "2026-01-31T09:00:00+02:00"
