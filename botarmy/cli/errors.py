@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from botarmy.devserver import DevServerError
 from botarmy.temporal import TemporalUnreachable
-from providers.factory import ModelConfigError
+from providers.types import ModelConfigError
 
 START_TEMPORAL = "start it (`botarmy dev --detach`) or set TEMPORAL_ADDRESS to a server that runs"
 
@@ -20,7 +20,7 @@ START_TEMPORAL = "start it (`botarmy dev --detach`) or set TEMPORAL_ADDRESS to a
 def _database_url() -> str:
     from botarmy.settings import Settings
 
-    raw = os.environ.get("DATABASE_URL") or os.environ.get("BOTARMY_DATABASE_URL")
+    raw = os.environ.get("DATABASE_URL")
     url = raw or str(Settings.model_fields["database_url"].default)
     try:
         from sqlalchemy.engine import make_url
@@ -31,7 +31,7 @@ def _database_url() -> str:
 
 
 def _temporal_address() -> str:
-    return os.environ.get("TEMPORAL_ADDRESS") or os.environ.get("BOTARMY_TEMPORAL_ADDRESS") or "127.0.0.1:7233"
+    return os.environ.get("TEMPORAL_ADDRESS") or "127.0.0.1:7233"
 
 
 def _first_line(text: str) -> str:
@@ -58,7 +58,7 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, RPCError) and exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return f"Temporal at {_temporal_address()} stopped answering ({_first_line(exc.message)}): {START_TEMPORAL}"
     if isinstance(exc, ArgumentError):
-        raw = os.environ.get("DATABASE_URL") or os.environ.get("BOTARMY_DATABASE_URL")
+        raw = os.environ.get("DATABASE_URL")
         return (f"DATABASE_URL={raw!r} is not a database URL ({_first_line(str(exc))}): use "
                 "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB, or unset it for .botarmy/botarmy.db")
     if isinstance(exc, (OperationalError, SAInterfaceError)) or (

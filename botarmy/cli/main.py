@@ -24,9 +24,9 @@ from botarmy.cli import local as cli_local
 from botarmy.cli import runs as cli_runs
 from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
-from botarmy.inputs import InputError, flag_lines, parse_artifacts, parse_inputs
+from botarmy.cli.flags import InputError, flag_lines, parse_artifacts, parse_inputs
+from botarmy.cli.tables import print_table
 from botarmy.settings import get_settings
-from botarmy.tables import print_table
 
 # help and usage errors in rich panels on a terminal only; a pipe or a log gets click's plain lines
 _RICH: Literal["rich"] | None = "rich" if sys.stdout.isatty() and sys.stderr.isatty() else None
@@ -165,7 +165,7 @@ def run(
     run_team_id = run_team(load_catalog(bmad_dir), team, p.workflow_id)
     if not json_out and run_team_id is not None:
         out.print(f"team: {run_team_id}", highlight=False, markup=False)
-    from botarmy.runner import execute
+    from botarmy.cli.run import execute
 
     settings = get_settings()
     code, run_id = asyncio.run(execute(settings, p, checked.inputs, files, auto_approve, json_out, out, err,
@@ -203,7 +203,7 @@ def decide(
     choice: Annotated[str | None, typer.Option("--choice", help="choose: the branch; raise: the new budget")] = None,
 ) -> None:
     """Decide on a step that waits for a person."""
-    from botarmy.approvals import send_decision
+    from botarmy.cli.decide import send_decision
 
     if decision not in ("approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"):
         raise fail(f"decision {decision!r}: use approve, reject, amend, yes, no, choose, raise or stop")
@@ -221,7 +221,7 @@ def decide(
 @app.command()
 def approvals() -> None:
     """List every step that waits for a person, across running runs."""
-    from botarmy.approvals import list_pending
+    from botarmy.cli.decide import list_pending
 
     raise typer.Exit(asyncio.run(list_pending(get_settings(), out)))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from botarmy.tables import print_table
+from botarmy.cli.tables import print_table
 from providers.config import ProvidersConfig, from_model_spec, load_config
 from providers.factory import GEMINI_OPENAI_BASE_URL
 from providers.health import read_snapshot

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
+from botarmy.cli.tables import print_table
 from botarmy.settings import Settings, get_settings
-from botarmy.tables import print_table
 
 if TYPE_CHECKING:
     from store import RunView, Store
@@ -80,7 +80,7 @@ async def _live_progress(settings: Settings, view: RunView) -> Any:
     """The running workflow's progress, or None (with a note) when Temporal does not answer."""
     from temporalio.service import RPCError
 
-    from botarmy.follow import query_progress
+    from botarmy.cli.follow import query_progress
     from botarmy.temporal import TemporalUnreachable, connect
 
     try:
@@ -94,7 +94,7 @@ async def _live_progress(settings: Settings, view: RunView) -> Any:
 
 def status(run_id: str, json_out: JsonOut = False) -> None:
     """Show a run: status, steps (a waiting step with what it waits for), artifacts."""
-    from botarmy.runner import print_run
+    from botarmy.cli.run import print_run
 
     settings = get_settings()
     view = _stored(settings, run_id)
@@ -106,7 +106,7 @@ async def _watch(settings: Settings, view: RunView) -> RunView:
     from temporalio.client import WorkflowFailureError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from botarmy.follow import follow
+    from botarmy.cli.follow import follow
     from botarmy.temporal import connect
 
     store = get_store(settings.database_url)
@@ -129,7 +129,7 @@ async def _watch(settings: Settings, view: RunView) -> RunView:
 
 def watch(run_id: str, json_out: JsonOut = False) -> None:
     """Follow a run's progress until it ends; exit 0 when it completed, 1 otherwise."""
-    from botarmy.runner import print_run
+    from botarmy.cli.run import print_run
 
     settings = get_settings()
     view = _stored(settings, run_id)

@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
             uvicorn.run(app_from_env(), **common)
             return
         # several workers: each process imports the factory and builds its own app (and store, and client)
-        from botarmy.serve_workers import reuse_port_supported, serve_workers
+        from botarmy.cli.serve_workers import reuse_port_supported, serve_workers
 
         if reuse_port_supported():  # one socket per process: the kernel spreads the connections evenly
             serve_workers(workers, {"app": "botarmy.cli.serve:app_from_env", "factory": True, **common})

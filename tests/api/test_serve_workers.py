@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from api.main import create_app
-from botarmy.serve_workers import listening_socket, reuse_port_supported
+from botarmy.cli.serve_workers import listening_socket, reuse_port_supported
 from botarmy.settings import Settings
 from tests.conftest import ROOT, free_port, subprocess_env
 

@@ -30,6 +30,8 @@ DYNAMIC_ENV_READERS = {
     "botarmy/cli/serve.py": "botarmy.cli.serve:INTERNAL_ENV_NAMES",
     "providers/config.py": "providers.config:DEFAULT_KEY_ENV",
     "botarmy/cli/providers.py": "providers.config:DEFAULT_KEY_ENV",
+    "providers/pin.py": "providers.config:DEFAULT_KEY_ENV",
+    "providers/redact.py": "providers.config:DEFAULT_KEY_ENV",
 }
 
 

@@ -17,12 +17,12 @@ from temporalio.worker import Worker
 
 from bmad.plan import Plan
 from botarmy import devserver
-from botarmy.follow import follow
+from botarmy.cli.follow import follow
+from botarmy.cli.tables import print_table
 from botarmy.launch import launch
 from botarmy.logging import log_to_file
 from botarmy.runview import run_object
 from botarmy.settings import Settings
-from botarmy.tables import print_table
 from botarmy.temporal import (
     connect,
     ensure_search_attributes,
