@@ -10,14 +10,15 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends
+from fastapi import Path as PathParam
 from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
-from api.problems import TemporalUnavailable
+from api.problems import Problem, TemporalUnavailable
 from bmad import Catalog, load_bmad
 from botarmy.settings import Settings
 from botarmy.temporal import connect, ensure_search_attributes
-from store import Store
+from store import RunView, Store
 
 log = structlog.get_logger(__name__)
 CONNECT_TIMEOUT_S = 5.0
@@ -121,3 +122,21 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+RunId = Annotated[str, PathParam(min_length=1, max_length=100)]
+
+
+def get_view(store: Store, run_id: str) -> RunView:
+    """The stored run, or a 404 problem (sync: call it from a thread)."""
+    view = store.get_run(run_id)
+    if view is None:
+        raise Problem(404, f"no run {run_id!r}")
+    return view
+
+
+async def get_run_view(run_id: RunId, state: Annotated[AppState, Depends(get_state)]) -> RunView:
+    return await asyncio.to_thread(get_view, state.store, run_id)
+
+
+RunDep = Annotated[RunView, Depends(get_run_view)]  # the run named by the path's {run_id}; 404 when there is none

@@ -11,10 +11,9 @@ from fastapi import Path as PathParam
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 
-from api.deps import StateDep
+from api.deps import RunId, StateDep, get_view
 from api.problems import PROBLEM_RESPONSES, Problem
 from api.progress import pending_approvals, query_progress
-from api.routes.runs import RunId, get_view
 from api.schemas import ApprovalDecision as DecisionBody
 from api.schemas import ApprovalList, DecisionResult, RunApproval
 from store import RunView
@@ -41,6 +40,7 @@ async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateD
 
     409 when the run does not wait for that step or is not running; 422 when the decision does not fit what
     waits (a verb for another kind of question, a choice that is not a branch, a raise below what is spent)."""
+    # the body is validated before the run is looked up: a malformed decision is 422 whatever the run
     view = await asyncio.to_thread(get_view, state.store, run_id)
     if view.status != "running":
         raise Problem(409, f"run {run_id!r} is {view.status}; nothing waits for a decision")

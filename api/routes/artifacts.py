@@ -14,9 +14,8 @@ from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from api.deps import StoreDep
+from api.deps import RunId, StoreDep, get_view
 from api.problems import PROBLEM_RESPONSES, Problem
-from api.routes.runs import RunId, get_view
 from api.schemas import ArtifactDetail, ArtifactList, ArtifactVersion
 from store import ArtifactRef, Store
 

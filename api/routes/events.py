@@ -11,10 +11,9 @@ import structlog
 from fastapi import APIRouter, Header, Query, WebSocket
 from fastapi.responses import StreamingResponse
 
-from api.deps import StateDep
+from api.deps import RunDep, StateDep
 from api.events import envelope, follow
 from api.problems import PROBLEM_RESPONSES
-from api.routes.runs import RunId, get_view
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["events"], responses=PROBLEM_RESPONSES)
@@ -37,7 +36,7 @@ def _resume_point(last_event_id: str | None, after: int) -> int:
     responses={200: {"content": {"text/event-stream": {}}, "description": "the run's events as they happen"}},
 )
 async def stream_events(
-    run_id: RunId,
+    view: RunDep,
     state: StateDep,
     last_event_id: Annotated[str | None, Header(
         max_length=30, description="resume after this event seq (the `id:` of the last event received); a value "
@@ -46,7 +45,7 @@ async def stream_events(
                                 description="send events after this seq (Last-Event-ID wins if larger)")] = 0,
 ) -> StreamingResponse:
     """Each event as `id: <seq>`, `event: <type>`, `data: <json>`; the stream ends after the run's terminal event."""
-    await asyncio.to_thread(get_view, state.store, run_id)
+    run_id = view.run_id
     start = _resume_point(last_event_id, after)
 
     async def frames() -> AsyncIterator[str]:

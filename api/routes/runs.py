@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 
-from api.deps import StateDep, StoreDep
+from api.deps import RunDep, StateDep
 from api.problems import PROBLEM_RESPONSES, Problem, TemporalUnavailable, definition_problem
 from api.progress import pending_approvals, query_progress
 from api.schemas import Accepted, RunCreate, RunCreated, RunPage, RunSummary
@@ -26,14 +26,13 @@ from botarmy.settings import Settings
 from botarmy.temporal import web_ui_link
 from providers.pin import RunModel, resolve_run_model
 from providers.types import ModelConfigError
-from store import RunView, Store
+from store import RunView
 from store.types import RUN_STATUSES
 from workflows.run import BmadRunWorkflow
 
 # the signals BmadRun defines (temporalio has no public accessor for a workflow class's definition)
 RUN_SIGNALS = tuple(sorted(n for n in workflow._Definition.must_from_class(BmadRunWorkflow).signals if n))
 router = APIRouter(prefix="/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
-RunId = Annotated[str, PathParam(min_length=1, max_length=100)]
 SignalName = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 
 
@@ -131,19 +130,11 @@ async def list_runs(
     })
 
 
-def get_view(store: Store, run_id: str) -> RunView:
-    view = store.get_run(run_id)
-    if view is None:
-        raise Problem(404, f"no run {run_id!r}")
-    return view
-
-
 @router.get("/{run_id}", response_model=dict[str, Any])
-async def get_run(run_id: RunId, state: StateDep) -> JSONResponse:
+async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
     """The run object (as `botarmy status --json` prints it) plus the approvals it waits for.
 
     `pending_approvals` is null when the workflow could not be asked (Temporal down, no worker in time)."""
-    view = await asyncio.to_thread(get_view, state.store, run_id)
     settings = state.settings
     body = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
     pending: list[dict[str, Any]] | None = []
@@ -161,9 +152,9 @@ _SPELLED = {WorkflowExecutionStatus.CANCELED: "cancelled"}  # Temporal's enum na
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)
-async def cancel_run(run_id: RunId, store: StoreDep, state: StateDep) -> Accepted:
+async def cancel_run(view: RunDep, state: StateDep) -> Accepted:
     """Ask the run to stop; it records itself as cancelled. 409 when it is no longer running."""
-    view = await asyncio.to_thread(get_view, store, run_id)
+    run_id = view.run_id
     client = await state.temporal()
     handle = client.get_workflow_handle(view.temporal_workflow_id)
     described = await handle.describe()
@@ -176,13 +167,13 @@ async def cancel_run(run_id: RunId, store: StoreDep, state: StateDep) -> Accepte
 
 @router.post("/{run_id}/signals/{name}", status_code=202, response_model=Accepted)
 async def signal_run(
-    run_id: RunId, name: SignalName, store: StoreDep, state: StateDep, payload: Annotated[Any, Body()] = None
+    view: RunDep, name: SignalName, state: StateDep, payload: Annotated[Any, Body()] = None
 ) -> Accepted:
     """Send the signal `name` to the run's workflow, with the JSON body (if any) as its argument; 404 for a
     signal the workflow does not define."""
     if name not in RUN_SIGNALS:
         raise Problem(404, f"the run's workflow has no signal {name!r}; its signals: {', '.join(RUN_SIGNALS)}")
-    view = await asyncio.to_thread(get_view, store, run_id)
+    run_id = view.run_id
     client = await state.temporal()
     handle = client.get_workflow_handle(view.temporal_workflow_id)
     if payload is None:

@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
-from api.deps import StoreDep
+from api.deps import RunDep, StoreDep
 from api.problems import PROBLEM_RESPONSES
-from api.routes.runs import RunId, get_view
 from store import UsageGroup, UsageSummary, UsageTotals
 
 router = APIRouter(tags=["usage"], responses=PROBLEM_RESPONSES)
@@ -73,9 +72,9 @@ def _summary(s: UsageSummary) -> dict[str, object]:
 
 
 @router.get("/runs/{run_id}/usage", response_model=RunUsage)
-def run_usage(run_id: RunId, store: StoreDep) -> RunUsage:
+def run_usage(view: RunDep, store: StoreDep) -> RunUsage:
     """Every model call of the run, with its tokens and cost, and totals per step, provider and model."""
-    get_view(store, run_id)
+    run_id = view.run_id
     rows = store.usage_for_run(run_id)
     calls = [
         Call(step=r.step_key, call_key=r.call_key, provider=r.provider, model=r.model, prompt_tokens=r.prompt_tokens,
