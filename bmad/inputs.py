@@ -14,7 +14,8 @@ from bmad.placeholders import variable_names
 from bmad.plan import Plan, TemplateSection
 
 InputField = Literal["inputs", "artifacts", "approve"]
-RESERVED = ("_team", "_approve")  # set by the engine itself, never by the person starting the run
+INPUT_TEAM, INPUT_APPROVE = "_team", "_approve"
+RESERVED = (INPUT_TEAM, INPUT_APPROVE)  # set by the engine itself, never by the person starting the run
 ENGINE_INPUTS = ("skip", "skip_optional")  # read by the interpreter for every workflow
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from temporalio.client import Client, WorkflowHandle
 
+from bmad.inputs import INPUT_APPROVE, INPUT_TEAM
 from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
@@ -66,7 +67,7 @@ async def launch(
     rid, wid = new_run_id(plan)
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
-    recorded = {**inputs, "_approve": approve, "_team": team}
+    recorded = {**inputs, INPUT_APPROVE: approve, INPUT_TEAM: team}
     pointers = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {})
     try:
         handle = await start_run(

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from bmad.plan import ApprovalSpec, OutlineStep
     from workflows.contracts import (
+        DECISION_VERBS,
         MAX_AMENDMENT_BYTES,
         SEARCH_ATTR_WAITING,
         ApprovalDecision,
@@ -35,12 +36,7 @@ _ANSWERS = {  # what a delivered decision may be (histories recorded before the 
     "route": {"choose"},
     "budget": {"raise", "stop"},
 }
-_FITS = {  # what the Update validator lets in: the verb must fit what waits
-    "approval": ("approve", "reject", "amend"),
-    "condition": ("yes", "no"),
-    "route": ("choose",),
-    "budget": ("raise", "stop"),
-}
+_FITS = DECISION_VERBS  # what the Update validator lets in: the verb must fit what waits
 
 
 class DecisionRefused(ValueError):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from bmad.artifacts import COLLECTIVE
 from bmad.plan import OutlineStep, PlanOutline
 
 SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
@@ -17,6 +18,16 @@ SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
 MAX_AMENDMENT_BYTES = 1_048_576
 DECISION_REFUSED = "DecisionRefused"  # the failure type of a decision that does not fit what waits
+
+# What a person can be asked to decide, and the verbs that answer each kind (the Update validator, the CLI's
+# `decide` and the API's decision body all go by this).
+DecisionKind = Literal["approval", "condition", "route", "budget"]
+DECISION_VERBS: dict[str, tuple[str, ...]] = {
+    "approval": ("approve", "reject", "amend"),
+    "condition": ("yes", "no"),
+    "route": ("choose",),
+    "budget": ("raise", "stop"),
+}
 
 # Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
 ACTIVITY_AGENT_STEP = "agent_step"
@@ -79,7 +90,7 @@ class ApprovalRequest(BaseModel):
     """Something a person is asked to decide: a step's output (kind approval) or a condition (kind condition)."""
 
     step: str  # step key
-    kind: Literal["approval", "condition", "route", "budget"] = "approval"
+    kind: DecisionKind = "approval"
     agent: str | None = None
     artifact: str | None = None
     version: int | None = None
@@ -262,7 +273,7 @@ class AgentStepResult(BaseModel):
     model: str | None = None
 
 
-COLLECTIVE_INPUTS = frozenset({"all_artifacts", "all_artifacts_in_project", "any_flagged_documents"})
+COLLECTIVE_INPUTS = COLLECTIVE  # defined with the definitions that name them (bmad/ imports nothing of ours)
 
 
 def output_name(step: OutlineStep, scope: str | None = None) -> str:
