@@ -23,6 +23,7 @@ from botarmy.cli import catalog as cli_catalog
 from botarmy.cli import local as cli_local
 from botarmy.cli import runs as cli_runs
 from botarmy.cli import serve as cli_api
+from botarmy.cli import tokens as cli_tokens
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.cli.flags import InputError, flag_lines, parse_artifacts, parse_inputs
 from botarmy.cli.tables import print_table
@@ -287,6 +288,7 @@ cli_catalog.register(app)
 cli_local.register(app)
 cli_runs.register(app)
 cli_api.register(app)
+cli_tokens.register(app)
 
 
 def main() -> None:
