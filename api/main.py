@@ -16,7 +16,7 @@ from api import docs, problems
 from api.cache import TtlCache
 from api.deps import AppState
 from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
-from api.routes import approvals, artifacts, catalog, events, health, runs, usage
+from api.routes import approvals, artifacts, catalog, console, events, health, runs, usage
 from botarmy.settings import Settings
 from store import Store
 
@@ -77,6 +77,7 @@ def create_app(
     docs.install(app)
     for module in (runs, approvals, artifacts, events, catalog, health, usage):
         app.include_router(module.router)
+    app.include_router(console.router)  # static files: no auth dependency (the sign-in page loads before a session)
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:
         app.add_middleware(TtlCache, ttl_s={"/health": health_cache_s})
