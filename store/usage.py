@@ -144,7 +144,10 @@ def daily(s: Session, when: datetime) -> list[UsageDay]:
     SQL: a day of a timestamp is spelled differently by each database and PostgreSQL's depends on the session)."""
     rows = since(s, when)
     run_ids = sorted({r.run_id for r in rows if r.run_id})
-    workflows = dict(s.execute(select(Run.run_id, Run.workflow_id).where(Run.run_id.in_(run_ids)))) if run_ids else {}
+    workflows: dict[str, str] = {}
+    if run_ids:
+        query = select(Run.run_id, Run.workflow_id).where(Run.run_id.in_(run_ids))
+        workflows = {run_id: workflow_id for run_id, workflow_id in s.execute(query)}
     sums: dict[tuple[str, str, str, str], list[Any]] = {}
     for r in rows:
         day = r.created_at.astimezone(UTC).date().isoformat()

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from temporalio import workflow
@@ -83,7 +83,7 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
 
 
 @router.post("", status_code=201, response_model=RunCreated)
-async def create_run(body: RunCreate, state: StateDep, response: Response) -> RunCreated:
+async def create_run(body: RunCreate, state: StateDep, request: Request, response: Response) -> RunCreated:
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
     plan, checked = compile_plan(catalog, body)
@@ -93,7 +93,8 @@ async def create_run(body: RunCreate, state: StateDep, response: Response) -> Ru
     files = {name: text.encode() for name, text in body.artifacts.items()}
     launched = await launch(client, state.store, settings, plan, checked.inputs, files, approve=checked.approve,
                             budget=(body.budget_usd, body.budget_tokens), team=body.team,
-                            run_model=run_model)
+                            run_model=run_model,
+                            console_url=settings.console_url or str(request.base_url).rstrip("/"))
     response.headers["Location"] = f"/runs/{launched.run_id}"
     return RunCreated(run_id=launched.run_id, workflow_id=plan.workflow_id, temporal_workflow_id=launched.workflow_id,
                       web_ui=web_ui_link(settings, launched.workflow_id, settings.temporal_namespace))
