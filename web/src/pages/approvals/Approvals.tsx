@@ -66,7 +66,7 @@ export function Approvals({ me, runFilter }: { me: Me; runFilter: string | null 
           ))}
         </ul>
         <div className="lg:col-span-2">
-          {selected && <Decide key={key(selected)} item={selected} me={me} onDone={list.reload} />}
+          {selected && <Decide key={`${key(selected)}/${selected.version ?? ""}`} item={selected} me={me} onDone={list.reload} />}
         </div>
       </div>
     </Page>
