@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import structlog
-from fastapi import Depends
+from fastapi import Depends, params
 from fastapi import Path as PathParam
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
+from api.auth import Authenticator, Principal, may_or_403
 from api.problems import Problem, TemporalUnavailable
 from bmad import Catalog, load_bmad
 from botarmy.settings import Settings
@@ -36,6 +38,13 @@ class AppState:
         self._catalog_lock = threading.Lock()
         self._client: Client | None = None
         self._client_lock: asyncio.Lock | None = None
+        self._auth: Authenticator | None = None
+
+    @property
+    def auth(self) -> Authenticator:
+        if self._auth is None:
+            self._auth = Authenticator(self.settings, self.store)
+        return self._auth
 
     @property
     def store(self) -> Store:
@@ -140,3 +149,36 @@ async def get_run_view(run_id: RunId, state: Annotated[AppState, Depends(get_sta
 
 
 RunDep = Annotated[RunView, Depends(get_run_view)]  # the run named by the path's {run_id}; 404 when there is none
+
+
+# Who asks. api/guard.py has authenticated the request before the body was read (the principal is in the scope's
+# state); these dependencies hand it to the route, and mark the route's role for the guard and the OpenAPI
+# document (a bearer security scheme).
+_bearer = HTTPBearer(auto_error=False, description="a token from `botarmy token create`, or a JWT of the identity "
+                     "provider; the console signs in with POST /auth/session and sends its session cookie instead")
+
+
+async def get_current_user(
+    conn: HTTPConnection, state: Annotated[AppState, Depends(get_state)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return await state.auth.authenticate(conn, conn.scope.get("method"))
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def require(role: str) -> params.Depends:
+    """A dependency admitting only principals whose roles cover `role` (403 otherwise), giving the principal:
+    `dependencies=[require("operator")]` or `user: Annotated[Principal, require("admin")]`."""
+
+    async def check(user: CurrentUser) -> Principal:
+        may_or_403(user, role)
+        return user
+
+    check.required_role = role  # type: ignore[attr-defined]  # read by api/guard.py
+    check.__name__ = f"require_{role}"
+    return Depends(check)
+
+
+Viewer, Operator, Approver, Admin = require("viewer"), require("operator"), require("approver"), require("admin")

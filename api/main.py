@@ -15,8 +15,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import docs, problems
 from api.cache import TtlCache
 from api.deps import AppState
+from api.guard import Guard, include, rules_of
 from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
-from api.routes import approvals, artifacts, catalog, console, events, health, runs, usage
+from api.routes import approvals, artifacts, audit, auth, catalog, console, events, health, runs, usage
 from botarmy.settings import Settings
 from store import Store
 
@@ -74,13 +75,20 @@ def create_app(
     )
     app.state.botarmy = state
     problems.install(app)
+    # Sign-in is needed everywhere except the routers included with public=True; the API documentation (pages
+    # and OpenAPI document, no data) stays readable so a person can find out how to sign in.
     docs.install(app)
-    for module in (runs, approvals, artifacts, events, catalog, health, usage):
-        app.include_router(module.router)
-    app.include_router(console.router)  # static files: no auth dependency (the sign-in page loads before a session)
+    for path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", f"{docs.ASSETS_URL}/{{path:path}}"):
+        rules_of(app).public_path(path)
+    for public in (health.public, auth.public, console.router):  # the console's static files: no data
+        include(app, public, public=True)
+    # every other route needs a signed-in viewer at least; mutations name a stronger role (require in api/deps.py)
+    for module in (runs, approvals, artifacts, events, catalog, health, usage, auth, audit):
+        include(app, module.router, role="viewer")
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:
         app.add_middleware(TtlCache, ttl_s={"/health": health_cache_s})
+    app.add_middleware(Guard, rules=rules_of(app))  # inside the body limit: a sign-in is checked before the body
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(CatchAll)
     if cors_origins:

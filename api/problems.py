@@ -91,9 +91,11 @@ def problem_response(
 # Responses every route may give, for the OpenAPI document.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
-    for code in (400, 404, 409, 413, 422, 503)
+    for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 PROBLEM_RESPONSES[400]["description"] = "the body is not what its content type says (e.g. JSON that does not parse)"
+PROBLEM_RESPONSES[401]["description"] = "no token, or one that is not valid, expired or revoked"
+PROBLEM_RESPONSES[403]["description"] = "the signed-in roles may not do this (or a session change lacks X-CSRF-Token)"
 PROBLEM_RESPONSES[503]["description"] = "the database or Temporal is not reachable; retry after Retry-After seconds"
 PROBLEM_RESPONSES[503]["headers"] = {
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.progress import PendingApproval
+
+RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,99}$")]
 
 
 class RunCreate(BaseModel):
@@ -14,9 +16,9 @@ class RunCreate(BaseModel):
 
     workflow: str = Field(min_length=1, description="id of a workflow in the catalog")
     inputs: dict[str, Any] = Field(default_factory=dict, description="run inputs (conditions, repeat counts)")
-    approve: Literal["all", "none"] | list[str] = Field(
-        default="none", description='which agents\' outputs wait for a person: "all", "none" or a list of agent ids'
-    )
+    approve: Literal["all", "none"] | list[str] | dict[str, RoleName] = Field(
+        default="none", description='which agents\' outputs wait for a person: "all", "none", a list of agent ids, '
+        'or {agent: role}: that agent\'s steps wait for a person holding the role (or admin)')
     team: str | None = Field(default=None, description="an agent team with every agent the workflow needs")
     artifacts: dict[str, str] = Field(default_factory=dict, description="external input documents, by name")
     budget_usd: float | None = Field(default=None, gt=0, description="pause before the run spends more (USD)")
@@ -84,8 +86,9 @@ class ApprovalDecision(BaseModel):
     choice: str | None = Field(default=None, max_length=200, description="choose: the branch; raise: the budget")
     comment: str = ""
     content: str | None = Field(default=None, description="the amended document; required for (and only for) amend")
-    by: str = Field(default="api", max_length=200, description="who decides")
-    role: str | None = Field(default=None, max_length=200, description="the role the person decides as")
+    by: str = Field(default="api", max_length=200, description="ignored: the decision records the signed-in identity")
+    role: str | None = Field(default=None, max_length=200, description="ignored: the role is the step's approver "
+                             "role, or the caller's approver/admin role")
 
     @model_validator(mode="after")
     def _content_only_for_amend(self) -> ApprovalDecision:

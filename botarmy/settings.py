@@ -84,13 +84,32 @@ class Settings(BaseSettings):
     # API: origins allowed by CORS (none by default), as a JSON list in BOTARMY_CORS_ORIGINS
     cors_origins: list[str] = Field(default_factory=list)
 
+    # API authentication (api/auth.py): on unless BOTARMY_AUTH=off, which only a loopback server accepts
+    auth: bool = True
+    session_hours: float = 12.0  # a console session's longest life (never beyond its token's expiry)
+    # bearer JWTs from an identity provider: verified against its JWKS when BOTARMY_OIDC_ISSUER is set
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None  # default: <issuer>/.well-known/jwks.json
+    oidc_roles_claim: str = "roles"  # a claim holding a list (or space-separated string) of role names
+    oidc_name_claim: str = "sub"
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+
     @field_validator(
-        "redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", "providers_file", mode="before"
+        "redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", "providers_file",
+        "oidc_issuer", "oidc_audience", "oidc_jwks_url", mode="before"
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # compose files and shells pass unset variables as "": treat them as not given
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("on", "off"):
+            return value.strip().lower() == "on"
+        return value
 
     @property
     def web_ui_url(self) -> str:

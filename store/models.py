@@ -175,3 +175,69 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(255))
     data: Mapped[dict[str, Any]] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# identity and audit (api/auth.py): people, their bearer tokens, console sessions, and every mutating request
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token: only the sha256 of the secret is kept; `id` is the public handle (list, revoke)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    roles: Mapped[list[str]] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebSession(Base):
+    """A console sign-in: the cookie holds a random id, the table its sha256; ends with its token or expiry."""
+
+    __tablename__ = "sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(255), index=True)
+    roles: Mapped[list[str]] = mapped_column(JsonType)
+    csrf: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[str | None] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_user_name_at", "user_name", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JsonType)
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target: Mapped[str | None] = mapped_column(String(1000))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    request_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok, refused (401/403), rejected (other 4xx), failed (5xx)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ApproverRole(Base):
+    """Who may decide an agent's steps in one run: the run request's `approve: {agent: role}`."""
+
+    __tablename__ = "approver_roles"
+
+    run_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(100))

@@ -22,6 +22,7 @@ import store.runs as runs
 import store.usage as usage
 from store.cache import CONTENT_CACHE_BYTES, ContentCache
 from store.db import is_unique_violation, make_engine, writer
+from store.identity import IdentityStore
 from store.migrate import ensure_migrated
 from store.types import (
     ArtifactRef,
@@ -48,6 +49,7 @@ class Store:
         self.contents = ContentCache(content_cache_bytes)
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self._engine), expire_on_commit=False)
+        self.identity = IdentityStore(self._read, self._write)  # users, tokens, sessions, audit
 
     def migrate(self) -> None:
         """Upgrade the schema to the latest revision (always checks; cheap when already current)."""

@@ -12,7 +12,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from api import templates
-from api.deps import CatalogDep, StateDep
+from api.deps import Admin, CatalogDep, StateDep
 from api.problems import PROBLEM_RESPONSES, Problem, definition_problem
 from api.schemas import RunInputSpec, WorkflowInputs
 from bmad import Catalog, DefinitionError, compile_workflow
@@ -156,7 +156,8 @@ def get_template(name: TemplateName, state: StateDep) -> Response:
     return Response(found.read_bytes(), media_type="application/yaml")
 
 
-@router.put("/templates/{name:path}", openapi_extra=YAML_BODY, responses={201: {"description": "created"}})
+@router.put("/templates/{name:path}", openapi_extra=YAML_BODY, responses={201: {"description": "created"}},
+            dependencies=[Admin])
 async def put_template(name: TemplateName, request: Request, state: StateDep, response: Response) -> dict[str, Any]:
     """Create or replace a template in the first bmad folder; the body is the YAML text. 422 with the loader's
     messages when it is not a valid template."""
@@ -183,7 +184,7 @@ async def put_template(name: TemplateName, request: Request, state: StateDep, re
     return {"name": file, "id": file.removesuffix(templates.SUFFIX), "created": created}
 
 
-@router.delete("/templates/{name:path}", status_code=204, response_class=Response)
+@router.delete("/templates/{name:path}", status_code=204, response_class=Response, dependencies=[Admin])
 def delete_template(name: TemplateName, state: StateDep) -> Response:
     """Delete a template from the first bmad folder (the one the API writes to)."""
     file = templates.file_name(name)

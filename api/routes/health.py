@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import AppState, StateDep
@@ -173,3 +174,26 @@ async def health(state: StateDep) -> Health:
             checks[name] = check
     degraded = any(c.status == "down" for c in checks.values())
     return Health(status="degraded" if degraded else "ok", checks=checks)
+
+
+# Probes for a load balancer or an orchestrator: no sign-in needed (api/main.py includes `public` as public).
+public = APIRouter(tags=["health"])
+
+
+class Probe(BaseModel):
+    status: str
+    detail: str | None = None
+
+
+@public.get("/health/live", response_model=Probe)
+async def live() -> Probe:
+    """The process answers."""
+    return Probe(status="ok")
+
+
+@public.get("/health/ready", response_model=Probe, responses={503: {"model": Probe}})
+async def ready(state: StateDep) -> JSONResponse:
+    """Ready to serve: the database answers (Temporal is connected on first need). 503 when it does not."""
+    check = await _check(_database(state))
+    body = Probe(status="ok" if check.status == "ok" else "unavailable", detail=check.detail)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if check.status == "ok" else 503)

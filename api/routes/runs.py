@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 
-from api.deps import RunDep, StateDep
+from api.deps import Operator, RunDep, StateDep
 from api.problems import PROBLEM_RESPONSES, Problem, TemporalUnavailable, definition_problem
 from api.progress import pending_approvals, query_progress
 from api.schemas import Accepted, RunCreate, RunCreated, RunPage, RunSummary
@@ -23,7 +23,7 @@ from bmad.teams import team_refusal
 from botarmy.launch import launch
 from botarmy.runview import run_object
 from botarmy.settings import Settings
-from botarmy.temporal import web_ui_link
+from botarmy.temporal import new_run_id, web_ui_link
 from providers.pin import RunModel, resolve_run_model
 from providers.types import ModelConfigError
 from store import RunView
@@ -74,7 +74,8 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
     except DefinitionError as exc:
         raise definition_problem(body.workflow, exc) from None
     try:
-        checked = check_run_inputs(plan, body.inputs, list(body.artifacts), body.approve)
+        approve = list(body.approve) if isinstance(body.approve, dict) else body.approve
+        checked = check_run_inputs(plan, body.inputs, list(body.artifacts), approve)
     except InvalidInputs as exc:
         raise invalid_inputs(exc) from None
     if body.team is not None and (why := team_refusal(catalog, body.team, body.workflow)) is not None:
@@ -82,7 +83,7 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
     return plan, checked
 
 
-@router.post("", status_code=201, response_model=RunCreated)
+@router.post("", status_code=201, response_model=RunCreated, dependencies=[Operator])
 async def create_run(body: RunCreate, state: StateDep, request: Request, response: Response) -> RunCreated:
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
@@ -91,9 +92,13 @@ async def create_run(body: RunCreate, state: StateDep, request: Request, respons
     client = await state.temporal()  # 503 before anything is written when Temporal is down
     settings = state.settings
     files = {name: text.encode() for name, text in body.artifacts.items()}
+    run_id = None
+    if isinstance(body.approve, dict):  # who may decide is stored before the run can ask anyone
+        run_id = new_run_id(plan)[0]
+        await asyncio.to_thread(state.store.identity.set_approver_roles, run_id, body.approve)
     launched = await launch(client, state.store, settings, plan, checked.inputs, files, approve=checked.approve,
                             budget=(body.budget_usd, body.budget_tokens), team=body.team,
-                            run_model=run_model,
+                            run_model=run_model, run_id=run_id,
                             console_url=settings.console_url or str(request.base_url).rstrip("/"))
     response.headers["Location"] = f"/runs/{launched.run_id}"
     return RunCreated(run_id=launched.run_id, workflow_id=plan.workflow_id, temporal_workflow_id=launched.workflow_id,
@@ -156,7 +161,7 @@ async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
 _SPELLED = {WorkflowExecutionStatus.CANCELED: "cancelled"}  # Temporal's enum name; the product says "cancelled"
 
 
-@router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)
+@router.post("/{run_id}/cancel", status_code=202, response_model=Accepted, dependencies=[Operator])
 async def cancel_run(view: RunDep, state: StateDep) -> Accepted:
     """Ask the run to stop; it records itself as cancelled. 409 when it is no longer running."""
     run_id = view.run_id
@@ -170,7 +175,7 @@ async def cancel_run(view: RunDep, state: StateDep) -> Accepted:
     return Accepted(run_id=run_id, status="cancelling")
 
 
-@router.post("/{run_id}/signals/{name}", status_code=202, response_model=Accepted)
+@router.post("/{run_id}/signals/{name}", status_code=202, response_model=Accepted, dependencies=[Operator])
 async def signal_run(
     view: RunDep, name: SignalName, state: StateDep, payload: Annotated[Any, Body()] = None
 ) -> Accepted:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from botarmy.settings import Settings
+from store import Store
 from tests.conftest import OWN_BMAD, free_port
 
 PROBLEM_JSON = "application/problem+json"
@@ -42,13 +44,34 @@ def down_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
 
 
+def make_token(settings: Settings, *roles: str, user: str = "test-admin", expires_at: datetime | None = None) -> str:
+    """A bearer token with `roles` (default admin) in the settings' database."""
+    store = Store(settings.database_url)
+    try:
+        return store.identity.create_token(user, list(roles or ("admin",)), expires_at)[0]
+    finally:
+        store.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    return bearer(make_token(settings, "admin"))
+
+
 @asynccontextmanager
-async def api_client(settings: Settings, bmad_dirs: list[Path]) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan run, and an httpx client talking to it in-process."""
+async def api_client(
+    settings: Settings, bmad_dirs: list[Path], *roles: str, user: str = "test-admin"
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan run, and an httpx client talking to it in-process, signed in with a token of
+    `roles` (default admin; a single "" for no token)."""
     app = create_app(settings, bmad_dirs)
     async with app.router.lifespan_context(app):
+        headers = {} if roles == ("",) else bearer(make_token(settings, *roles, user=user))
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://botarmy.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://botarmy.test", headers=headers) as client:
             yield app, client
 
 

@@ -16,7 +16,8 @@ from store.migrate import current_revision, head_revision
 from store.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"plans", "run_models", "runs", "steps", "blobs", "artifacts", "usage", "events", "alembic_version"}
+TABLES = {"plans", "run_models", "runs", "steps", "blobs", "artifacts", "usage", "events", "alembic_version",
+          "users", "tokens", "sessions", "audit", "approver_roles"}
 
 
 def _tables(url: str) -> set[str]:
