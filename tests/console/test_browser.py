@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from api.main import create_app
 from botarmy.settings import Settings
 from botarmy.temporal import connect
 from store import Store
-from tests.api.conftest import served
+from tests.api.conftest import make_token, served
 from tests.conftest import running_worker
 from tests.console.conftest import LAUNCH_ARGS, SCREENSHOTS
 
@@ -25,6 +25,20 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
+async def signed_in(browser: Browser, base: str, token: str, screenshot: str | None = None) -> Page:
+    """A page of a new browser context (its own cookies) signed in with `token` through the Sign in page."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(base + "/")
+    await page.get_by_role("textbox", name="Token").fill(token)
+    if screenshot:
+        await shot(page, screenshot)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    return page
+
+
 async def test_a_run_started_in_the_console_is_rejected_revised_compared_and_approved_to_completion(
     live_settings: Settings, bmad_dir: Path, sqlite_url: str, console_build: Path, chromium: str,
 ):
@@ -33,11 +47,8 @@ async def test_a_run_started_in_the_console_is_rejected_revised_compared_and_app
     async with running_worker(temporal, live_settings, Store(sqlite_url)), served(app) as base, \
             async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(TIMEOUT_MS)
-        await page.goto(base + "/")
-        await expect(page.get_by_role("heading", name="Runs")).to_be_visible()
-        await shot(page, "runs-empty")
+        page = await signed_in(browser, base, make_token(live_settings, "admin", user="ada"), "sign-in")
+        await expect(page.get_by_test_id("whoami")).to_have_text("ada (admin)")
 
         # New run: the form comes from the workflow's run inputs
         await page.get_by_role("link", name="New run").first.click()
@@ -70,6 +81,16 @@ async def test_a_run_started_in_the_console_is_rejected_revised_compared_and_app
         # version 2 comes back with the feedback in it
         await expect(review).to_contain_text("version 2")
         await expect(review).to_contain_text("Revised after reviewer feedback: Add a section on lunch delivery times")
+
+        # a viewer sees the same inbox with the document, and no enabled decision button
+        viewer = await signed_in(browser, base, make_token(live_settings, "viewer", user="vic"))
+        await viewer.goto(f"{base}/#/approvals?run={run_id}")
+        await expect(viewer.get_by_role("article", name="Document to review")).to_contain_text("version 2")
+        for name in ("Approve", "Reject", "Amend", "Approve selected"):
+            await expect(viewer.get_by_role("button", name=name, exact=True)).to_be_disabled()
+        await expect(viewer.get_by_role("textbox", name="Comment")).to_be_disabled()
+        await shot(viewer, "approvals-viewer")
+        await viewer.context.close()
 
         # the document page: both versions and a diff between them
         await page.goto(f"{base}/#/runs/{run_id}/documents/prd.md")
@@ -107,4 +128,9 @@ async def test_a_run_started_in_the_console_is_rejected_revised_compared_and_app
         await expect(page.get_by_role("heading", name="Usage")).to_be_visible()
         await expect(page.get_by_role("img", name="Tokens per day")).to_be_visible()
         await shot(page, "usage")
+        await page.goto(f"{base}/#/audit")
+        audit = page.get_by_role("table", name="Audit log")
+        await expect(audit).to_contain_text("ada")
+        await expect(audit).to_contain_text("vic")  # the viewer's sign-in
+        await shot(page, "audit")
         await browser.close()

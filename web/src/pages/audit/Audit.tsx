@@ -6,7 +6,7 @@ import type { AuditEntry, Me } from "../../api/types";
 import { can } from "../../lib/roles";
 import { ErrorLine, Page, input, td, th } from "../../ui";
 
-const COLUMNS = ["at", "actor", "roles", "action", "target", "outcome", "request_id"];
+const COLUMNS = ["at", "user", "roles", "action", "target", "outcome", "status", "request_id"];
 
 function cell(value: unknown): string {
   if (value === null || value === undefined) return "";
@@ -16,7 +16,7 @@ function cell(value: unknown): string {
 export function Audit({ me }: { me: Me }) {
   const [actor, setActor] = useState("");
   const [action, setAction] = useState("");
-  const log = useResource(() => (can.audit(me) ? api.audit({ actor: actor || undefined, action: action || undefined })
+  const log = useResource(() => (can.audit(me) ? api.audit({ user: actor || undefined, action: action || undefined })
     : Promise.resolve([])), [actor, action]);
   const rows: AuditEntry[] = Array.isArray(log.data) ? log.data : (log.data?.items ?? []);
   const columns = rows[0] ? [...new Set([...COLUMNS.filter((c) => c in rows[0]!), ...Object.keys(rows[0])])] : COLUMNS;
@@ -25,7 +25,7 @@ export function Audit({ me }: { me: Me }) {
   return (
     <Page title="Audit">
       <div className="mb-3 flex gap-3" role="search">
-        <label className="text-sm">Actor <input aria-label="Actor" className={input} value={actor} onChange={(e) => setActor(e.target.value)} /></label>
+        <label className="text-sm">User <input aria-label="User" className={input} value={actor} onChange={(e) => setActor(e.target.value)} /></label>
         <label className="text-sm">Action <input aria-label="Action" className={input} value={action} onChange={(e) => setAction(e.target.value)} /></label>
       </div>
       <ErrorLine error={log.error} />
