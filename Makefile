@@ -6,7 +6,7 @@ BOTARMY := $(VENV)/bin/botarmy
 STAMP  := $(VENV)/.installed-stamp
 DEMO_OUT ?= .botarmy/demo
 
-.PHONY: install demo up corpus test bench chaos stop clean
+.PHONY: install console demo up corpus test bench chaos stop clean
 
 $(STAMP): pyproject.toml
 	@echo "installing BotArmy into $(VENV) (log: $(VENV)/install.log)"
@@ -15,9 +15,19 @@ $(STAMP): pyproject.toml
 		|| { tail -40 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) console
 
-demo: $(STAMP)
+# The web console (web/ -> web/dist, served by the API at /): built when Node.js and npm are there.
+console:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		echo "building the web console (log: web/build.log)"; \
+		( cd web && npm ci --no-audit --no-fund && npm run build ) > web/build.log 2>&1 \
+			|| { tail -30 web/build.log; echo "console build failed: see web/build.log"; exit 1; }; \
+	else \
+		echo "no Node.js: the API works without the web console; install Node.js 20+ and npm, then run 'make console'"; \
+	fi
+
+demo: $(STAMP) console
 	@$(BOTARMY) dev --detach
 	@$(BOTARMY) run greenfield-service --auto-approve --input for_each_epic=2 \
 		--input "project_name=Lunch Orders" --out $(DEMO_OUT)

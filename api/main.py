@@ -17,7 +17,7 @@ from api.cache import TtlCache
 from api.deps import AppState
 from api.guard import Guard, include, rules_of
 from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
-from api.routes import approvals, artifacts, audit, auth, catalog, events, health, inbox, runs, usage
+from api.routes import approvals, artifacts, audit, auth, catalog, console, events, health, inbox, runs, usage
 from botarmy.settings import Settings
 from store import Store
 
@@ -80,7 +80,7 @@ def create_app(
     docs.install(app)
     for path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", f"{docs.ASSETS_URL}/{{path:path}}"):
         rules_of(app).public_path(path)
-    for public in (health.public, auth.public):
+    for public in (health.public, auth.public, console.router):  # the console's static files: no data
         include(app, public, public=True)
     # every other route needs a signed-in viewer at least; mutations name a stronger role (require in api/deps.py)
     for module in (runs, approvals, inbox, artifacts, events, catalog, health, usage, auth, audit):

@@ -24,6 +24,7 @@ class PendingApproval(BaseModel):
     kind: str = "approval"
     version: int | None = None
     question: str | None = None
+    choices: list[str] = []  # a route's branches
     role: str | None = None
     timeout_at: str | None = None
 
@@ -67,6 +68,7 @@ def pending_approvals(progress: RunProgress | None) -> list[PendingApproval]:
             kind=str(data.get("kind") or "approval"),
             version=data.get("version"),
             question=data.get("question"),
+            choices=[str(c) for c in data.get("choices") or []],
             role=data.get("role"),
             timeout_at=None if timeout is None else _iso(timeout),
         ))

@@ -25,6 +25,23 @@ class RunCreate(BaseModel):
     budget_tokens: int | None = Field(default=None, gt=0, description="pause before the run uses more tokens")
 
 
+class RunInputSpec(BaseModel):
+    name: str
+    kind: Literal["condition", "count", "route", "text"] = Field(
+        description="condition: true/false; count: a repeat count; route: one of `choices`; text: free text")
+    default: Any = None
+    choices: list[str] = Field(default_factory=list)
+
+
+class WorkflowInputs(BaseModel):
+    workflow: str
+    inputs: list[RunInputSpec]
+    documents: list[str] = Field(description="external documents the run may be given (`artifacts` of POST /runs)")
+    agents: list[str] = Field(description="the agents whose outputs may wait for approval (`approve`)")
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+
+
 class RunCreated(BaseModel):
     run_id: str
     workflow_id: str
@@ -44,6 +61,7 @@ class RunSummary(BaseModel):
     finished_at: str | None
     web_ui: str | None
     model: str | None = None  # the model the run was pinned to where it was started
+    cost_usd: float = Field(default=0.0, description="USD spent by the run's priced calls so far")
 
 
 class RunPage(BaseModel):

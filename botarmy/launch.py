@@ -58,6 +58,7 @@ async def launch(
     task_queue: str | None = None,
     run_id: str | None = None,
     run_model: RunModel | None = None,
+    console_url: str | None = None,
 ) -> Launched:
     """Store and start a run of `plan` (its inputs already checked: bmad.inputs.check_run_inputs). The run records
     the approve policy and team as inputs `_approve` and `_team`, and is pinned to `run_model` (default: the model
@@ -73,7 +74,7 @@ async def launch(
         handle = await start_run(
             client, plan, settings, recorded, pointers, task_queue=task_queue, auto_approve=auto_approve,
             run_id=rid, approve=approve, budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model,
-            store=store,
+            store=store, console_url=console_url,
         )
     except Exception as exc:
         log.warning("run.start_failed", run_id=rid, error=str(exc))

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
     web_ui_base: str | None = None  # e.g. http://localhost:8233 when the server's own address is not reachable
+    # the web console's address, linked from a waiting run's current details in the Web UI; None: the API that
+    # started the run uses its own address, a run started elsewhere carries no link
+    console_url: str | None = None
     bmad_dir: Path | None = None  # the default .bmad-core when --bmad-dir is not given
     task_queue: str = "botarmy"
     home_dir: Path = HOME_DIR

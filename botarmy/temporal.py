@@ -123,6 +123,7 @@ async def start_run(
     budget_tokens: int | None = None,
     run_model: RunModel | None = None,
     store: Store | None = None,
+    console_url: str | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest.
 
@@ -152,6 +153,7 @@ async def start_run(
                 tokens=budget_tokens if budget_tokens is not None else plan.budget_tokens,
             ),
             model_ref=run_model.sha256,
+            console_url=console_url or settings.console_url,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

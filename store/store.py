@@ -24,7 +24,16 @@ from store.cache import CONTENT_CACHE_BYTES, ContentCache
 from store.db import is_unique_violation, make_engine, writer
 from store.identity import IdentityStore
 from store.migrate import ensure_migrated
-from store.types import ArtifactRef, EventRow, RunView, StepCompletion, UsageCall, UsageRow, UsageSummary
+from store.types import (
+    ArtifactRef,
+    EventRow,
+    RunView,
+    StepCompletion,
+    UsageCall,
+    UsageDay,
+    UsageRow,
+    UsageSummary,
+)
 
 T = TypeVar("T")
 
@@ -286,6 +295,16 @@ class Store:
         with self._read() as s:
             rows = usage.since(s, since)
         return usage.summarize(rows, by_step=False)
+
+    def run_costs(self, run_ids: list[str]) -> dict[str, Decimal]:
+        """The exact cost of each run's calls (a run without calls is not in the answer)."""
+        with self._read() as s:
+            return usage.cost_by_run(s, run_ids)
+
+    def usage_daily(self, since: datetime) -> list[UsageDay]:
+        """Every run's calls since a time, summed per UTC day, workflow and provider:model."""
+        with self._read() as s:
+            return usage.daily(s, since)
 
     def step_samples(
         self, agent: str | None, provider: str, model: str, exclude_run: str | None, limit: int = 50

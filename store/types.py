@@ -125,6 +125,19 @@ class UsageTotals(_View):
     unpriced_calls: int = 0
 
 
+class UsageDay(_View):
+    """Calls of one UTC day (YYYY-MM-DD), workflow and provider:model, summed."""
+
+    day: str
+    workflow_id: str
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    calls: int
+
+
 class UsageGroup(UsageTotals):
     step: str | None = None
     provider: str | None = None

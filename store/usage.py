@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +11,8 @@ from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from store.db import built
-from store.models import Step, Usage, utcnow
-from store.types import UsageCall, UsageGroup, UsageRow, UsageSummary, UsageTotals
+from store.models import Run, Step, Usage, utcnow
+from store.types import UsageCall, UsageDay, UsageGroup, UsageRow, UsageSummary, UsageTotals
 
 
 def record_calls(s: Session, run_id: str, step_key: str, calls: Iterable[UsageCall]) -> None:
@@ -128,3 +128,34 @@ def summarize(rows: list[UsageRow], by_step: bool = True) -> UsageSummary:
         by_provider=_grouped(rows, lambda r: (None, r.provider, None)),
         by_model=_grouped(rows, lambda r: (None, r.provider, r.model)),
     )
+
+
+def cost_by_run(s: Session, run_ids: list[str]) -> dict[str, Decimal]:
+    """The exact cost of each run's priced calls (runs without calls are left out)."""
+    if not run_ids:
+        return {}
+    query = (select(Usage.run_id, func.sum(Usage.cost_usd)).where(Usage.run_id.in_(run_ids))
+             .group_by(Usage.run_id))
+    return {run_id: _decimal(cost) or Decimal(0) for run_id, cost in s.execute(query)}
+
+
+def daily(s: Session, when: datetime) -> list[UsageDay]:
+    """Calls since a time summed per UTC day, workflow and provider:model, oldest day first (grouped here, not in
+    SQL: a day of a timestamp is spelled differently by each database and PostgreSQL's depends on the session)."""
+    rows = since(s, when)
+    run_ids = sorted({r.run_id for r in rows if r.run_id})
+    workflows: dict[str, str] = {}
+    if run_ids:
+        query = select(Run.run_id, Run.workflow_id).where(Run.run_id.in_(run_ids))
+        workflows = {run_id: workflow_id for run_id, workflow_id in s.execute(query)}
+    sums: dict[tuple[str, str, str, str], list[Any]] = {}
+    for r in rows:
+        day = r.created_at.astimezone(UTC).date().isoformat()
+        key = (day, workflows.get(r.run_id or "", "?"), r.provider, r.model)
+        acc = sums.setdefault(key, [0, 0, Decimal(0), 0])
+        acc[0] += r.prompt_tokens
+        acc[1] += r.completion_tokens
+        acc[2] += r.cost_usd or 0
+        acc[3] += 1
+    return [UsageDay(day=d, workflow_id=w, provider=p, model=m, prompt_tokens=pt, completion_tokens=ct,
+                     cost_usd=cost, calls=n) for (d, w, p, m), (pt, ct, cost, n) in sorted(sums.items())]

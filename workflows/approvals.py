@@ -60,9 +60,10 @@ def _how(req: ApprovalRequest) -> str:
 
 
 class ApprovalGate:
-    def __init__(self, run_id: str, parent_workflow_id: str | None = None) -> None:
+    def __init__(self, run_id: str, parent_workflow_id: str | None = None, console_url: str | None = None) -> None:
         self.run_id = run_id
         self.parent = parent_workflow_id
+        self.console_url = console_url
         self.pending: dict[str, ApprovalRequest] = {}
         self.inbox: dict[str, ApprovalDecision] = {}
         self.records: list[DecisionRecord] = []
@@ -125,7 +126,7 @@ class ApprovalGate:
         self._mark_waiting()
         if self._details_before_wait is None:
             self._details_before_wait = workflow.get_current_details()
-        workflow.set_current_details(waiting_details(req))
+        workflow.set_current_details(self._waiting(req))
 
     def child_resolved(self, step: str) -> None:
         if self.closed:
@@ -156,7 +157,7 @@ class ApprovalGate:
             req = req.model_copy(update={"timeout_at": workflow.now() + timedelta(seconds=timeout_s)})
         self.pending[req.step] = req
         self._mark_waiting()
-        workflow.set_current_details(waiting_details(req))
+        workflow.set_current_details(self._waiting(req))
         once = f"{req.step}@{req.requested_at.isoformat()}"
         await self._event("approval.requested", req.model_dump(mode="json"), once)
         if self.parent:
@@ -197,6 +198,13 @@ class ApprovalGate:
             at=workflow.now(), source=source, artifact=req.artifact, version=req.version,
         )
 
+    def _waiting(self, req: ApprovalRequest) -> str:
+        """What the run waits for, with the console's page to decide it when the run knows the console."""
+        text = waiting_details(req)
+        if self.console_url and workflow.patched("console-link-in-details"):
+            text += f"; decide it at {console_link(self.console_url, self.run_id)}"
+        return text
+
     def _mark_waiting(self) -> None:
         if self.parent is None:
             workflow.upsert_search_attributes([WAITING_KEY.value_set("yes" if self.pending else "no")])
@@ -219,6 +227,10 @@ def waiting_details(req: ApprovalRequest) -> str:
     if req.kind == "budget":
         return f"Paused before `{req.step}` at the budget: {req.question}; raise it or stop the run"
     return f"Waiting for a decision at `{req.step}`: {req.question}?{role}"
+
+
+def console_link(console_url: str, run_id: str) -> str:
+    return f"{console_url.rstrip('/')}/#/approvals?run={run_id}"
 
 
 def _positive_number(value: str | None) -> bool:

@@ -166,6 +166,7 @@ class RunInput(BaseModel):
     # sha256 of the run's model pin (store: run_models), resolved where the run was started; None (runs started
     # before pins): the worker's own model settings
     model_ref: str | None = None
+    console_url: str | None = None  # the web console: a waiting run's current details link to its approval
 
 
 class IterationInput(BaseModel):

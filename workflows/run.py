@@ -149,7 +149,7 @@ class BmadRunWorkflow:
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
         artifacts = dict(inp.artifacts)
-        self._gate = ApprovalGate(inp.run_id)
+        self._gate = ApprovalGate(inp.run_id, console_url=inp.console_url)
         self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
                                    self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
         self._status = "running"

@@ -14,7 +14,10 @@ from fastapi.responses import JSONResponse
 from api import templates
 from api.deps import Admin, CatalogDep, StateDep
 from api.problems import PROBLEM_RESPONSES, Problem, definition_problem
+from api.schemas import RunInputSpec, WorkflowInputs
 from bmad import Catalog, DefinitionError, compile_workflow
+from bmad.inputs import condition_inputs, plan_agents, repeat_inputs, route_inputs, template_variables
+from bmad.plan import Plan
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], responses=PROBLEM_RESPONSES)
 TemplateName = Annotated[str, PathParam(min_length=1, max_length=200, pattern=templates.NAME_PATTERN,
@@ -82,6 +85,34 @@ def get_workflow(workflow_id: str, catalog: CatalogDep) -> Response:
     except DefinitionError as exc:
         raise definition_problem(workflow_id, exc) from None
     return Response(body, media_type="application/json")
+
+
+def run_inputs(plan: Plan) -> WorkflowInputs:
+    """What a person starting a run of `plan` may give it, typed (the console's New run form)."""
+    defaults = plan.input_defaults
+    specs: dict[str, RunInputSpec] = {}
+    for name, choices in route_inputs(plan).items():
+        specs[name] = RunInputSpec(name=name, kind="route", default=defaults.get(name), choices=choices)
+    for name in condition_inputs(plan):
+        specs.setdefault(name, RunInputSpec(name=name, kind="condition", default=bool(defaults.get(name, False))))
+    for name in repeat_inputs(plan):
+        specs.setdefault(name, RunInputSpec(name=name, kind="count", default=defaults.get(name, 1)))
+    for name in sorted(set(template_variables(plan)) | set(defaults)):
+        specs.setdefault(name, RunInputSpec(name=name, kind="text", default=defaults.get(name)))
+    return WorkflowInputs(workflow=plan.workflow_id, inputs=sorted(specs.values(), key=lambda i: i.name),
+                          documents=list(plan.external_inputs), agents=plan_agents(plan),
+                          budget_usd=plan.budget_usd, budget_tokens=plan.budget_tokens)
+
+
+@router.get("/workflows/{workflow_id}/inputs", response_model=WorkflowInputs)
+def get_workflow_inputs(workflow_id: str, catalog: CatalogDep) -> WorkflowInputs:
+    """The run inputs of a workflow with their kinds and defaults, its external documents and its agents."""
+    if workflow_id not in catalog.workflows:
+        raise Problem(404, f"no workflow {workflow_id!r}; known: {', '.join(sorted(catalog.workflows)) or 'none'}")
+    try:
+        return answers.get(catalog, ("inputs", workflow_id), lambda: run_inputs(compile_workflow(catalog, workflow_id)))
+    except DefinitionError as exc:
+        raise definition_problem(workflow_id, exc) from None
 
 
 @router.get("/agents")

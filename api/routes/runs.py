@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from temporalio import workflow
@@ -84,7 +84,7 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
 
 
 @router.post("", status_code=201, response_model=RunCreated, dependencies=[Operator])
-async def create_run(body: RunCreate, state: StateDep, response: Response) -> RunCreated:
+async def create_run(body: RunCreate, state: StateDep, request: Request, response: Response) -> RunCreated:
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
     plan, checked = compile_plan(catalog, body)
@@ -98,19 +98,20 @@ async def create_run(body: RunCreate, state: StateDep, response: Response) -> Ru
         await asyncio.to_thread(state.store.identity.set_approver_roles, run_id, body.approve)
     launched = await launch(client, state.store, settings, plan, checked.inputs, files, approve=checked.approve,
                             budget=(body.budget_usd, body.budget_tokens), team=body.team,
-                            run_model=run_model, run_id=run_id)
+                            run_model=run_model, run_id=run_id,
+                            console_url=settings.console_url or str(request.base_url).rstrip("/"))
     response.headers["Location"] = f"/runs/{launched.run_id}"
     return RunCreated(run_id=launched.run_id, workflow_id=plan.workflow_id, temporal_workflow_id=launched.workflow_id,
                       web_ui=web_ui_link(settings, launched.workflow_id, settings.temporal_namespace))
 
 
-SUMMARY_FIELDS = tuple(RunSummary.model_fields)
+SUMMARY_FIELDS = tuple(f for f in RunSummary.model_fields if f != "cost_usd")
 
 
-def summary(view: RunView, settings: Settings) -> dict[str, Any]:
+def summary(view: RunView, settings: Settings, cost: float = 0.0) -> dict[str, Any]:
     """A RunSummary as plain JSON data (the page is serialised once, without validating what we built)."""
     data = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
-    return {k: data[k] for k in SUMMARY_FIELDS}
+    return {**{k: data[k] for k in SUMMARY_FIELDS}, "cost_usd": cost}
 
 
 @router.get("", response_model=RunPage)
@@ -126,9 +127,13 @@ async def list_runs(
         detail = f"unknown status {status!r}; use one of: {', '.join(RUN_STATUSES)}"
         raise Problem(422, detail, type="urn:botarmy:problem:validation",
                       errors=[{"loc": ["query", "status"], "msg": detail, "type": "unknown_status"}])
-    views = await asyncio.to_thread(state.store.list_runs, status, workflow, limit + 1, offset)
+    def page() -> tuple[list[RunView], dict[str, Any]]:
+        views = state.store.list_runs(status, workflow, limit + 1, offset)
+        return views, state.store.run_costs([v.run_id for v in views[:limit]])
+
+    views, costs = await asyncio.to_thread(page)
     return JSONResponse({
-        "items": [summary(v, state.settings) for v in views[:limit]],
+        "items": [summary(v, state.settings, float(costs.get(v.run_id, 0))) for v in views[:limit]],
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if len(views) > limit else None,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RunDep, Since, StoreDep
 from api.problems import PROBLEM_RESPONSES
-from store import UsageGroup, UsageSummary, UsageTotals
+from store import UsageDay, UsageGroup, UsageSummary, UsageTotals
 
 router = APIRouter(tags=["usage"], responses=PROBLEM_RESPONSES)
 
@@ -56,6 +56,27 @@ class UsageSince(BaseModel):
     by_model: list[Group]
 
 
+class Day(BaseModel):
+    day: str = Field(description="UTC date, YYYY-MM-DD")
+    workflow: str
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    calls: int
+
+
+class DailyUsage(BaseModel):
+    since: str
+    items: list[Day]
+
+
+def _day(d: UsageDay) -> Day:
+    return Day(day=d.day, workflow=d.workflow_id, provider=d.provider, model=d.model, prompt_tokens=d.prompt_tokens,
+               completion_tokens=d.completion_tokens, cost_usd=float(d.cost_usd), calls=d.calls)
+
+
 def _totals(t: UsageTotals) -> Totals:
     return Totals(prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, cost_usd=float(t.cost_usd),
                   calls=t.calls, unpriced_calls=t.unpriced_calls)
@@ -97,3 +118,13 @@ def usage_since(
     summary = store.usage_summary_since(when)
     return UsageSince(since=when.isoformat(), totals=_totals(summary.totals), by_provider=_groups(summary.by_provider),
                       by_model=_groups(summary.by_model))
+
+
+@router.get("/usage/daily", response_model=DailyUsage)
+def usage_daily(
+    store: StoreDep,
+    since: Annotated[Since, Query(description="ISO 8601 date-time; without a zone it is UTC")],
+) -> DailyUsage:
+    """Tokens and cost per UTC day, workflow and provider:model since a time (the console's usage charts)."""
+    when = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    return DailyUsage(since=when.isoformat(), items=[_day(d) for d in store.usage_daily(when)])

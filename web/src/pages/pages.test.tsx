@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { Approvals, newestFirst } from "./approvals/Approvals";
+import { buildRequest } from "./newrun/NewRun";
+import { SignIn } from "./signin/SignIn";
+import type { RunApproval, WorkflowInputs } from "../api/types";
+
+function reply(body: unknown, status = 200): Response {
+  return new Response(typeof body === "string" ? body : JSON.stringify(body), {
+    status, headers: { "Content-Type": status >= 400 ? "application/problem+json" : "application/json" },
+  });
+}
+
+const waiting = (step: string, at: string): RunApproval => ({
+  run_id: "r1", workflow_id: "quick-fix", step, agent: "pm", artifact: "prd.md", requested_at: at, kind: "approval",
+  version: 1, question: null, role: null, timeout_at: null,
+});
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("Sign in", () => {
+  it("posts the token and hands back who signed in", async () => {
+    const fetch = vi.fn(async () => reply({ name: "ada", roles: ["approver"] }));
+    vi.stubGlobal("fetch", fetch);
+    document.cookie = "botarmy_csrf=c1";
+    const signedIn = vi.fn();
+    render(<SignIn onSignedIn={signedIn} />);
+    await userEvent.type(screen.getByRole("textbox", { name: "Token" }), "  tok-123 ");
+    await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(signedIn).toHaveBeenCalledWith({ name: "ada", roles: ["approver"] }));
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe("/auth/session");
+    expect(JSON.parse(String(init.body))).toEqual({ token: "tok-123" });
+    expect((init.headers as Record<string, string>)["X-CSRF-Token"]).toBe("c1");
+  });
+  it("shows the API's refusal", async () => {
+    vi.stubGlobal("fetch", vi.fn(async () => reply({ title: "Unauthorized", detail: "unknown or expired token" }, 401)));
+    render(<SignIn onSignedIn={() => {}} />);
+    await userEvent.type(screen.getByRole("textbox", { name: "Token" }), "bad");
+    await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    expect(await screen.findByRole("alert")).toHaveProperty("textContent", "unknown or expired token");
+  });
+});
+
+describe("Approvals", () => {
+  it("lists newest first", () => {
+    const items = newestFirst([waiting("a", "2026-01-01T00:00:00Z"), waiting("b", "2026-01-02T00:00:00Z")]);
+    expect(items.map((i) => i.step)).toEqual(["b", "a"]);
+  });
+  it("gives a viewer the document with every decision button disabled", async () => {
+    vi.stubGlobal("fetch", vi.fn(async (url: string) =>
+      url === "/approvals" ? reply({ items: [waiting("01-pm-prd", "2026-01-01T00:00:00Z")], unreachable: [] })
+        : reply("# PRD\n\nhello")));
+    render(<Approvals me={{ name: "v", roles: ["viewer"] }} runFilter={null} />);
+    expect(await screen.findByRole("heading", { name: "PRD" })).toBeTruthy();
+    for (const name of ["Approve", "Reject", "Amend", "Approve selected"])
+      expect((screen.getByRole("button", { name }) as HTMLButtonElement).disabled).toBe(true);
+  });
+  it("rejects with the comment as feedback", async () => {
+    const fetch = vi.fn(async (url: string, _init?: RequestInit) =>
+      url === "/approvals" ? reply({ items: [waiting("01-pm-prd", "2026-01-01T00:00:00Z")], unreachable: [] })
+        : url.endsWith("/raw") ? reply("# PRD") : reply({ run_id: "r1", step: "01-pm-prd", result: {} }));
+    vi.stubGlobal("fetch", fetch);
+    render(<Approvals me={{ name: "a", roles: ["approver"] }} runFilter={null} />);
+    await screen.findByRole("heading", { name: "PRD" });
+    const reject = screen.getByRole("button", { name: "Reject" }) as HTMLButtonElement;
+    expect(reject.disabled).toBe(true); // a rejection needs feedback
+    await userEvent.type(screen.getByRole("textbox", { name: "Comment" }), "add a table");
+    await userEvent.click(reject);
+    await screen.findByText("reject sent");
+    const call = fetch.mock.calls.find(([u]) => u === "/runs/r1/approvals/01-pm-prd")!;
+    expect(JSON.parse(String(call[1]!.body))).toEqual({ decision: "reject", comment: "add a table" });
+  });
+});
+
+describe("New run", () => {
+  const spec: WorkflowInputs = {
+    workflow: "w", documents: ["brief.md"], agents: ["pm", "qa"], budget_usd: null, budget_tokens: null,
+    inputs: [
+      { name: "for_each_epic", kind: "count", default: 1, choices: [] },
+      { name: "has_ui", kind: "condition", default: false, choices: [] },
+      { name: "project_name", kind: "text", default: null, choices: [] },
+    ],
+  };
+  it("sends only what differs from the defaults, typed", () => {
+    const body = buildRequest(spec, { for_each_epic: "2", has_ui: false, project_name: "Lunch" }, { "brief.md": "x" },
+      new Set(["pm"]), "1.5", "");
+    expect(body).toEqual({ workflow: "w", inputs: { for_each_epic: 2, project_name: "Lunch" },
+      artifacts: { "brief.md": "x" }, approve: ["pm"], budget_usd: 1.5 });
+    expect(buildRequest(spec, {}, {}, new Set(["pm", "qa"]), "", "").approve).toBe("all");
+    expect(buildRequest(spec, {}, {}, new Set(), "", "").approve).toBe("none");
+  });
+});

@@ -1,0 +1,38 @@
+// Sign in with a token (`botarmy token create NAME --role ROLE`): the API sets a session cookie.
+import { useState, type FormEvent } from "react";
+import { api } from "../../api/client";
+import type { Me } from "../../api/types";
+import { ErrorLine, input, primary } from "../../ui";
+
+export function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
+  const [token, setToken] = useState("");
+  const [error, setError] = useState<Error>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      onSignedIn(await api.signIn(token.trim()));
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="flex min-h-screen items-center justify-center">
+      <form onSubmit={submit} className="w-96 rounded-lg bg-white p-6 shadow" aria-labelledby="signin-title">
+        <h1 id="signin-title" className="mb-4 text-xl font-semibold">Sign in to BotArmy</h1>
+        <label className="mb-1 block text-sm font-medium" htmlFor="token">Token</label>
+        <input id="token" type="text" autoComplete="off" spellCheck={false} value={token}
+               onChange={(e) => setToken(e.target.value)} className={`${input} mb-3 w-full font-mono`} />
+        <p className="mb-3 text-xs text-slate-500">Get one with <code>botarmy token create NAME --role ROLE</code>.</p>
+        <ErrorLine error={error} />
+        <button type="submit" className={primary} disabled={busy || !token.trim()}>Sign in</button>
+      </form>
+    </main>
+  );
+}
