@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import docs, problems
 from api.cache import TtlCache
 from api.deps import AppState
-from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
+from api.middleware import BodyLimit, CatchAll
 from api.routes import approvals, artifacts, catalog, events, health, runs, usage
 from botarmy.settings import Settings
 from store import Store
@@ -27,7 +27,7 @@ def create_app(
     cors_origins: Sequence[str] | None = None,
     *,
     store: Store | None = None,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
     health_cache_s: float = 0.0,
     store_threads: int | None = None,
 ) -> FastAPI:
@@ -80,7 +80,7 @@ def create_app(
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:
         app.add_middleware(TtlCache, ttl_s={"/health": health_cache_s})
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes or settings.max_request_bytes)
     app.add_middleware(CatchAll)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],

@@ -304,6 +304,11 @@ class Store:
         """Append unless this event (same type, same `match` items) is stored already; None when it was."""
         return self._write_retrying(lambda s: events.append_once(s, run_id, type, data, match or {}))
 
+    def decision_comment_bytes(self, run_id: str) -> int:
+        """How many bytes of comments the run's decisions carry so far (its `approval.resolved` events)."""
+        with self._read() as s:
+            return events.comment_bytes(s, run_id, "approval.resolved")
+
     def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
         with self._read() as s:
             return events.list_after(s, run_id, after_seq)

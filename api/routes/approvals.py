@@ -12,10 +12,12 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 
 from api.deps import RunId, StateDep, get_view
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import PROBLEM_RESPONSES, Problem, limit_problem
 from api.progress import pending_approvals, query_progress
 from api.schemas import ApprovalDecision as DecisionBody
 from api.schemas import ApprovalList, DecisionResult, RunApproval
+from bmad.limits import LimitExceeded
+from botarmy.decisions import check_decision_limits
 from store import RunView
 from workflows.contracts import DECISION_REFUSED, ApprovalDecision, DecisionRecord
 
@@ -34,6 +36,14 @@ def _refusal(err: WorkflowUpdateFailedError) -> tuple[str | None, str]:
     return None, str(getattr(cause, "message", None) or cause or err)
 
 
+def within_limits(state: StateDep, run_id: str, body: DecisionBody) -> None:
+    """413 naming the comment or content over its limit (the same check `botarmy decide` makes)."""
+    try:
+        check_decision_limits(state.store, state.settings.limits, run_id, body.comment, body.content)
+    except LimitExceeded as exc:
+        raise limit_problem(exc) from None
+
+
 @router.post("/runs/{run_id}/approvals/{step}", response_model=DecisionResult)
 async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateDep) -> DecisionResult:
     """Approve, reject (with a comment) or amend (with new content) the output of a step that waits.
@@ -42,6 +52,7 @@ async def decide(run_id: RunId, step: StepKey, body: DecisionBody, state: StateD
     waits (a verb for another kind of question, a choice that is not a branch, a raise below what is spent)."""
     # the body is validated before the run is looked up: a malformed decision is 422 whatever the run
     view = await asyncio.to_thread(get_view, state.store, run_id)
+    await asyncio.to_thread(within_limits, state, run_id, body)
     if view.status != "running":
         raise Problem(409, f"run {run_id!r} is {view.status}; nothing waits for a decision")
     client = await state.temporal()

@@ -18,6 +18,7 @@ from api.progress import pending_approvals, query_progress
 from api.schemas import Accepted, RunCreate, RunCreated, RunPage, RunSummary
 from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.inputs import InvalidInputs, RunInputs, check_run_inputs
+from bmad.limits import Limits
 from bmad.plan import Plan
 from bmad.teams import team_refusal
 from botarmy.launch import launch
@@ -64,7 +65,7 @@ def invalid_inputs(exc: InvalidInputs) -> Problem:
     return Problem(422, detail, type="urn:botarmy:problem:validation", errors=errors)
 
 
-def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
+def compile_plan(catalog: Catalog, body: RunCreate, limits: Limits | None = None) -> tuple[Plan, RunInputs]:
     """The plan for the request and its checked inputs, or a 422 problem naming what is wrong with them."""
     if body.workflow not in catalog.workflows:
         known = ", ".join(sorted(catalog.workflows)) or "none"
@@ -74,7 +75,8 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
     except DefinitionError as exc:
         raise definition_problem(body.workflow, exc) from None
     try:
-        checked = check_run_inputs(plan, body.inputs, list(body.artifacts), body.approve)
+        documents = {name: len(text.encode()) for name, text in body.artifacts.items()}
+        checked = check_run_inputs(plan, body.inputs, documents, body.approve, limits)
     except InvalidInputs as exc:
         raise invalid_inputs(exc) from None
     if body.team is not None and (why := team_refusal(catalog, body.team, body.workflow)) is not None:
@@ -86,7 +88,7 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
 async def create_run(body: RunCreate, state: StateDep, response: Response) -> RunCreated:
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
-    plan, checked = compile_plan(catalog, body)
+    plan, checked = compile_plan(catalog, body, state.settings.limits)
     run_model = await asyncio.to_thread(run_model_of, state.settings)
     client = await state.temporal()  # 503 before anything is written when Temporal is down
     settings = state.settings
