@@ -126,6 +126,18 @@ class Store:
 
         return self._write_retrying(write)
 
+    def end_if_running(self, run_id: str, status: str, error: str) -> int | None:
+        """End a run that the store shows running but that ended outside BotArmy's code (botarmy/reconcile.py):
+        its status and error, its open steps closed, its `run.<status>` event, in one transaction; the event's
+        seq, or None when the run was not running any more."""
+
+        def write(s: Session) -> int | None:
+            if not runs.end_if_running(s, run_id, status, error):
+                return None
+            return events.append_once(s, run_id, f"run.{status}", {"error": error, "reconciled": True}, {})
+
+        return self._write_retrying(write)
+
     def finish_run(
         self, run_id: str, status: str, error: str | None = None, decisions: list[Any] | None = None
     ) -> None:

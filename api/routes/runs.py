@@ -10,9 +10,10 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from temporalio import workflow
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
-from api.deps import RunDep, StateDep
+from api.deps import RunDep, StateDep, get_view
 from api.problems import PROBLEM_RESPONSES, Problem, TemporalUnavailable, definition_problem
 from api.progress import pending_approvals, query_progress
 from api.schemas import Accepted, RunCreate, RunCreated, RunPage, RunSummary
@@ -22,6 +23,7 @@ from bmad.limits import Limits
 from bmad.plan import Plan
 from bmad.teams import team_refusal
 from botarmy.launch import launch
+from botarmy.reconcile import reconcile_run
 from botarmy.runview import run_object
 from botarmy.settings import Settings
 from botarmy.temporal import web_ui_link
@@ -138,16 +140,32 @@ async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
 
     `pending_approvals` is null when the workflow could not be asked (Temporal down, no worker in time)."""
     settings = state.settings
-    body = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
     pending: list[dict[str, Any]] | None = []
     if view.status == "running":
         try:
-            progress = await query_progress(await state.temporal(), view.temporal_workflow_id)
+            client = await state.temporal()
+            # a closed workflow still answers queries (as it was): ask whether it was closed outside our code
+            view = await reconciled(client, state, view)
+            progress = await query_progress(client, view.temporal_workflow_id) if view.status == "running" else None
         except TemporalUnavailable:
             progress = None
         pending = None if progress is None else [p.model_dump() for p in pending_approvals(progress)]
+        pending = [] if view.status != "running" else pending
+    body = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
     body["pending_approvals"] = pending
     return JSONResponse(body)
+
+
+async def reconciled(client: Client, state: StateDep, view: RunView) -> RunView:
+    """The run as the store has it after botarmy.reconcile looked at its workflow (unchanged unless Temporal
+    closed it outside our code)."""
+    try:
+        if await reconcile_run(client, state.store, view) is None:
+            return view
+    except RPCError as err:  # the stored status stands until Temporal answers again
+        log.warning("run.reconcile_failed", run_id=view.run_id, error=err.message)
+        return view
+    return await asyncio.to_thread(get_view, state.store, view.run_id)
 
 
 _SPELLED = {WorkflowExecutionStatus.CANCELED: "cancelled"}  # Temporal's enum name; the product says "cancelled"
@@ -162,7 +180,11 @@ async def cancel_run(view: RunDep, state: StateDep) -> Accepted:
     described = await handle.describe()
     if described.status != WorkflowExecutionStatus.RUNNING:
         current = _SPELLED.get(described.status, described.status.name.lower()) if described.status else "unknown"
-        raise Problem(409, f"run {run_id!r} is not running (it is {current})")
+        now = await reconciled(client, state, view)
+        if now.status != "running" or view.status != "running":
+            raise Problem(409, f"run {run_id!r} has already ended: it is {now.status}"
+                               + (f" ({now.error})" if now.error else ""))
+        raise Problem(409, f"run {run_id!r} is not running (Temporal has it {current})")
     await handle.cancel()
     return Accepted(run_id=run_id, status="cancelling")
 

@@ -20,7 +20,8 @@ from tests.conftest import OWN_BMAD
 
 __all__ = ["home_env"]
 MB = 1_000_000
-WITH_BRIEF = "workflow:\n  id: with-brief\n  sequence:\n    - agent: pm\n      requires: brief.md\n      creates: prd.md\n"
+WITH_BRIEF = ("workflow:\n  id: with-brief\n  sequence:\n    - agent: pm\n      requires: brief.md\n"
+              "      creates: prd.md\n")
 
 
 def greenfield():  # noqa: ANN201 - a Plan

@@ -73,6 +73,6 @@ async def test_a_run_at_every_limit_completes_with_every_payload_under_the_warni
         history = await temporal.get_workflow_handle(run["temporal_workflow_id"]).fetch_history()
     largest = max(event.ByteSize() for event in history.events)
     total = sum(event.ByteSize() for event in history.events)
-    print(f"history: {len(history.events)} events, {total} bytes, largest event {largest} bytes")
-    assert largest < TEMPORAL_PAYLOAD_WARN
-    assert total < 10 * 1024 * 1024  # Temporal warns at 10 MB of history and refuses at 50 MB
+    figures = f"{len(history.events)} events, {total} bytes, largest event {largest} bytes"
+    assert largest < TEMPORAL_PAYLOAD_WARN, figures
+    assert total < 10 * 1024 * 1024, figures  # Temporal warns at 10 MB of history and refuses at 50 MB
