@@ -182,8 +182,8 @@ async def cancel_run(view: RunDep, state: StateDep) -> Accepted:
         current = _SPELLED.get(described.status, described.status.name.lower()) if described.status else "unknown"
         now = await reconciled(client, state, view)
         if now.status != "running" or view.status != "running":
-            raise Problem(409, f"run {run_id!r} has already ended: it is {now.status}"
-                               + (f" ({now.error})" if now.error else ""))
+            raise Problem(409, f"run {run_id!r} has already ended (it is {now.status})"
+                               + (f": {now.error}" if now.error else ""))
         raise Problem(409, f"run {run_id!r} is not running (Temporal has it {current})")
     await handle.cancel()
     return Accepted(run_id=run_id, status="cancelling")

@@ -66,7 +66,7 @@ async def test_status_get_and_cancel_tell_the_truth_about_a_run_temporal_termina
         assert_ended(store, by_get)
 
         refused = assert_problem(await client.post(f"/runs/{by_cancel}/cancel"), 409)
-        assert refused["detail"].startswith(f"run {by_cancel!r} has already ended: it is failed (Temporal terminated")
+        assert refused["detail"].startswith(f"run {by_cancel!r} has already ended (it is failed): Temporal terminated")
         assert_ended(store, by_cancel)
 
     env = subprocess_env(DATABASE_URL=sqlite_url, TEMPORAL_ADDRESS=live_settings.temporal_address,
