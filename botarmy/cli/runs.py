@@ -112,7 +112,7 @@ async def _watch(settings: Settings, view: RunView) -> RunView:
     from temporalio.client import WorkflowFailureError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from botarmy.cli.follow import follow
+    from botarmy.cli.follow import follow, stored_run
     from botarmy.temporal import connect
 
     store = get_store(settings.database_url)
@@ -128,7 +128,7 @@ async def _watch(settings: Settings, view: RunView) -> RunView:
             raise
         raise fail(f"run {view.run_id} is stored as {view.status}, but Temporal at {settings.temporal_address} "
                    f"has no workflow {view.temporal_workflow_id}", code=1) from None
-    final = await asyncio.to_thread(store.get_run, view.run_id)
+    final = await stored_run(store, view.run_id)
     assert final is not None
     return final
 
