@@ -137,6 +137,18 @@ class Store:
 
         return self._write_retrying(write)
 
+    def end_if_running(self, run_id: str, status: str, error: str) -> int | None:
+        """End a run that the store shows running but that ended outside BotArmy's code (botarmy/reconcile.py):
+        its status and error, its open steps closed, its `run.<status>` event, in one transaction; the event's
+        seq, or None when the run was not running any more."""
+
+        def write(s: Session) -> int | None:
+            if not runs.end_if_running(s, run_id, status, error):
+                return None
+            return events.append_once(s, run_id, f"run.{status}", {"error": error, "reconciled": True}, {})
+
+        return self._write_retrying(write)
+
     def finish_run(
         self, run_id: str, status: str, error: str | None = None, decisions: list[Any] | None = None
     ) -> None:
@@ -324,6 +336,11 @@ class Store:
     ) -> int | None:
         """Append unless this event (same type, same `match` items) is stored already; None when it was."""
         return self._write_retrying(lambda s: events.append_once(s, run_id, type, data, match or {}))
+
+    def decision_comment_bytes(self, run_id: str) -> int:
+        """How many bytes of comments the run's decisions carry so far (its `approval.resolved` events)."""
+        with self._read() as s:
+            return events.comment_bytes(s, run_id, "approval.resolved")
 
     def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
         with self._read() as s:

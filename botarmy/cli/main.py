@@ -158,7 +158,8 @@ def run(
         raise fail(str(exc)) from None
     p = compiled(workflow, bmad_dir)
     try:
-        checked = check_run_inputs(p, inputs, list(files), approve)
+        checked = check_run_inputs(p, inputs, {name: len(data) for name, data in files.items()}, approve,
+                                   get_settings().limits)
     except InvalidInputs as exc:
         for line in flag_lines(exc.problems, input or [], artifact or [], approve):
             err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
@@ -198,6 +199,7 @@ def decide(
     step: str,
     decision: Annotated[str, typer.Argument(help="approve | reject | amend | yes | no | choose | raise | stop")],
     comment: Annotated[str, typer.Option("--comment", "-m", help="feedback (reject) or a note")] = "",
+    comment_file: Annotated[Path | None, typer.Option("--comment-file", help="the comment, from a file")] = None,
     content_file: Annotated[Path | None, typer.Option("--content-file", help="amend: the edited artifact")] = None,
     by: Annotated[str, typer.Option("--by", help="who decides")] = "cli",
     role: Annotated[str | None, typer.Option("--role", help="the role you decide as")] = None,
@@ -212,6 +214,11 @@ def decide(
         raise fail(f"decision {decision} needs --choice (the branch, or the new budget)")
     if content_file is not None and not content_file.is_file():
         raise fail(f"--content-file {content_file}: no such file")
+    if comment_file is not None:
+        if comment or not comment_file.is_file():
+            raise fail(f"--comment-file {comment_file}: " + ("give -m or --comment-file, not both" if comment
+                                                             else "no such file"))
+        comment = comment_file.read_text()
     content = content_file.read_text() if content_file else None
     code = asyncio.run(
         send_decision(get_settings(), run_id, step, decision, comment, content, by, role, out, err, choice)
