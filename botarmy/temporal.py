@@ -31,6 +31,7 @@ from workflows.contracts import (
     RunInput,
     RunResult,
     StepPolicy,
+    control_inputs,
 )
 from workflows.run import BmadRunWorkflow
 
@@ -136,13 +137,19 @@ async def start_run(
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
     store = store or get_store(settings.database_url)
-    await asyncio.to_thread(store.pin_model, rid, run_model.sha256, run_model.spec, run_model.body())
+    def write(pinned: Store) -> str:  # one thread hop: the pin, then the inputs (by hash: the workflow carries it)
+        pinned.pin_model(rid, run_model.sha256, run_model.spec, run_model.body())
+        return pinned.save_inputs(inputs)
+
+    inputs_ref = await asyncio.to_thread(write, store)
+    outline = plan.outline()
     return await client.start_workflow(
         BmadRunWorkflow.run,
         RunInput(
             run_id=rid,
-            outline=plan.outline(),
-            inputs=inputs,
+            outline=outline,
+            inputs=control_inputs(outline, inputs),
+            inputs_ref=inputs_ref,
             artifacts=artifacts or {},
             auto_approve=auto_approve,
             policy=policy_from(settings),

@@ -29,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
         StepPolicy,
         StepState,
         output_name,
+        template_variables,
     )
 
 _AMEND_TIMEOUT = timedelta(seconds=60)
+_INPUTS_BY_REF = "inputs-by-reference"
 
 _FALSE = {"false", "no", "n", "0", "off", ""}
 
@@ -60,8 +62,10 @@ class Interpreter:
         auto_approve: bool = False,
         budget: Budget | None = None,
         model_ref: str | None = None,
+        inputs_ref: str | None = None,
     ) -> None:
         self.model_ref = model_ref
+        self.inputs_ref = inputs_ref  # set: `inputs` holds the control inputs only, steps load the rest
         self.budget = budget.model_copy() if budget else Budget()
         self.stopped: str | None = None  # set when a person stops the run at a budget pause
         self.gate = gate or ApprovalGate(run_id)
@@ -264,6 +268,8 @@ class Interpreter:
         again = f" (revision {revision})" if revision else ""
         workflow.set_current_details(
             f"Step {agents.index(step.index) + 1}/{len(agents)} `{st.key}`: {step.agent} → {name}{again}")
+        # the run's inputs by reference: only a run started with them stored (RunInput.inputs_ref) has a hash
+        by_ref = self.inputs_ref is not None and workflow.patched(_INPUTS_BY_REF)
         result = await workflow.execute_activity(
             ACTIVITY_AGENT_STEP,
             AgentStepInput(
@@ -277,8 +283,9 @@ class Interpreter:
                 available=self.artifacts,
                 revision=revision,
                 feedback=feedback,
-                variables={k: v for k, v in self.inputs.items() if not k.startswith("_")},
+                variables={} if by_ref else template_variables(self.inputs),
                 model_ref=self.model_ref,
+                inputs_ref=self.inputs_ref if by_ref else None,
             ),
             result_type=AgentStepResult,
             start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_s),

@@ -122,7 +122,7 @@ class BmadIterationWorkflow:
     @workflow.run
     async def run(self, inp: IterationInput) -> IterationResult:
         interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions,
-                             self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
+                             self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref, inp.inputs_ref)
         try:
             await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
         except ApplicationError as err:
@@ -151,7 +151,8 @@ class BmadRunWorkflow:
         artifacts = dict(inp.artifacts)
         self._gate = ApprovalGate(inp.run_id)
         self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
-                                   self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
+                                   self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref,
+                                   inp.inputs_ref)
         self._status = "running"
         self._error: str | None = None
 
@@ -215,6 +216,7 @@ class BmadRunWorkflow:
                 inputs=inp.inputs,
                 steps=rows,
                 model_ref=inp.model_ref,
+                inputs_ref=inp.inputs_ref,
             ),
             f"record run of {outline.workflow_id}",
         )
@@ -283,6 +285,7 @@ class BmadRunWorkflow:
                 run_id=inp.run_id,
                 outline=inp.outline,
                 inputs=inp.inputs,
+                inputs_ref=inp.inputs_ref,
                 start=block.start,
                 end=block.end,
                 iteration=n,

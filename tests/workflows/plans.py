@@ -57,3 +57,15 @@ def single_step_plan(workflow_id: str = "test-single") -> Plan:
         steps=[PlanStep(index=0, id="01-pm-prd", agent="pm", agents=["pm"], creates="prd.md")],
         agents={"pm": _agent("pm")},
     ).seal()
+
+
+def three_step_plan(workflow_id: str = "test-three") -> Plan:
+    """analyst → pm → architect, each reading what the step before wrote."""
+    steps = [
+        PlanStep(index=0, id="01-analyst-brief", agent="analyst", agents=["analyst"], creates="brief.md"),
+        PlanStep(index=1, id="02-pm-prd", agent="pm", agents=["pm"], creates="prd.md", requires=["brief.md"]),
+        PlanStep(index=2, id="03-architect-arch", agent="architect", agents=["architect"],
+                 creates="architecture.md", requires=["prd.md"]),
+    ]
+    return Plan(workflow_id=workflow_id, steps=steps,
+                agents={a: _agent(a) for a in ["analyst", "pm", "architect"]}).seal()

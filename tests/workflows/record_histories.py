@@ -103,6 +103,11 @@ CASES: dict[str, tuple] = {
     "waiting-cleared-approved-then-completed": (
         _approval_plan, {"project_name": "Lunch Orders"}, None, {}, _approve_reject_amend,
     ),
+    # recorded after run inputs travelled by reference (RunInput.inputs_ref, patch "inputs-by-reference")
+    "inputs-by-reference-repeat-1": (
+        pipeline_plan, {"project_name": "Lunch Orders", "for_each_epic": 1, "architecture_suggests_prd_changes": True},
+        None,
+    ),
 }
 
 
