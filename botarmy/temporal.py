@@ -124,12 +124,15 @@ async def start_run(
     budget_tokens: int | None = None,
     run_model: RunModel | None = None,
     store: Store | None = None,
+    continue_as_new_events: int | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest.
 
     The run is pinned to `run_model` (default: the model settings in force here, see `resolve_run_model`),
     stored by hash in `store` (default: the settings' database) before the workflow starts; a model setting
-    that cannot be used raises ModelConfigError before anything is written.
+    that cannot be used raises ModelConfigError before anything is written. Its inputs are stored by hash too:
+    the workflow carries the hash and the few inputs it reads itself. `continue_as_new_events` (default: the
+    settings') is the history length past which a long loop continues as new.
     """
     if run_model is None:
         run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
@@ -159,6 +162,7 @@ async def start_run(
                 tokens=budget_tokens if budget_tokens is not None else plan.budget_tokens,
             ),
             model_ref=run_model.sha256,
+            continue_as_new_events=continue_as_new_events or settings.continue_as_new_events,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

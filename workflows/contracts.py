@@ -155,6 +155,20 @@ class Budget(BaseModel):
     calls: int = 0  # agent steps paid so far (the next step is expected to cost their average)
 
 
+class RunCarry(BaseModel):
+    """What a run carries into its next execution when it continues as new (a long loop, past the threshold of
+    history events): its state, and where in the loop it goes on."""
+
+    steps: list[StepState]
+    artifacts: dict[str, ArtifactPointer]
+    decisions: list[Decision] = Field(default_factory=list)
+    approvals: list[DecisionRecord] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
+    block_start: int  # the repeat block it is in (index of its first step)
+    next_iteration: int  # 1-based: the iteration it goes on with
+    continued: int = 1  # how many times the run has continued as new
+
+
 class RunInput(BaseModel):
     run_id: str
     outline: PlanOutline
@@ -170,6 +184,10 @@ class RunInput(BaseModel):
     # sha256 of the run's model pin (store: run_models), resolved where the run was started; None (runs started
     # before pins): the worker's own model settings
     model_ref: str | None = None
+    # continue as new past this many history events (checked between loop iterations), besides when Temporal
+    # suggests it; None: only when Temporal suggests it
+    continue_as_new_events: int | None = None
+    carry: RunCarry | None = None  # set in an execution that continues a run
 
 
 class IterationInput(BaseModel):

@@ -69,3 +69,17 @@ def three_step_plan(workflow_id: str = "test-three") -> Plan:
     ]
     return Plan(workflow_id=workflow_id, steps=steps,
                 agents={a: _agent(a) for a in ["analyst", "pm", "architect"]}).seal()
+
+
+def loop_plan(steps_per_iteration: int = 1, before: int = 0, workflow_id: str = "test-loop") -> Plan:
+    """`before` plain steps, then a loop (`for_each_chapter`) of `steps_per_iteration` scribe steps."""
+    steps = [PlanStep(index=i, id=f"{i + 1:02d}-analyst", agent="analyst", agents=["analyst"],
+                      creates=f"notes-{i + 1}.md") for i in range(before)]
+    for k in range(steps_per_iteration):
+        i = before + k
+        steps.append(PlanStep(index=i, id=f"{i + 1:02d}-scribe", agent="scribe", agents=["scribe"],
+                              creates="chapter.md" if k == 0 else f"chapter-part-{k + 1}.md",
+                              repeats="for_each_chapter" if k == 0 else None))
+    block = RepeatBlock(input_name="for_each_chapter", start=before, end=before + steps_per_iteration - 1)
+    return Plan(workflow_id=workflow_id, steps=steps, agents={a: _agent(a) for a in ["analyst", "scribe"]},
+                repeat_blocks=[block], input_defaults={"for_each_chapter": 1}).seal()
