@@ -64,6 +64,7 @@ from workflows.contracts import (
     ArtifactPointer,
     output_name,
     resolve_requires,
+    template_variables,
 )
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,7 @@ class _Prepared:
     plan: Plan
     texts: dict[str, str]
     missing: list[str]
+    variables: dict[str, Any] = field(default_factory=dict)  # the run inputs its templates may use
 
 
 @dataclass
@@ -133,9 +135,18 @@ class AgentStepActivities:
         self.health = health or shared_health()
         self.anomalies = AnomalyWatch(settings, store, events)
         self._plans = lru_cache(maxsize=64)(self._load_plan)
+        self._inputs = lru_cache(maxsize=16)(self._load_inputs)
         self._loaded: tuple[tuple[Path, int], ProvidersConfig] | None = None
         self._pins: dict[str, tuple[RunModel, ProvidersConfig]] = {}  # by sha256: a pin never changes
         self._pinned_settings = pinned_settings(settings)
+
+    def _load_inputs(self, sha256: str) -> dict[str, Any]:
+        return template_variables(self.store.load_inputs(sha256))
+
+    def _variables(self, inp: AgentStepInput) -> dict[str, Any]:
+        """The run inputs a step's templates use: loaded by the run's inputs hash (cached: it never changes), or
+        as a run started before inputs travelled by reference sent them."""
+        return self._inputs(inp.inputs_ref) if inp.inputs_ref else inp.variables
 
     def _load_plan(self, definition_hash: str) -> Plan:
         return Plan.model_validate_json(self.store.load_plan(definition_hash))
@@ -262,7 +273,7 @@ class AgentStepActivities:
         done = self.store.find_artifact(inp.run_id, key, name)
         if done is not None:
             return done, None
-        prepared = _Prepared(self._plans(inp.definition_hash), *self._read_inputs(inp))
+        prepared = _Prepared(self._plans(inp.definition_hash), *self._read_inputs(inp), self._variables(inp))
         seq = self.store.start_step(inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started)
         self.events.publish(inp.run_id, seq, *started)
         return None, prepared
@@ -316,7 +327,7 @@ class AgentStepActivities:
     ) -> _Output:
         plan, texts, missing = prepared.plan, prepared.texts, prepared.missing
         step = plan.steps[inp.step.index]
-        variables = dict(inp.variables)
+        variables = dict(prepared.variables)
         if isinstance(inp.item, dict):
             variables.update(inp.item)
         prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)

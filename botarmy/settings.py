@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     retry_initial_s: float = 1.0
     retry_backoff: float = 2.0
     retry_max_attempts: int = 4
+    # a run with a long loop continues as new (same workflow id, its state carried) past this many history events,
+    # or earlier when Temporal suggests it; Temporal's hard limit is 51,200 events
+    continue_as_new_events: int = 10_000
     # an activity rides out a database outage this long (retrying its idempotent store calls) before failing
     store_outage_s: float = 60.0
     # how long a workflow task waits for the worker that has the run cached before any worker takes it: short,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time
@@ -75,6 +76,24 @@ class Store:
         if body is None:
             raise KeyError(definition_hash)
         return body
+
+    # run inputs: stored once by the sha256 of their canonical JSON (a blob), so the workflow and its steps carry
+    # the hash, not the values
+
+    def save_inputs(self, inputs: dict[str, Any]) -> str:
+        body = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        sha256 = hashlib.sha256(body).hexdigest()
+        with self._write() as s:
+            artifacts.put_blob(s, sha256, body)
+        return sha256
+
+    def load_inputs(self, sha256: str) -> dict[str, Any]:
+        with self._read() as s:
+            body = artifacts.read_blob(s, sha256)
+        if body is None:
+            raise KeyError(sha256)
+        inputs: dict[str, Any] = json.loads(body)
+        return inputs
 
     # model pins (providers/pin.py RunModel): stored once by hash, like plans
 
