@@ -1,7 +1,9 @@
 """Starting a run: the one way the CLI, the API, the bench and the chaos suite start one.
 
-The run id and workflow id are minted once; the plan is stored by its hash, the run row and the external input
-documents are written, then the workflow is started. A start that fails leaves the run marked failed, not running.
+The run id and workflow id are minted once; the plan, the model pin and the inputs (each by its hash), the run row
+with its pending steps and its `run.started` event are written in one transaction, with the external input
+documents, then the workflow is started (it does not record the run again). A start that fails leaves the run marked
+failed, not running.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
 from bmad.inputs import INPUT_APPROVE, INPUT_TEAM
 from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
 from providers.pin import RunModel, resolve_run_model
-from store import Store
-from workflows.contracts import ArtifactPointer, RunResult
-from workflows.run import BmadRunWorkflow
+from store import RunOpening, Store
+from workflows.contracts import ArtifactPointer, RunResult, control_inputs, run_started_event
+from workflows.run import BmadRunWorkflow, all_step_rows
 
 log = structlog.get_logger(__name__)
 
@@ -33,14 +36,33 @@ class Launched:
 
 
 def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
-              files: dict[str, bytes]) -> dict[str, ArtifactPointer]:
-    """The plan (by hash), the run row and its external input documents; pointers to the documents."""
-    store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
-    return {
+              files: dict[str, bytes], run_model: RunModel) -> tuple[dict[str, ArtifactPointer], str | None]:
+    """The run as `Store.open_run` writes it, and its external input documents; (pointers to the documents, the
+    inputs' hash). With inputs the workflow would refuse (a repeat count that is not one), only the plan and the
+    run row, and no hash: the workflow records the run and fails it, saying why. `run.started` is stored, not
+    published: nobody follows a run before its id is handed back, and a follower reads the database first."""
+    outline = plan.outline()
+    try:
+        rows = all_step_rows(outline, control_inputs(outline, inputs))
+    except ApplicationError:
+        rows = None
+    inputs_ref: str | None = None
+    if rows is None:
+        store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
+        store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
+    else:
+        event = run_started_event(plan.workflow_id, inputs, plan.definition_hash)
+        inputs_ref, _ = store.open_run(RunOpening(
+            run_id=run_id, workflow_id=plan.workflow_id, temporal_workflow_id=wid,
+            definition_hash=plan.definition_hash, plan_body=plan.model_dump_json(), inputs=inputs,
+            model=(run_model.sha256, run_model.spec, run_model.body()),
+            steps=[(r.key, r.step_id, r.agent, r.iteration) for r in rows], event=event,
+        ))
+    pointers = {
         name: ArtifactPointer.of(store.put_artifact(run_id, name, data, f"input:{name}"))
         for name, data in files.items()
     }
+    return pointers, inputs_ref
 
 
 async def launch(
@@ -69,12 +91,12 @@ async def launch(
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
     recorded = {**inputs, INPUT_APPROVE: approve, INPUT_TEAM: team}
-    pointers = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {})
+    pointers, inputs_ref = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {}, run_model)
     try:
         handle = await start_run(
             client, plan, settings, recorded, pointers, task_queue=task_queue, auto_approve=auto_approve,
             run_id=rid, approve=approve, budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model,
-            store=store, console_url=console_url,
+            store=store, console_url=console_url, recorded_inputs=inputs_ref,
         )
     except Exception as exc:
         log.warning("run.start_failed", run_id=rid, error=str(exc))

@@ -126,6 +126,7 @@ async def start_run(
     store: Store | None = None,
     console_url: str | None = None,
     continue_as_new_events: int | None = None,
+    recorded_inputs: str | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest.
 
@@ -133,7 +134,9 @@ async def start_run(
     stored by hash in `store` (default: the settings' database) before the workflow starts; a model setting
     that cannot be used raises ModelConfigError before anything is written. Its inputs are stored by hash too:
     the workflow carries the hash and the few inputs it reads itself. `continue_as_new_events` (default: the
-    settings') is the history length past which a long loop continues as new.
+    settings') is the history length past which a long loop continues as new. `recorded_inputs` (the inputs' hash)
+    says the caller has already stored the run, its pin and its inputs (`Store.open_run`, as `launch` does): then
+    nothing is written here and the workflow does not record the run again.
     """
     if run_model is None:
         run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
@@ -145,7 +148,7 @@ async def start_run(
         pinned.pin_model(rid, run_model.sha256, run_model.spec, run_model.body())
         return pinned.save_inputs(inputs)
 
-    inputs_ref = await asyncio.to_thread(write, store)
+    inputs_ref = recorded_inputs or await asyncio.to_thread(write, store)
     outline = plan.outline()
     return await client.start_workflow(
         BmadRunWorkflow.run,
@@ -165,6 +168,7 @@ async def start_run(
             model_ref=run_model.sha256,
             console_url=console_url or settings.console_url,
             continue_as_new_events=continue_as_new_events or settings.continue_as_new_events,
+            recorded=recorded_inputs is not None,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

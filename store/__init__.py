@@ -5,6 +5,7 @@ from store.store import Store, get_store
 from store.types import (
     ArtifactRef,
     EventRow,
+    RunOpening,
     RunView,
     StepCompletion,
     StepStatus,
@@ -20,6 +21,7 @@ from store.types import (
 __all__ = [
     "ArtifactRef",
     "EventRow",
+    "RunOpening",
     "RunView",
     "StepCompletion",
     "StepStatus",

@@ -28,6 +28,7 @@ from store.migrate import ensure_migrated
 from store.types import (
     ArtifactRef,
     EventRow,
+    RunOpening,
     RunView,
     StepCompletion,
     UsageCall,
@@ -81,8 +82,7 @@ class Store:
     # the hash, not the values
 
     def save_inputs(self, inputs: dict[str, Any]) -> str:
-        body = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-        sha256 = hashlib.sha256(body).hexdigest()
+        sha256, body = _inputs_blob(inputs)
         with self._write() as s:
             artifacts.put_blob(s, sha256, body)
         return sha256
@@ -140,6 +140,24 @@ class Store:
             return events.append_once(s, run_id, *event, {})
 
         return self._write_retrying(write)
+
+    def open_run(self, run: RunOpening) -> tuple[str, int | None]:
+        """A launched run, before its workflow starts, in one transaction: its plan, model pin and inputs (each
+        stored once by hash), its row pointing at the pin, its pending steps and its `run.started` event (once);
+        (the inputs' hash, the event's seq or None when a repeated call had stored it)."""
+        sha256, body = _inputs_blob(run.inputs)
+
+        def write(s: Session) -> int | None:
+            runs.save_plan(s, run.definition_hash, run.workflow_id, run.plan_body)
+            runs.save_run_model(s, *run.model)
+            artifacts.put_blob(s, sha256, body)
+            runs.create_run(s, run.run_id, run.workflow_id, run.temporal_workflow_id, run.definition_hash,
+                            run.inputs, "running")
+            runs.pin_run(s, run.run_id, run.model[0])
+            runs.ensure_steps(s, run.run_id, run.steps)
+            return events.append_once(s, run.run_id, *run.event, {})
+
+        return sha256, self._write_retrying(write)
 
     def end_run(
         self, run_id: str, status: str, error: str | None, decisions: list[Any],
@@ -395,6 +413,12 @@ class Store:
                     raise
             time.sleep(random.uniform(0, 0.002 * attempt))  # spread out writers that collided
         raise AssertionError("unreachable")
+
+
+def _inputs_blob(inputs: dict[str, Any]) -> tuple[str, bytes]:
+    """Run inputs as stored: their canonical JSON, and its sha256 (the run's `inputs_ref`)."""
+    body = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(body).hexdigest(), body
 
 
 _stores: dict[str, Store] = {}

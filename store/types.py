@@ -94,6 +94,22 @@ EventSpec = tuple[str, dict[str, Any]]  # (type, data) of an event to append
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunOpening:
+    """What a launched run writes before its workflow starts (`Store.open_run`): its plan, model pin and inputs (each
+    by hash), its row, its pending steps and its `run.started` event."""
+
+    run_id: str
+    workflow_id: str
+    temporal_workflow_id: str
+    definition_hash: str
+    plan_body: str
+    inputs: dict[str, Any]
+    model: tuple[str, str, str]  # the pin: (sha256, spec, body)
+    steps: list[tuple[str, str, str | None, int | None]]  # (key, step id, agent, iteration)
+    event: tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepCompletion:
     """Everything `Store.complete_step` writes for a step that produced its output, in one transaction.
 

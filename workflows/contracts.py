@@ -189,6 +189,9 @@ class RunInput(BaseModel):
     # suggests it; None: only when Temporal suggests it
     continue_as_new_events: int | None = None
     carry: RunCarry | None = None  # set in an execution that continues a run
+    # the launcher recorded the run (row, pending steps, `run.started`) with its plan, pin and inputs, in one
+    # transaction before the workflow started (botarmy.launch): the workflow does not record it again
+    recorded: bool = False
 
 
 class IterationInput(BaseModel):
@@ -314,6 +317,11 @@ def control_inputs(outline: PlanOutline, inputs: dict[str, Any]) -> dict[str, An
         if step.routes:
             names.add(step.condition or step.id)
     return {k: v for k, v in inputs.items() if k in names}
+
+
+def run_started_event(workflow_id: str, inputs: dict[str, Any], definition_hash: str) -> tuple[str, dict[str, Any]]:
+    """The `run.started` event, as the launcher or the `start_run` activity stores it."""
+    return "run.started", {"workflow": workflow_id, "inputs": inputs, "definition_hash": definition_hash}
 
 
 def template_variables(inputs: dict[str, Any]) -> dict[str, Any]:

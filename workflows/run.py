@@ -38,6 +38,7 @@ _RECORD_TIMEOUT = timedelta(seconds=60)
 _LOCAL_RECORDS = "bookkeeping-as-local-activities"
 _CLEAR_WAITING = "waiting-cleared-when-run-ends"
 _INLINE_LOOPS = "inline-loops"
+_RECORDED_AT_LAUNCH = "run-recorded-at-launch"
 
 
 async def _record(name: str, arg: StartRunInput | FinishRunInput, summary: str) -> None:
@@ -213,8 +214,11 @@ class BmadRunWorkflow:
         # loops ran inline start one child workflow per iteration
         self._interp.uses_patches()
         self._inline_loops = workflow.patched(_INLINE_LOOPS)
+        # the launcher recorded the run before starting it (RunInput.recorded): no `start_run` local activity, whose
+        # write and extra activations made the first workflow task the longest of a short run
+        recorded = inp.recorded and workflow.patched(_RECORDED_AT_LAUNCH)
         if inp.carry is None:
-            await self._begin(inp)
+            await self._begin(inp, recorded)
         else:
             workflow.set_current_details(f"Continued ({inp.carry.continued}×) at iteration {inp.carry.next_iteration}")
         try:
@@ -240,8 +244,9 @@ class BmadRunWorkflow:
             decisions=self._interp.decisions, approvals=self._gate.records,
         )
 
-    async def _begin(self, inp: RunInput) -> None:
-        """Every step visible as pending from the start, and the run recorded (once: not when it continues)."""
+    async def _begin(self, inp: RunInput, recorded: bool) -> None:
+        """Every step visible as pending from the start, and the run recorded (once: not when it continues, nor
+        when the launcher recorded it)."""
         outline = inp.outline
         try:
             rows = all_step_rows(outline, inp.inputs)
@@ -251,6 +256,8 @@ class BmadRunWorkflow:
         for row in rows:
             step = next(s for s in outline.steps if s.id == row.step_id)
             self._interp.state(step, row.iteration)
+        if recorded:
+            return
         await _record(
             ACTIVITY_START_RUN,
             StartRunInput(
