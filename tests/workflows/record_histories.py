@@ -12,13 +12,15 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bmad import compile_workflow, load_bmad
 from bmad.plan import ApprovalSpec, Plan
+from botarmy.launch import launch
 from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
@@ -84,6 +86,8 @@ def _brownfield() -> Plan:
     return compile_workflow(load_bmad([upstream_core()]), "brownfield-fullstack")
 
 
+_LAUNCH = "_launch"  # a start keyword of the cases below: start the run through botarmy.launch, not start_run
+
 # name: (plan, inputs, model faults, start_run keywords, interaction while it runs)
 CASES: dict[str, tuple] = {
     "pipeline-defaults": (pipeline_plan, {}, None),
@@ -126,7 +130,27 @@ CASES: dict[str, tuple] = {
     "inline-loops-continued-as-new": (
         lambda: loop_plan(before=1), {"for_each_chapter": 12}, None, {"continue_as_new_events": 30}, None,
     ),
+    # recorded after the launcher recorded the run (botarmy.launch: RunInput.recorded, patch
+    # "run-recorded-at-launch"): started through `launch`, no `start_run` local activity
+    "recorded-at-launch-condition-true-repeat-2": (
+        pipeline_plan, {"architecture_suggests_prd_changes": True, "for_each_epic": 2}, None, {_LAUNCH: True},
+        None,
+    ),
+    "recorded-at-launch-reject-then-amend": (_approval_plan, {}, None, {_LAUNCH: True}, _approve_reject_amend),
+    "recorded-at-launch-continued-as-new": (
+        lambda: loop_plan(before=1), {"for_each_chapter": 12}, None, {_LAUNCH: True, "continue_as_new_events": 30},
+        None,
+    ),
 }
+
+
+async def _start(client: Client, store: Store, settings: Settings, plan: Plan, inputs: dict[str, Any],
+                 kw: dict[str, Any]) -> WorkflowHandle:
+    if not kw.pop(_LAUNCH, False):
+        return await start_run(client, plan, settings, inputs, task_queue=settings.task_queue, **kw)
+    if "continue_as_new_events" in kw:  # launch takes it from the settings
+        settings = settings.model_copy(update={"continue_as_new_events": kw.pop("continue_as_new_events")})
+    return (await launch(client, store, settings, plan, inputs, task_queue=settings.task_queue, **kw)).handle
 
 
 async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]:
@@ -153,8 +177,7 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                         "model": "openai:gpt-test", "openai_base_url": fake.base_url, "openai_api_key": "sk"})
                 plan = save_plan(store, make_plan())
                 async with running_worker(env.client, settings, store):
-                    handle = await start_run(env.client, plan, settings, inputs, task_queue=settings.task_queue,
-                                             **start_kw)
+                    handle = await _start(env.client, store, settings, plan, inputs, dict(start_kw))
                     if interact is not None:
                         await interact(handle)
                     try:
@@ -162,12 +185,15 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                     except WorkflowFailureError:  # failed or cancelled: recorded as it ended
                         pass
                 fake.stop()
-                first = env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+                # a handle from `launch` is by workflow id alone: the first execution's id from its description
+                first_run = handle.first_execution_run_id or (
+                    await handle.describe()).raw_description.workflow_execution_info.first_run_id
+                first = env.client.get_workflow_handle(handle.id, run_id=first_run)
                 history = json.loads((await first.fetch_history()).to_json())
                 path.write_text(json.dumps({"workflow_id": handle.id, "history": history}))
                 written.append(path)
                 latest = env.client.get_workflow_handle(handle.id)
-                if (await latest.describe()).run_id != handle.first_execution_run_id:  # it continued as new
+                if (await latest.describe()).run_id != first_run:  # it continued as new
                     last = out_dir / f"{name}-last.json"
                     history = json.loads((await latest.fetch_history()).to_json())
                     last.write_text(json.dumps({"workflow_id": handle.id, "history": history}))
