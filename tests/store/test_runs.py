@@ -4,7 +4,7 @@ from datetime import UTC
 
 import pytest
 
-from store import RunView, StepView, Store
+from store import RunOpening, RunView, StepView, Store
 from tests.store.helpers import begin, completion, new_run
 
 
@@ -63,6 +63,27 @@ def test_begin_run_twice_keeps_one_run_one_pending_step_and_one_event(store: Sto
     assert run is not None and run.inputs == {"idea": "todo app"}
     assert [(s.key, s.status, s.attempts) for s in run.steps] == [(key, "pending", 0)]
     assert [e.type for e in store.list_events(run_id)] == ["run.started"]
+
+
+def test_open_run_writes_plan_pin_inputs_run_and_steps_once(store: Store) -> None:
+    opening = RunOpening(
+        run_id="r-open", workflow_id="wf", temporal_workflow_id="bmad-wf-r-open", definition_hash="h-open",
+        plan_body='{"p": 1}', inputs={"idea": "todo app", "for_each_epic": 2}, model=("m" * 64, "offline", "{}"),
+        steps=[("01-pm-prd", "01-pm-prd", "pm", None), ("02-sm-story[1]", "02-sm-story", "sm", 1)],
+        event=("run.started", {"workflow": "wf"}),
+    )
+    ref, seq = store.open_run(opening)
+    again = store.open_run(opening)  # a repeated launch writes nothing twice
+
+    assert seq is not None and again == (ref, None)
+    assert store.load_inputs(ref) == {"idea": "todo app", "for_each_epic": 2}
+    assert store.load_plan("h-open") == '{"p": 1}' and store.load_run_model("m" * 64) == "{}"
+    run = store.get_run("r-open")
+    assert run is not None
+    assert (run.status, run.temporal_workflow_id, run.model_sha256) == ("running", "bmad-wf-r-open", "m" * 64)
+    assert [(s.key, s.status, s.iteration) for s in run.steps] == [("01-pm-prd", "pending", None),
+                                                                   ("02-sm-story[1]", "pending", 1)]
+    assert [e.type for e in store.list_events("r-open")] == ["run.started"]
 
 
 def test_step_lifecycle_pending_running_retrying_completed(store: Store) -> None:
