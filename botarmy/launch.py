@@ -18,7 +18,7 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
 from providers.pin import RunModel, resolve_run_model
-from store import Store
+from store import RunLineage, Store
 from workflows.contracts import ArtifactPointer, RunResult
 from workflows.run import BmadRunWorkflow
 
@@ -33,10 +33,10 @@ class Launched:
 
 
 def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
-              files: dict[str, bytes]) -> dict[str, ArtifactPointer]:
+              files: dict[str, bytes], lineage: RunLineage | None = None) -> dict[str, ArtifactPointer]:
     """The plan (by hash), the run row and its external input documents; pointers to the documents."""
     store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
+    store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs, lineage=lineage)
     return {
         name: ArtifactPointer.of(store.put_artifact(run_id, name, data, f"input:{name}"))
         for name, data in files.items()
@@ -59,6 +59,7 @@ async def launch(
     run_id: str | None = None,
     run_model: RunModel | None = None,
     console_url: str | None = None,
+    lineage: RunLineage | None = None,
 ) -> Launched:
     """Store and start a run of `plan` (its inputs already checked: bmad.inputs.check_run_inputs). The run records
     the approve policy and team as inputs `_approve` and `_team`, and is pinned to `run_model` (default: the model
@@ -69,12 +70,12 @@ async def launch(
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
     recorded = {**inputs, INPUT_APPROVE: approve, INPUT_TEAM: team}
-    pointers = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {})
+    pointers = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {}, lineage)
     try:
         handle = await start_run(
             client, plan, settings, recorded, pointers, task_queue=task_queue, auto_approve=auto_approve,
             run_id=rid, approve=approve, budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model,
-            store=store, console_url=console_url,
+            store=store, console_url=console_url, parent_run_id=lineage.parent_run_id if lineage else None,
         )
     except Exception as exc:
         log.warning("run.start_failed", run_id=rid, error=str(exc))

@@ -5,6 +5,8 @@ from store.store import Store, get_store
 from store.types import (
     ArtifactRef,
     EventRow,
+    ReusePlan,
+    RunLineage,
     RunView,
     StepCompletion,
     StepStatus,
@@ -20,6 +22,8 @@ from store.types import (
 __all__ = [
     "ArtifactRef",
     "EventRow",
+    "ReusePlan",
+    "RunLineage",
     "RunView",
     "StepCompletion",
     "StepStatus",

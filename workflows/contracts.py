@@ -16,6 +16,7 @@ from bmad.plan import OutlineStep, PlanOutline
 SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
 SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
+SEARCH_ATTR_PARENT = "BotArmyParentRun"  # a rerun: the run id it was forked from
 MAX_AMENDMENT_BYTES = 1_048_576
 DECISION_REFUSED = "DecisionRefused"  # the failure type of a decision that does not fit what waits
 
