@@ -25,7 +25,12 @@ _DONE = frozenset({"completed", "skipped"})
 
 
 class RerunRefused(ValueError):
-    """A rerun that cannot be made as asked; the message is one line saying why and what to do."""
+    """A rerun that cannot be made as asked; the message is one line saying why and what to do. `field`: the
+    request field at fault (from_step, artifacts), None when it is the run's state (running, completed)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def _fork_step(plan: Plan, parent: RunView, from_step: str | None) -> PlanStep:
             step_id = agent_steps[int(from_step) - 1].id  # "3": the third agent step
         if step_id is None or step_id not in by_id:
             raise RerunRefused(f"--from {from_step}: run {parent.run_id} has no such step; use a step id "
-                               f"({', '.join(s.id for s in agent_steps)}) or its number")
+                               f"({', '.join(s.id for s in agent_steps)}) or its number", "from_step")
         return by_id[step_id]
     if parent.status == "completed":
         raise RerunRefused(f"run {parent.run_id} completed; give --from STEP to rerun it from a step")
@@ -115,7 +120,7 @@ def prepare_rerun(
     if before and not force:
         raise RerunRefused(f"step{'s' if len(before) > 1 else ''} {', '.join(before)} changed since run {run_id} "
                            f"(before {fork.id}: {'their' if len(before) > 1 else 'its'} documents would not match); "
-                           f"rerun from {before[0]} or earlier, or add --force")
+                           f"rerun from {before[0]} or earlier, or add --force", "from_step")
     in_plan = {s.id for s in plan.steps}
     outputs = [a for a in parent.artifacts if not a.step.startswith("input:")]
     produced = {base_key(a.step) for a in outputs}
@@ -132,7 +137,7 @@ def prepare_rerun(
             files[name] = content
         else:
             raise RerunRefused(f"--artifact {name}: no step before {fork.id} writes it and the workflow does not "
-                               f"take it as an input; rerun from an earlier step to replace it")
+                               f"take it as an input; rerun from an earlier step to replace it", "artifacts")
     recorded = dict(parent.inputs)
     approve = recorded.pop(INPUT_APPROVE, "none")
     team = recorded.pop(INPUT_TEAM, None)
