@@ -46,5 +46,10 @@ async def test_rerun_from_a_step_over_the_api_is_a_linked_audited_run(live_setti
         assert [a["version"] for a in notes] == [1, 2]
         assert child["usage"]["calls"] == 1
 
+        cached = await client.post("/runs", json={"workflow": "quick-fix", "reuse": True})
+        again = await wait_for_status(client, cached.json()["run_id"], {"completed", "failed"})
+        assert again["status"] == "completed" and again["usage"]["calls"] == 0
+        assert all(s["reused_from"] for s in again["steps"] if s["agent"])
+
     rows = store.identity.list_audit(AuditFilter(action="rerun_run"))
     assert {(r.user, r.status) for r in rows} == {("olga", 409), ("olga", 422), ("vic", 403), ("olga", 201)}
