@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import store.artifacts as artifacts
 import store.events as events
+import store.prune as pruning
 import store.reuse as reuse
 import store.runs as runs
 import store.usage as usage
@@ -379,6 +380,13 @@ class Store:
         `exclude_run` left out."""
         with self._read() as s:
             return usage.step_samples(s, agent, provider, model, exclude_run, limit)
+
+    # pruning
+
+    def prune(self, before: datetime, statuses: tuple[str, ...], dry_run: bool = False) -> pruning.PruneReport:
+        """Delete old finished runs and the documents no remaining run references (one transaction)."""
+        with self._write() as s:
+            return pruning.prune(s, before, statuses, dry_run)
 
     # events
 

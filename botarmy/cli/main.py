@@ -21,6 +21,7 @@ from bmad.inputs import InvalidInputs, check_run_inputs
 from bmad.plan import Plan
 from botarmy.cli import catalog as cli_catalog
 from botarmy.cli import local as cli_local
+from botarmy.cli import prune as cli_prune
 from botarmy.cli import rerun as cli_rerun
 from botarmy.cli import runs as cli_runs
 from botarmy.cli import serve as cli_api
@@ -292,6 +293,7 @@ cli_catalog.register(app)
 cli_local.register(app)
 cli_runs.register(app)
 cli_rerun.register(app)
+cli_prune.register(app)
 cli_api.register(app)
 
 
