@@ -24,6 +24,7 @@ from botarmy.cli import local as cli_local
 from botarmy.cli import prune as cli_prune
 from botarmy.cli import rerun as cli_rerun
 from botarmy.cli import runs as cli_runs
+from botarmy.cli import schedule as cli_schedule
 from botarmy.cli import serve as cli_api
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.cli.flags import InputError, flag_lines, parse_artifacts, parse_inputs
@@ -294,6 +295,7 @@ cli_local.register(app)
 cli_runs.register(app)
 cli_rerun.register(app)
 cli_prune.register(app)
+cli_schedule.register(app)
 cli_api.register(app)
 
 
