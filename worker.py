@@ -18,6 +18,7 @@ from activities.events import EventActivities, EventSink
 from activities.records import RecordActivities
 from activities.scheduled import ScheduleActivities
 from botarmy.logging import configure_logging
+from botarmy.reconcile import reconcile_periodically
 from botarmy.settings import Settings, get_settings
 from botarmy.temporal import connect, ensure_search_attributes
 from store import Store, get_store
@@ -94,7 +95,13 @@ async def run_worker(settings: Settings | None = None) -> None:
     await ensure_search_attributes(client)
     worker = build_worker(client, settings, store)
     log.info("worker.started", task_queue=settings.task_queue, address=settings.temporal_address)
-    await worker.run()
+    # the store never disagrees with Temporal for long: runs closed outside our code are ended in the store
+    reconciler = asyncio.create_task(reconcile_periodically(
+        client, store, settings.reconcile_interval_s, EventSink(store, settings.redis_url).publish))
+    try:
+        await worker.run()
+    finally:
+        reconciler.cancel()
 
 
 if __name__ == "__main__":

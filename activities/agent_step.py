@@ -65,6 +65,7 @@ from workflows.contracts import (
     ArtifactPointer,
     output_name,
     resolve_requires,
+    template_variables,
 )
 
 log = structlog.get_logger(__name__)
@@ -119,6 +120,7 @@ class _Prepared:
     sections: list[str] = field(default_factory=list)
     members: list[Any] = field(default_factory=list)
     input_sha256: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)  # the run inputs its templates may use
 
 
 @dataclass
@@ -140,9 +142,18 @@ class AgentStepActivities:
         self.anomalies = AnomalyWatch(settings, store, events)
         self.reuse = StepReuse(store, events)
         self._plans = lru_cache(maxsize=64)(self._load_plan)
+        self._inputs = lru_cache(maxsize=16)(self._load_inputs)
         self._loaded: tuple[tuple[Path, int], ProvidersConfig] | None = None
         self._pins: dict[str, tuple[RunModel, ProvidersConfig]] = {}  # by sha256: a pin never changes
         self._pinned_settings = pinned_settings(settings)
+
+    def _load_inputs(self, sha256: str) -> dict[str, Any]:
+        return template_variables(self.store.load_inputs(sha256))
+
+    def _variables(self, inp: AgentStepInput) -> dict[str, Any]:
+        """The run inputs a step's templates use: loaded by the run's inputs hash (cached: it never changes), or
+        as a run started before inputs travelled by reference sent them."""
+        return self._inputs(inp.inputs_ref) if inp.inputs_ref else inp.variables
 
     def _load_plan(self, definition_hash: str) -> Plan:
         return Plan.model_validate_json(self.store.load_plan(definition_hash))
@@ -289,13 +300,14 @@ class AgentStepActivities:
         plan = self._plans(inp.definition_hash)
         texts, missing = self._read_inputs(inp)
         step = plan.steps[inp.step.index]
-        variables = dict(inp.variables)
+        run_variables = self._variables(inp)
+        variables = dict(run_variables)
         if isinstance(inp.item, dict):
             variables.update(inp.item)
         prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)
         members = personas(plan, step, self.settings.composite_stop_word)
         digest = input_hash(plan, inp, prompt, members, choices, self.settings.composite_rounds) if choices else None
-        return _Prepared(plan, texts, missing, prompt, required_sections(plan, step), members, digest)
+        return _Prepared(plan, texts, missing, prompt, required_sections(plan, step), members, digest, run_variables)
 
     def _commit(
         self, inp: AgentStepInput, key: str, name: str, out: _Output, calls: list[UsageCall],

@@ -37,12 +37,13 @@ class RecordActivities:
 
     @activity.defn(name=ACTIVITY_START_RUN)
     async def start_run(self, inp: StartRunInput) -> None:
-        event = ("run.started", {"workflow": inp.workflow_id, "inputs": inp.inputs,
-                                 "definition_hash": inp.definition_hash})
-
         def write() -> None:  # one transaction, and the publish in the same thread hop
+            # the run's inputs as stored by hash (the workflow carries only those it reads itself)
+            inputs = self.store.load_inputs(inp.inputs_ref) if inp.inputs_ref else inp.inputs
+            event = ("run.started", {"workflow": inp.workflow_id, "inputs": inputs,
+                                     "definition_hash": inp.definition_hash})
             seq = self.store.begin_run(
-                inp.run_id, inp.workflow_id, inp.temporal_workflow_id, inp.definition_hash, inp.inputs,
+                inp.run_id, inp.workflow_id, inp.temporal_workflow_id, inp.definition_hash, inputs,
                 [(s.key, s.step_id, s.agent, s.iteration) for s in inp.steps], event, inp.model_ref,
             )
             if seq is not None:

@@ -12,10 +12,12 @@ from temporalio.exceptions import ApplicationError
 
 from api.auth import Principal, forbidden
 from api.deps import AppState, get_view
-from api.problems import Problem
+from api.problems import Problem, limit_problem
 from api.progress import pending_approvals, query_progress
 from api.schemas import ApprovalDecision as DecisionBody
 from api.schemas import DecisionResult
+from bmad.limits import LimitExceeded
+from botarmy.decisions import check_decision_limits
 from store import RunView
 from workflows.contracts import DECISION_REFUSED, ApprovalDecision, DecisionRecord
 
@@ -54,10 +56,19 @@ async def decider_role(state: AppState, client: Client, view: RunView, step: str
     return waiting.role or needed  # the definition's role, when it names one, is what the workflow checks
 
 
+def within_limits(state: AppState, run_id: str, body: DecisionBody) -> None:
+    """413 naming the comment or content over its limit (the same check `botarmy decide` makes)."""
+    try:
+        check_decision_limits(state.store, state.settings.limits, run_id, body.comment, body.content)
+    except LimitExceeded as exc:
+        raise limit_problem(exc) from None
+
+
 async def decide_one(state: AppState, user: Principal, run_id: str, step: str, body: DecisionBody) -> DecisionResult:
     """Send the decision; 409 when nothing waits there or the run is not running, 422 when it does not fit what
     waits, 403 when `user` may not decide this step. The record names `user`, whatever the body's `by` says."""
     view = await asyncio.to_thread(get_view, state.store, run_id)
+    await asyncio.to_thread(within_limits, state, run_id, body)
     if view.status != "running":
         raise Problem(409, f"run {run_id!r} is {view.status}; nothing waits for a decision")
     client = await state.temporal()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,7 @@ import structlog
 from fastapi import Depends, params
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
@@ -134,6 +137,19 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
 RunId = Annotated[str, PathParam(min_length=1, max_length=100)]
+
+_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ].+)?")
+
+
+def _iso_8601_only(value: object) -> object:
+    # pydantic would also take a number as seconds since 1970 ("0.5" is then a time): refused, so that a client
+    # passing a duration or a typo learns it at once instead of getting totals since 1970
+    if isinstance(value, str) and not _ISO_8601.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T09:00:00Z (not a number or a duration)")
+    return value
+
+
+Since = Annotated[datetime, BeforeValidator(_iso_8601_only)]  # a query's date-time: ISO 8601 only
 
 
 def get_view(store: Store, run_id: str) -> RunView:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import SAFE_METHODS, Authenticator, Principal, may_or_403
-from api.problems import Problem, database_unavailable, problem_response
+from api.problems import PROBLEM_RESPONSES, Problem, database_unavailable, problem_response
 from store.outage import is_outage
 
 log = structlog.get_logger(__name__)
@@ -126,7 +126,8 @@ def include(app: FastAPI, router: APIRouter, *, public: bool = False, role: str 
     rules = rules_of(app)
     for route in router.routes:
         rules.add(route, public, role)
-    app.include_router(router, dependencies=[require(role)] if role else [])
+    app.include_router(router, dependencies=[require(role)] if role else [],
+                       responses={} if public else {k: PROBLEM_RESPONSES[k] for k in (401, 403)})
 
 
 class Guard:

@@ -16,7 +16,7 @@ from api import docs, problems
 from api.cache import TtlCache
 from api.deps import AppState
 from api.guard import Guard, include, rules_of
-from api.middleware import MAX_BODY_BYTES, BodyLimit, CatchAll
+from api.middleware import BodyLimit, CatchAll
 from api.routes import (
     approvals,
     artifacts,
@@ -26,6 +26,7 @@ from api.routes import (
     console,
     events,
     health,
+    inbox,
     reruns,
     runs,
     usage,
@@ -40,7 +41,7 @@ def create_app(
     cors_origins: Sequence[str] | None = None,
     *,
     store: Store | None = None,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
     health_cache_s: float = 0.0,
     store_threads: int | None = None,
 ) -> FastAPI:
@@ -95,13 +96,13 @@ def create_app(
     for public in (health.public, auth.public, console.router):  # the console's static files: no data
         include(app, public, public=True)
     # every other route needs a signed-in viewer at least; mutations name a stronger role (require in api/deps.py)
-    for module in (runs, reruns, approvals, artifacts, events, catalog, health, usage, auth, audit):
+    for module in (runs, reruns, approvals, inbox, artifacts, events, catalog, health, usage, auth, audit):
         include(app, module.router, role="viewer")
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:
         app.add_middleware(TtlCache, ttl_s={"/health": health_cache_s})
     app.add_middleware(Guard, rules=rules_of(app))  # inside the body limit: a sign-in is checked before the body
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes or settings.max_request_bytes)
     app.add_middleware(CatchAll)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],

@@ -40,7 +40,7 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     def _detail(self) -> str:
-        return f"request body is larger than {self.max_bytes} bytes"
+        return f"request body is larger than {self.max_bytes} bytes (BOTARMY_MAX_REQUEST_BYTES)"
 
 
 class CatchAll:

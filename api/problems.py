@@ -17,6 +17,7 @@ from starlette.routing import compile_path
 from temporalio.service import RPCError, RPCStatusCode
 
 from bmad import DefinitionError
+from bmad.limits import LimitExceeded
 from store.outage import is_outage
 
 PROBLEM_JSON = "application/problem+json"
@@ -106,6 +107,15 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]
+
+
+def limit_problem(exc: LimitExceeded) -> Problem:
+    """413 naming each field over its limit: `errors[]` has its `loc`, `size`, `limit` and the `setting` that
+    raises it."""
+    errors = [{"loc": ["body", p.field, *([p.key] if p.key else [])], "msg": p.message, "type": "too_large",
+               "size": p.size, "limit": p.limit, "setting": p.setting} for p in exc.problems]
+    return Problem(413, "; ".join(f"{p.field}: {p.message}" for p in exc.problems), title="Over a limit",
+                   type="urn:botarmy:problem:limit", errors=errors)
 
 
 def definition_problem(workflow_id: str, exc: DefinitionError) -> Problem:

@@ -41,7 +41,8 @@ def _start_api(database_url: str, address: str, task_queue: str, port: int, log:
                workers: int = 1) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTARMY_")}
     env.update(DATABASE_URL=database_url, TEMPORAL_ADDRESS=address, BOTARMY_TASK_QUEUE=task_queue,
-               BOTARMY_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+               BOTARMY_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT),
+               BOTARMY_AUTH="off")  # a loopback server; the per-request token lookup is not measured here yet
     return subprocess.Popen(
         [sys.executable, "-m", "botarmy.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--no-access-log"],

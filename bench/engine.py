@@ -14,13 +14,27 @@ from temporalio.client import Client
 from bench.baseline import BareChainWorkflow
 from bench.contracts import ChainInput
 from bmad import compile_workflow, load_bmad
-from bmad.plan import Plan
+from bmad.plan import AgentSpec, Plan, PlanStep, RepeatBlock
 from botarmy.launch import launch
 from botarmy.settings import Settings
 from store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN_BMAD = ROOT / ".bmad-core"
+
+
+def shape_plan(before: int, per_iteration: int, name: str) -> Plan:
+    """`before` plain steps, then (per_iteration > 0) a loop `for_each_part` of `per_iteration` steps: the shapes
+    the bench compares with a plain chain of as many bare activities."""
+    steps = [PlanStep(index=i, id=f"{i + 1:02d}-plain", agent="writer", agents=["writer"], creates=f"doc-{i + 1}.md")
+             for i in range(before)]
+    for k in range(per_iteration):
+        steps.append(PlanStep(index=before + k, id=f"{before + k + 1:02d}-part", agent="writer", agents=["writer"],
+                              creates=f"part-{k + 1}.md", repeats="for_each_part" if k == 0 else None))
+    blocks = [RepeatBlock(input_name="for_each_part", start=before, end=before + per_iteration - 1)] \
+        if per_iteration else []
+    return Plan(workflow_id=f"bench-{name}", steps=steps, repeat_blocks=blocks,
+                agents={"writer": AgentSpec(id="writer", name="Writer", system_message="You write.")}).seal()
 
 
 @dataclass

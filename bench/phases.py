@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.engine import Bench, Timed
+from bench.engine import Bench, Timed, shape_plan
 from bmad import load_bmad
 from bmad.plan import Plan
 from testkit.corpus import bmad_v4
@@ -75,6 +75,33 @@ async def linear_latency(bench: Bench, plan: Plan, rounds: int) -> dict[str, Any
     engine, base = statistics.median(engine_ms), statistics.median(bare_ms)
     return {"workflow": plan.workflow_id, "steps": steps, "engine_step_ms": engine, "bare_step_ms": base,
             "step_time_ratio": engine / base}
+
+
+# (name, plain steps, loop iterations, steps per iteration): the shapes of issue 16's target
+SHAPES = [("no-loop", 3, 0, 0), ("loop-2x3", 0, 2, 3), ("loop-8x1", 0, 8, 1)]
+
+
+async def shape_latency(bench: Bench, rounds: int) -> dict[str, Any]:
+    """Per shape: sequential engine runs against a plain chain of as many bare activities, interleaved per round
+    (round 0 a warm-up), medians per step; the target is engine ÷ plain chain ≤ 1.2 for every shape."""
+    out: dict[str, Any] = {}
+    for name, before, iterations, per_iteration in SHAPES:
+        plan = bench.save(shape_plan(before, per_iteration, name))
+        inputs = {"for_each_part": iterations} if per_iteration else {}
+        engine_ms: list[float] = []
+        bare_ms: list[float] = []
+        steps = 0
+        for n in range(rounds + 1):
+            run = await bench.engine_run(plan, inputs)
+            steps = run.steps
+            bare = await bench.bare_run(steps)
+            if n:
+                engine_ms.append(1000 * run.wall_s / run.steps)
+                bare_ms.append(1000 * bare.wall_s / bare.steps)
+        engine, base = statistics.median(engine_ms), statistics.median(bare_ms)
+        out[name] = {"steps": steps, "engine_step_ms": engine, "bare_step_ms": base, "ratio": engine / base,
+                     "ratio_rounds": [e / b for e, b in zip(engine_ms, bare_ms, strict=True)]}
+    return out
 
 
 async def _gather_timed(runs: list[Any]) -> tuple[float, list[Timed]]:

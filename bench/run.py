@@ -18,7 +18,7 @@ from bench.baseline import build_bare_worker, shell_step
 from bench.engine import Bench
 from bench.history import history_bytes, measure_size, parse_size
 from bench.machine import BENCH_DIR, OUT_DIR, machine_info
-from bench.phases import linear_latency, step_latency, throughput, validate_time
+from bench.phases import linear_latency, shape_latency, step_latency, throughput, validate_time
 from bench.report import write_results_md
 from bench.server import UNTHROTTLED, dev_server
 from botarmy.logging import configure_logging
@@ -46,6 +46,7 @@ class Options:
     providers_rpm: int | None = None  # the fake's limit; None: half of providers_runs
     fault_runs: int = 30  # runs against the fake that faults 30 % of requests
     unthrottled: bool = True  # step latency again on a dev server without the 20/s transfer-queue read limit
+    only_shapes: bool = False  # just the shapes phase (engine ÷ plain chain per workflow shape), printed as JSON
 
 
 @asynccontextmanager
@@ -116,6 +117,7 @@ async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[st
     quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
     latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
     latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
+    latency["shapes"] = await shape_latency(bench, opts.rounds)  # issue 16: engine ÷ plain chain ≤ 1.2
     # an amortised figure over a real workflow: all events of a greenfield run and its children, per step
     sample = await bench.engine_run(greenfield, GREENFIELD_INPUTS)
     sizes = await history_bytes(bench.client, sample.workflow_id)
@@ -160,20 +162,32 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--fault-runs", type=int, default=30, help="runs against a fake provider faulting 30%% of requests")
     p.add_argument("--no-unthrottled", dest="unthrottled", action="store_false",
                    help="skip the step latency phase on a dev server with unthrottled workflow-task dispatch")
+    p.add_argument("--only-shapes", action="store_true",
+                   help="only the shapes phase (no loop, loop 2x3, loop 8x1); prints JSON, leaves RESULTS.md as is")
     a = p.parse_args(argv)
     return Options(
         rounds=a.rounds, concurrency=a.concurrency, throughput_rounds=a.throughput_rounds,
         sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
         validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,
         profile=a.profile, profile_runs=a.profile_runs, providers_runs=a.providers_runs,
-        providers_rpm=a.providers_rpm, fault_runs=a.fault_runs, unthrottled=a.unthrottled,
+        providers_rpm=a.providers_rpm, fault_runs=a.fault_runs, unthrottled=a.unthrottled, only_shapes=a.only_shapes,
     )
+
+
+async def shapes_only(opts: Options, address: str) -> dict[str, Any]:
+    async with bench_on(address, opts.database_url) as (bench, _), workers(bench):
+        return {"machine": machine_info(), "rounds": opts.rounds, "shapes": await shape_latency(bench, opts.rounds)}
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     configure_logging("WARNING")  # structlog would otherwise print to stdout, where the JSON goes
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if opts.only_shapes:
+        with dev_server() as address:
+            json.dump(asyncio.run(shapes_only(opts, opts.address or address)), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
     if opts.address:
         results = asyncio.run(run_bench(opts, opts.address, OUT_DIR))
     else:

@@ -7,9 +7,11 @@ request body are refused for the same reasons with the same words.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bmad.limits import Limits, input_problems
 from bmad.placeholders import variable_names
 from bmad.plan import Plan, TemplateSection
 
@@ -134,11 +136,13 @@ class _Rules:
 
 
 def check_run_inputs(
-    plan: Plan, inputs: dict[str, Any], artifacts: list[str] | tuple[str, ...] = (),
-    approve: str | list[str] = "none",
+    plan: Plan, inputs: dict[str, Any], artifacts: list[str] | tuple[str, ...] | Mapping[str, int] = (),
+    approve: str | list[str] = "none", limits: Limits | None = None,
 ) -> RunInputs:
     """The inputs with conditions made booleans, and the approve policy as "all", "none" or agent ids; raises
-    InvalidInputs naming every problem: unknown keys, ill-typed values, unknown artifact names or agents."""
+    InvalidInputs naming every problem: unknown keys, ill-typed values, unknown artifact names or agents, and
+    what is over a limit (bmad.limits: the inputs' total size, a repeat's iterations, `artifacts` given as
+    name -> bytes over the document size)."""
     problems: list[InputProblem] = []
     out: dict[str, Any] = {}
     rules = _Rules.of(plan)
@@ -154,6 +158,10 @@ def check_run_inputs(
                           else f"{plan.workflow_id} takes none")
             problems.append(InputProblem("artifacts", name, f"unknown external document; {known_docs}"))
     policy = _approve_policy(plan, approve, problems)
+    repeats = {k: out.get(k, plan.input_defaults.get(k)) for k in rules.repeats if k in out or k in plan.input_defaults}
+    documents = dict(artifacts) if isinstance(artifacts, Mapping) else {}
+    problems.extend(InputProblem("artifacts" if p.field == "artifacts" else "inputs", p.key, p.message)
+                    for p in input_problems(limits or Limits(), out, repeats, documents))
     if problems:
         raise InvalidInputs(problems)
     return RunInputs(out, policy)

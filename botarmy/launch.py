@@ -81,4 +81,6 @@ async def launch(
         log.warning("run.start_failed", run_id=rid, error=str(exc))
         await asyncio.to_thread(store.finish_run, rid, "failed", f"could not start: {exc}")
         raise
-    return Launched(rid, wid, handle)
+    # by workflow id alone: a long run continues as new under the same id, and a handle pinned to its first
+    # execution would query (and cancel) that one, not the run as it is now
+    return Launched(rid, wid, client.get_workflow_handle_for(BmadRunWorkflow.run, handle.id))

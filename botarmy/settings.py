@@ -8,6 +8,10 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bmad.limits import Limits
+
+_LIMITS = Limits()
+
 HOME_DIR = Path(".botarmy")
 
 
@@ -74,11 +78,27 @@ class Settings(BaseSettings):
     retry_initial_s: float = 1.0
     retry_backoff: float = 2.0
     retry_max_attempts: int = 4
+    # a run with a long loop continues as new (same workflow id, its state carried) past this many history events,
+    # or earlier when Temporal suggests it; Temporal's hard limit is 51,200 events
+    continue_as_new_events: int = 10_000
     # an activity rides out a database outage this long (retrying its idempotent store calls) before failing
     store_outage_s: float = 60.0
     # how long a workflow task waits for the worker that has the run cached before any worker takes it: short,
     # so a run resumes quickly after its worker died (the SDK default is 10 s)
     sticky_schedule_to_start_s: float = 3.0
+
+    # limits on what a request may carry (bmad/limits.py says why each default is what it is), checked at the edge
+    # by the CLI and the API alike
+    max_comment_bytes: int = Field(default=_LIMITS.comment_bytes, gt=0)
+    max_run_comments_bytes: int = Field(default=_LIMITS.run_comments_bytes, gt=0)
+    max_amendment_bytes: int = Field(default=_LIMITS.amendment_bytes, gt=0, le=1_048_576)  # the workflow's own cap
+    max_run_input_bytes: int = Field(default=_LIMITS.run_input_bytes, gt=0)
+    max_document_bytes: int = Field(default=_LIMITS.document_bytes, gt=0)
+    max_loop_items: int = Field(default=_LIMITS.loop_items, gt=0)
+    # API request bodies; over it a request is refused before it is read (a field over its own limit is named)
+    max_request_bytes: int = Field(default=1_048_576, gt=0)
+    # the worker compares running runs in the store with their Temporal workflows this often (botarmy/reconcile.py)
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
 
     log_level: str = "INFO"
     # API: origins allowed by CORS (none by default), as a JSON list in BOTARMY_CORS_ORIGINS
@@ -110,6 +130,12 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("on", "off"):
             return value.strip().lower() == "on"
         return value
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(comment_bytes=self.max_comment_bytes, run_comments_bytes=self.max_run_comments_bytes,
+                      amendment_bytes=self.max_amendment_bytes, run_input_bytes=self.max_run_input_bytes,
+                      document_bytes=self.max_document_bytes, loop_items=self.max_loop_items)
 
     @property
     def web_ui_url(self) -> str:

@@ -32,6 +32,7 @@ from workflows.contracts import (
     RunInput,
     RunResult,
     StepPolicy,
+    control_inputs,
 )
 from workflows.run import BmadRunWorkflow
 
@@ -128,12 +129,15 @@ async def start_run(
     store: Store | None = None,
     console_url: str | None = None,
     parent_run_id: str | None = None,
+    continue_as_new_events: int | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest.
 
     The run is pinned to `run_model` (default: the model settings in force here, see `resolve_run_model`),
     stored by hash in `store` (default: the settings' database) before the workflow starts; a model setting
-    that cannot be used raises ModelConfigError before anything is written.
+    that cannot be used raises ModelConfigError before anything is written. Its inputs are stored by hash too:
+    the workflow carries the hash and the few inputs it reads itself. `continue_as_new_events` (default: the
+    settings') is the history length past which a long loop continues as new.
     """
     if run_model is None:
         run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
@@ -141,13 +145,19 @@ async def start_run(
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
     store = store or get_store(settings.database_url)
-    await asyncio.to_thread(store.pin_model, rid, run_model.sha256, run_model.spec, run_model.body())
+    def write(pinned: Store) -> str:  # one thread hop: the pin, then the inputs (by hash: the workflow carries it)
+        pinned.pin_model(rid, run_model.sha256, run_model.spec, run_model.body())
+        return pinned.save_inputs(inputs)
+
+    inputs_ref = await asyncio.to_thread(write, store)
+    outline = plan.outline()
     return await client.start_workflow(
         BmadRunWorkflow.run,
         RunInput(
             run_id=rid,
-            outline=plan.outline(),
-            inputs=inputs,
+            outline=outline,
+            inputs=control_inputs(outline, inputs),
+            inputs_ref=inputs_ref,
             artifacts=artifacts or {},
             auto_approve=auto_approve,
             policy=policy_from(settings),
@@ -158,6 +168,7 @@ async def start_run(
             ),
             model_ref=run_model.sha256,
             console_url=console_url or settings.console_url,
+            continue_as_new_events=continue_as_new_events or settings.continue_as_new_events,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

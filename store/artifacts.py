@@ -66,6 +66,10 @@ def put_blob(s: Session, sha256: str, content: bytes, lookup: bool = True) -> No
     s.connection().execute(stmt, {"sha256": sha256, "size": len(content), "content": content})
 
 
+def read_blob(s: Session, sha256: str) -> bytes | None:
+    return s.scalar(select(Blob.content).where(Blob.sha256 == sha256))
+
+
 def insert_next_version(
     s: Session, run_id: str, name: str, step_key: str, sha256: str, size: int, media_type: str,
     input_sha256: str | None = None,

@@ -44,6 +44,15 @@ def append_once(s: Session, run_id: str, type_: str, data: dict[str, Any], match
     return append(s, run_id, type_, data)
 
 
+def comment_bytes(s: Session, run_id: str, type_: str) -> int:
+    """The bytes of the `comment` of every event of one type of a run (its decisions' comments)."""
+    total = 0
+    for (data,) in s.connection().execute(_DATA_OF_TYPE, {"run_id": run_id, "type": type_}):
+        comment = (data or {}).get("comment")
+        total += len(comment.encode()) if isinstance(comment, str) else 0
+    return total
+
+
 def list_after(s: Session, run_id: str, after_seq: int) -> list[EventRow]:
     rows = s.scalars(select(Event).where(Event.run_id == run_id, Event.seq > after_seq).order_by(Event.seq))
     return [EventRow(seq=row.seq, type=row.type, data=row.data, created_at=row.created_at) for row in rows]

@@ -251,6 +251,25 @@ def set_step_statuses(s: Session, run_id: str, rows: list[tuple[str, str, str | 
     s.connection().execute(built(s, "set_step_status", _set_step_status_stmt), params)
 
 
+_OPEN_STEPS = ("pending", "running", "retrying")
+
+
+def end_if_running(s: Session, run_id: str, status: str, error: str) -> bool:
+    """End a run the store still shows running (`status`, `error`), closing its open steps: a started step
+    failed with `error`, one that never started skipped. False when the run is not running (it ended itself)."""
+    now = utcnow()
+    ended = s.connection().execute(
+        update(Run).where(_RUNS.run_id == run_id, _RUNS.status == "running")
+        .values(status=status, error=error, finished_at=func.coalesce(_RUNS.finished_at, now)))
+    if not ended.rowcount:
+        return False
+    s.connection().execute(
+        update(Step).where(_STEPS.run_id == run_id, _STEPS.status.in_(_OPEN_STEPS))
+        .values(status=case((_STEPS.status == "pending", "skipped"), else_="failed"),
+                error=case((_STEPS.status == "pending", _STEPS.error), else_=error), finished_at=now))
+    return True
+
+
 def check_step_status(status: str) -> None:
     if status not in STEP_STATUSES:
         raise ValueError(f"unknown step status {status!r}; expected one of {sorted(STEP_STATUSES)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time
@@ -90,6 +91,24 @@ class Store:
             raise KeyError(definition_hash)
         return body
 
+    # run inputs: stored once by the sha256 of their canonical JSON (a blob), so the workflow and its steps carry
+    # the hash, not the values
+
+    def save_inputs(self, inputs: dict[str, Any]) -> str:
+        body = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        sha256 = hashlib.sha256(body).hexdigest()
+        with self._write() as s:
+            artifacts.put_blob(s, sha256, body)
+        return sha256
+
+    def load_inputs(self, sha256: str) -> dict[str, Any]:
+        with self._read() as s:
+            body = artifacts.read_blob(s, sha256)
+        if body is None:
+            raise KeyError(sha256)
+        inputs: dict[str, Any] = json.loads(body)
+        return inputs
+
     # model pins (providers/pin.py RunModel): stored once by hash, like plans
 
     def pin_model(self, run_id: str, sha256: str, spec: str, body: str) -> None:
@@ -149,6 +168,18 @@ class Store:
             if not runs.finish_run(s, run_id, status, error, decisions):
                 raise KeyError(run_id)
             return events.append_once(s, run_id, *event, {})
+
+        return self._write_retrying(write)
+
+    def end_if_running(self, run_id: str, status: str, error: str) -> int | None:
+        """End a run that the store shows running but that ended outside BotArmy's code (botarmy/reconcile.py):
+        its status and error, its open steps closed, its `run.<status>` event, in one transaction; the event's
+        seq, or None when the run was not running any more."""
+
+        def write(s: Session) -> int | None:
+            if not runs.end_if_running(s, run_id, status, error):
+                return None
+            return events.append_once(s, run_id, f"run.{status}", {"error": error, "reconciled": True}, {})
 
         return self._write_retrying(write)
 
@@ -398,6 +429,11 @@ class Store:
     ) -> int | None:
         """Append unless this event (same type, same `match` items) is stored already; None when it was."""
         return self._write_retrying(lambda s: events.append_once(s, run_id, type, data, match or {}))
+
+    def decision_comment_bytes(self, run_id: str) -> int:
+        """How many bytes of comments the run's decisions carry so far (its `approval.resolved` events)."""
+        with self._read() as s:
+            return events.comment_bytes(s, run_id, "approval.resolved")
 
     def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
         with self._read() as s:

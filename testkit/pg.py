@@ -99,3 +99,59 @@ def pg_ctlcluster(action: str, timeout_s: int = 120) -> None:
             capture_output=True,
             timeout=timeout_s,
         )
+
+
+PG_BIN = Path(os.environ.get("BOTARMY_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class PrivateServer:
+    """A throwaway PostgreSQL cluster of a test's own (initdb into a temp dir, its own port): a test may stop
+    and start it to make an outage, which it must never do to the shared cluster other tests use."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root, self.port = root, port
+        self.data, self.log = root / "data", root / "server.log"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *args: str, timeout_s: float = 60) -> None:
+        # initdb and postgres refuse to run as root: as root, run them as the postgres user
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=timeout_s, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+
+    def init(self) -> PrivateServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", str(self.root)], check=True)
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
+                  "-E", "UTF8")
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
+                  "-t", "60", "start", timeout_s=90)
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+
+@contextmanager
+def private_postgres(port: int) -> Iterator[PrivateServer]:
+    """A private cluster on `port` in a temp dir of its own (the postgres user must reach it: not under a test's
+    0700 tmp_path), started; stopped (if it runs) and removed afterwards."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="botarmy-pg-"))
+    server = PrivateServer(root, port).init()
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        except RuntimeError:
+            pass  # the test left it stopped
+        shutil.rmtree(root, ignore_errors=True)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from bmad.artifacts import COLLECTIVE
+from bmad.inputs import ENGINE_INPUTS
 from bmad.plan import OutlineStep, PlanOutline
 
 SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
@@ -157,10 +158,27 @@ class Budget(BaseModel):
     calls: int = 0  # agent steps paid so far (the next step is expected to cost their average)
 
 
+class RunCarry(BaseModel):
+    """What a run carries into its next execution when it continues as new (a long loop, past the threshold of
+    history events): its state, and where in the loop it goes on."""
+
+    steps: list[StepState]
+    artifacts: dict[str, ArtifactPointer]
+    decisions: list[Decision] = Field(default_factory=list)
+    approvals: list[DecisionRecord] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
+    block_start: int  # the repeat block it is in (index of its first step)
+    next_iteration: int  # 1-based: the iteration it goes on with
+    continued: int = 1  # how many times the run has continued as new
+
+
 class RunInput(BaseModel):
     run_id: str
     outline: PlanOutline
+    # with `inputs_ref`: only the inputs the interpreter reads (control_inputs); without (runs started before
+    # inputs travelled by reference): all of them
     inputs: dict[str, Any] = Field(default_factory=dict)
+    inputs_ref: str | None = None  # sha256 of all the run's inputs, stored once (store: blobs)
     artifacts: dict[str, ArtifactPointer] = Field(default_factory=dict)  # external inputs given with the run
     auto_approve: bool = False
     policy: StepPolicy = Field(default_factory=StepPolicy)
@@ -170,12 +188,17 @@ class RunInput(BaseModel):
     # before pins): the worker's own model settings
     model_ref: str | None = None
     console_url: str | None = None  # the web console: a waiting run's current details link to its approval
+    # continue as new past this many history events (checked between loop iterations), besides when Temporal
+    # suggests it; None: only when Temporal suggests it
+    continue_as_new_events: int | None = None
+    carry: RunCarry | None = None  # set in an execution that continues a run
 
 
 class IterationInput(BaseModel):
     run_id: str
     outline: PlanOutline
     inputs: dict[str, Any]
+    inputs_ref: str | None = None
     start: int
     end: int
     iteration: int  # 1-based
@@ -237,9 +260,10 @@ class StartRunInput(BaseModel):
     workflow_id: str
     temporal_workflow_id: str
     definition_hash: str
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]  # with inputs_ref: the control inputs only; the activity records the stored ones
     steps: list[StepRow]
     model_ref: str | None = None
+    inputs_ref: str | None = None
 
 
 class FinishRunInput(BaseModel):
@@ -264,6 +288,9 @@ class AgentStepInput(BaseModel):
     feedback: str | None = None
     variables: dict[str, Any] = Field(default_factory=dict)  # run inputs that fill `{{name}}` in templates
     model_ref: str | None = None  # the run's model pin (RunInput.model_ref)
+    # the run's stored inputs (RunInput.inputs_ref): the activity loads its variables from them, and `variables`
+    # stays empty, so a large input is in the history once (the run's start), not once per step
+    inputs_ref: str | None = None
 
 
 class AgentStepResult(BaseModel):
@@ -278,6 +305,23 @@ class AgentStepResult(BaseModel):
 
 
 COLLECTIVE_INPUTS = COLLECTIVE  # defined with the definitions that name them (bmad/ imports nothing of ours)
+
+
+def control_inputs(outline: PlanOutline, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs the interpreter itself reads: conditions, route choices, repeat counts or lists and the engine's
+    own (`skip`, `skip_optional`). The rest (what fills templates) stays in the store, referenced by hash."""
+    names = set(ENGINE_INPUTS) | {b.input_name for b in outline.repeat_blocks}
+    for step in outline.steps:
+        if step.condition:
+            names.add(step.condition)
+        if step.routes:
+            names.add(step.condition or step.id)
+    return {k: v for k, v in inputs.items() if k in names}
+
+
+def template_variables(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The run inputs a step's templates may use: all but the engine's reserved `_` names."""
+    return {k: v for k, v in inputs.items() if not k.startswith("_")}
 
 
 def output_name(step: OutlineStep, scope: str | None = None) -> str:

@@ -1,7 +1,7 @@
 """Runs the steps of a PlanOutline inside a workflow: conditions, optional steps, one activity per agent step.
 
-Deterministic workflow code only: no I/O, clocks or randomness. Shared by the run workflow and its
-per-iteration child workflows.
+Deterministic workflow code only: no I/O, clocks or randomness. Shared by the run workflow and, in runs started
+before loops ran inline, its per-iteration child workflows.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
         StepPolicy,
         StepState,
         output_name,
+        template_variables,
     )
 
 _AMEND_TIMEOUT = timedelta(seconds=60)
+_INPUTS_BY_REF = "inputs-by-reference"
 
 _FALSE = {"false", "no", "n", "0", "off", ""}
 
@@ -60,8 +62,13 @@ class Interpreter:
         auto_approve: bool = False,
         budget: Budget | None = None,
         model_ref: str | None = None,
+        inputs_ref: str | None = None,
     ) -> None:
         self.model_ref = model_ref
+        self.inputs_ref = inputs_ref  # set: `inputs` holds the control inputs only, steps load the rest
+        self.iteration_summaries = False  # loops run inline: a step's summary names its iteration
+        # steps load the run's inputs by `inputs_ref`: decided once, when the workflow starts (see `uses_patches`)
+        self.inputs_by_ref = False
         self.budget = budget.model_copy() if budget else Budget()
         self.stopped: str | None = None  # set when a person stops the run at a budget pause
         self.gate = gate or ApprovalGate(run_id)
@@ -76,6 +83,15 @@ class Interpreter:
         self.steps: dict[str, StepState] = {}
         self.current: str | None = None
         self.exited: str | None = None  # set when a route branch ends the workflow
+
+    def uses_patches(self) -> None:
+        """Decide the patches this code path depends on in the workflow's first activation, before anything else.
+
+        A `workflow.patched` call made later, right after a local activity (the run's `start_run`), can land in
+        another workflow task on replay than it did when recorded (when the local activity's result came after its
+        task completed), and replay then sees a marker it did not ask for; asked first, its marker is always in the
+        first task. Only a run started with its inputs stored (RunInput.inputs_ref) records this one."""
+        self.inputs_by_ref = self.inputs_ref is not None and workflow.patched(_INPUTS_BY_REF)
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
         key = step_key(step, iteration)
@@ -253,6 +269,12 @@ class Interpreter:
                 )
             await self.execute(step, st, iteration, item, scope, revision, answer.comment)
 
+    def summary(self, step: OutlineStep, name: str, scope: str | None, again: str) -> str:
+        """What the Web UI shows of a step's activity: `sm → story.md (epic 3)` inside a loop."""
+        if scope and self.iteration_summaries:
+            return f"{step.agent} → {output_name(step)} ({scope.replace('-', ' ')}){again}"
+        return f"{step.agent} → {name}{again}"
+
     async def execute(
         self, step: OutlineStep, st: StepState, iteration: int | None, item: Any, scope: str | None,
         revision: int = 0, feedback: str | None = None,
@@ -264,6 +286,7 @@ class Interpreter:
         again = f" (revision {revision})" if revision else ""
         workflow.set_current_details(
             f"Step {agents.index(step.index) + 1}/{len(agents)} `{st.key}`: {step.agent} → {name}{again}")
+        by_ref = self.inputs_by_ref
         result = await workflow.execute_activity(
             ACTIVITY_AGENT_STEP,
             AgentStepInput(
@@ -277,8 +300,9 @@ class Interpreter:
                 available=self.artifacts,
                 revision=revision,
                 feedback=feedback,
-                variables={k: v for k, v in self.inputs.items() if not k.startswith("_")},
+                variables={} if by_ref else template_variables(self.inputs),
                 model_ref=self.model_ref,
+                inputs_ref=self.inputs_ref if by_ref else None,
             ),
             result_type=AgentStepResult,
             start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_s),
@@ -288,7 +312,7 @@ class Interpreter:
                 backoff_coefficient=self.policy.retry_backoff,
                 maximum_attempts=self.policy.retry_max_attempts,
             ),
-            summary=f"{step.agent} → {name}{again}",
+            summary=self.summary(step, name, scope, again),
         )
         st.status, st.artifact = "completed", result.artifact
         self.artifacts[result.artifact.name] = result.artifact

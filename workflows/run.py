@@ -1,4 +1,5 @@
-"""The interpreter workflows: `BmadRun` executes a compiled plan; `BmadIteration` runs one repeat iteration."""
+"""The interpreter workflows: `BmadRun` executes a compiled plan, its loops inline (continuing as new past a
+threshold of history events); `BmadIteration` ran one repeat iteration as a child, in runs started before."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         FinishRunInput,
         IterationInput,
         IterationResult,
+        RunCarry,
         RunInput,
         RunProgress,
         RunResult,
@@ -35,6 +37,7 @@ _RECORD_TIMEOUT = timedelta(seconds=60)
 
 _LOCAL_RECORDS = "bookkeeping-as-local-activities"
 _CLEAR_WAITING = "waiting-cleared-when-run-ends"
+_INLINE_LOOPS = "inline-loops"
 
 
 async def _record(name: str, arg: StartRunInput | FinishRunInput, summary: str) -> None:
@@ -122,7 +125,8 @@ class BmadIterationWorkflow:
     @workflow.run
     async def run(self, inp: IterationInput) -> IterationResult:
         interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, inp.artifacts, inp.decisions,
-                             self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
+                             self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref, inp.inputs_ref)
+        interp.uses_patches()
         try:
             await interp.run_range(inp.start, inp.end, inp.iteration, inp.item, inp.scope)
         except ApplicationError as err:
@@ -151,9 +155,18 @@ class BmadRunWorkflow:
         artifacts = dict(inp.artifacts)
         self._gate = ApprovalGate(inp.run_id, console_url=inp.console_url)
         self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
-                                   self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref)
+                                   self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref,
+                                   inp.inputs_ref)
         self._status = "running"
         self._error: str | None = None
+        self._inline_loops = False
+        if inp.carry is not None:  # a run that continued as new: its state as it was
+            carry = inp.carry
+            self._interp.steps = {st.key: st for st in carry.steps}
+            self._interp.artifacts = dict(carry.artifacts)
+            self._interp.decisions = list(carry.decisions)
+            self._interp.budget = carry.budget.model_copy()
+            self._gate.records = list(carry.approvals)
 
     @workflow.update
     async def decide(self, decision: ApprovalDecision) -> DecisionRecord:
@@ -196,28 +209,14 @@ class BmadRunWorkflow:
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
-        outline = inp.outline
-        try:
-            rows = all_step_rows(outline, inp.inputs)
-        except ApplicationError as err:
-            await self._finish(inp, "failed", err.message)
-            raise
-        for row in rows:  # every step is visible as pending from the start
-            step = next(s for s in outline.steps if s.id == row.step_id)
-            self._interp.state(step, row.iteration)
-        await _record(
-            ACTIVITY_START_RUN,
-            StartRunInput(
-                run_id=inp.run_id,
-                workflow_id=outline.workflow_id,
-                temporal_workflow_id=workflow.info().workflow_id,
-                definition_hash=outline.definition_hash,
-                inputs=inp.inputs,
-                steps=rows,
-                model_ref=inp.model_ref,
-            ),
-            f"record run of {outline.workflow_id}",
-        )
+        # patches decided first, in the first workflow task (see Interpreter.uses_patches): runs recorded before
+        # loops ran inline start one child workflow per iteration
+        self._interp.uses_patches()
+        self._inline_loops = workflow.patched(_INLINE_LOOPS)
+        if inp.carry is None:
+            await self._begin(inp)
+        else:
+            workflow.set_current_details(f"Continued ({inp.carry.continued}×) at iteration {inp.carry.next_iteration}")
         try:
             await self._execute(inp)
             if self._interp.stopped:
@@ -241,6 +240,32 @@ class BmadRunWorkflow:
             decisions=self._interp.decisions, approvals=self._gate.records,
         )
 
+    async def _begin(self, inp: RunInput) -> None:
+        """Every step visible as pending from the start, and the run recorded (once: not when it continues)."""
+        outline = inp.outline
+        try:
+            rows = all_step_rows(outline, inp.inputs)
+        except ApplicationError as err:
+            await self._finish(inp, "failed", err.message)
+            raise
+        for row in rows:
+            step = next(s for s in outline.steps if s.id == row.step_id)
+            self._interp.state(step, row.iteration)
+        await _record(
+            ACTIVITY_START_RUN,
+            StartRunInput(
+                run_id=inp.run_id,
+                workflow_id=outline.workflow_id,
+                temporal_workflow_id=workflow.info().workflow_id,
+                definition_hash=outline.definition_hash,
+                inputs=inp.inputs,
+                steps=rows,
+                model_ref=inp.model_ref,
+                inputs_ref=inp.inputs_ref,
+            ),
+            f"record run of {outline.workflow_id}",
+        )
+
     async def _stop(self, inp: RunInput, why: str) -> RunResult:
         """A person stopped the run at a budget pause: it ends, recorded as stopped, not as a failure."""
         self._interp.exited = why
@@ -254,7 +279,7 @@ class BmadRunWorkflow:
         interp = self._interp
         blocks = {b.start: b for b in inp.outline.repeat_blocks}
         main = sum(1 for s in inp.outline.steps if s.route_of is None)  # route branches come after
-        i = 0
+        i, resume = (inp.carry.block_start, inp.carry.next_iteration) if inp.carry else (0, 1)
         while i < main:
             if interp.stopped:
                 return
@@ -266,11 +291,50 @@ class BmadRunWorkflow:
                 await interp.run_step(inp.outline.steps[i])
                 i += 1
                 continue
-            for n, item in enumerate(iteration_items(block, inp.inputs, inp.outline.input_defaults), start=1):
+            items = iteration_items(block, inp.inputs, inp.outline.input_defaults)
+            inline = self._inline_loops
+            for n, item in enumerate(items, start=1):
+                if n < resume:
+                    continue
                 if interp.stopped:
                     return
-                await self._iteration(inp, block, n, item)
+                if not inline:
+                    await self._iteration(inp, block, n, item)
+                    continue
+                await self._inline_iteration(block, n, item)
+                if n < len(items) and not interp.stopped and self._history_full(inp):
+                    await self._continue_as_new(inp, block, n + 1)
+            resume = 1
             i = block.end + 1
+
+    async def _inline_iteration(self, block: RepeatBlock, n: int, item: Any) -> None:
+        """One iteration in the run's own workflow; a route that exits ends the iteration, as a child did."""
+        interp = self._interp
+        scope = scope_name(block, n)
+        interp.current = scope
+        interp.iteration_summaries = True
+        workflow.set_current_details(f"Iteration {scope} (steps {block.start + 1}–{block.end + 1})")
+        exited = interp.exited
+        await interp.run_range(block.start, block.end, n, item, scope)
+        interp.exited = exited
+
+    @staticmethod
+    def _history_full(inp: RunInput) -> bool:
+        info = workflow.info()
+        limit = inp.continue_as_new_events
+        return info.is_continue_as_new_suggested() or (limit is not None and info.get_current_history_length() >= limit)
+
+    async def _continue_as_new(self, inp: RunInput, block: RepeatBlock, next_iteration: int) -> None:
+        """Go on in a new execution of the same workflow id, carrying the run's state, once every Update or
+        signal handler in flight has finished (between iterations nothing waits for a person)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        interp = self._interp
+        carry = RunCarry(
+            steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
+            approvals=self._gate.records, budget=interp.budget, block_start=block.start,
+            next_iteration=next_iteration, continued=(inp.carry.continued + 1) if inp.carry else 1,
+        )
+        workflow.continue_as_new(inp.model_copy(update={"carry": carry}))
 
     async def _iteration(self, inp: RunInput, block: RepeatBlock, n: int, item: Any) -> None:
         interp = self._interp
@@ -283,6 +347,7 @@ class BmadRunWorkflow:
                 run_id=inp.run_id,
                 outline=inp.outline,
                 inputs=inp.inputs,
+                inputs_ref=inp.inputs_ref,
                 start=block.start,
                 end=block.end,
                 iteration=n,

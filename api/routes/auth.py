@@ -111,8 +111,11 @@ async def create_token(body: TokenCreate, state: StateDep) -> TokenCreated:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response, dependencies=[Admin])
-async def revoke_token(token_id: str, state: StateDep) -> Response:
-    """Revoke a token; the console sessions made from it end too. 404 for no such live token."""
+async def revoke_token(token_id: str, state: StateDep, user: CurrentUser) -> Response:
+    """Revoke a token; the console sessions made from it end too. 404 for no such live token; 409 for the token
+    this request is signed in with (revoke it from another sign-in, or with `botarmy token revoke`)."""
+    if token_id == user.token_id:
+        raise Problem(409, "this request is signed in with that token; revoke it from another sign-in")
     if not await asyncio.to_thread(state.store.identity.revoke, token_id):
         raise Problem(404, f"no live token {token_id!r}")
     return Response(status_code=204)

@@ -10,17 +10,20 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from temporalio import workflow
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
-from api.deps import Operator, RunDep, StateDep
+from api.deps import Operator, RunDep, StateDep, get_view
 from api.problems import PROBLEM_RESPONSES, Problem, TemporalUnavailable, definition_problem
 from api.progress import pending_approvals, query_progress
 from api.schemas import Accepted, RunCreate, RunCreated, RunPage, RunSummary
 from bmad import Catalog, DefinitionError, compile_workflow
 from bmad.inputs import InvalidInputs, RunInputs, check_run_inputs
+from bmad.limits import Limits
 from bmad.plan import Plan
 from bmad.teams import team_refusal
 from botarmy.launch import launch
+from botarmy.reconcile import reconcile_run
 from botarmy.runview import run_object
 from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, web_ui_link
@@ -64,7 +67,7 @@ def invalid_inputs(exc: InvalidInputs) -> Problem:
     return Problem(422, detail, type="urn:botarmy:problem:validation", errors=errors)
 
 
-def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
+def compile_plan(catalog: Catalog, body: RunCreate, limits: Limits | None = None) -> tuple[Plan, RunInputs]:
     """The plan for the request and its checked inputs, or a 422 problem naming what is wrong with them."""
     if body.workflow not in catalog.workflows:
         known = ", ".join(sorted(catalog.workflows)) or "none"
@@ -75,7 +78,8 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
         raise definition_problem(body.workflow, exc) from None
     try:
         approve = list(body.approve) if isinstance(body.approve, dict) else body.approve
-        checked = check_run_inputs(plan, body.inputs, list(body.artifacts), approve)
+        documents = {name: len(text.encode()) for name, text in body.artifacts.items()}
+        checked = check_run_inputs(plan, body.inputs, documents, approve, limits)
     except InvalidInputs as exc:
         raise invalid_inputs(exc) from None
     if body.team is not None and (why := team_refusal(catalog, body.team, body.workflow)) is not None:
@@ -87,7 +91,7 @@ def compile_plan(catalog: Catalog, body: RunCreate) -> tuple[Plan, RunInputs]:
 async def create_run(body: RunCreate, state: StateDep, request: Request, response: Response) -> RunCreated:
     """Compile the workflow, store its plan, and start the run on Temporal."""
     catalog = await asyncio.to_thread(lambda: state.catalog)
-    plan, checked = compile_plan(catalog, body)
+    plan, checked = compile_plan(catalog, body, state.settings.limits)
     run_model = await asyncio.to_thread(run_model_of, state.settings)
     client = await state.temporal()  # 503 before anything is written when Temporal is down
     settings = state.settings
@@ -147,16 +151,32 @@ async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
 
     `pending_approvals` is null when the workflow could not be asked (Temporal down, no worker in time)."""
     settings = state.settings
-    body = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
     pending: list[dict[str, Any]] | None = []
     if view.status == "running":
         try:
-            progress = await query_progress(await state.temporal(), view.temporal_workflow_id)
+            client = await state.temporal()
+            # a closed workflow still answers queries (as it was): ask whether it was closed outside our code
+            view = await reconciled(client, state, view)
+            progress = await query_progress(client, view.temporal_workflow_id) if view.status == "running" else None
         except TemporalUnavailable:
             progress = None
         pending = None if progress is None else [p.model_dump() for p in pending_approvals(progress)]
+        pending = [] if view.status != "running" else pending
+    body = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
     body["pending_approvals"] = pending
     return JSONResponse(body)
+
+
+async def reconciled(client: Client, state: StateDep, view: RunView) -> RunView:
+    """The run as the store has it after botarmy.reconcile looked at its workflow (unchanged unless Temporal
+    closed it outside our code)."""
+    try:
+        if await reconcile_run(client, state.store, view) is None:
+            return view
+    except RPCError as err:  # the stored status stands until Temporal answers again
+        log.warning("run.reconcile_failed", run_id=view.run_id, error=err.message)
+        return view
+    return await asyncio.to_thread(get_view, state.store, view.run_id)
 
 
 _SPELLED = {WorkflowExecutionStatus.CANCELED: "cancelled"}  # Temporal's enum name; the product says "cancelled"
@@ -171,7 +191,11 @@ async def cancel_run(view: RunDep, state: StateDep) -> Accepted:
     described = await handle.describe()
     if described.status != WorkflowExecutionStatus.RUNNING:
         current = _SPELLED.get(described.status, described.status.name.lower()) if described.status else "unknown"
-        raise Problem(409, f"run {run_id!r} is not running (it is {current})")
+        now = await reconciled(client, state, view)
+        if now.status != "running" or view.status != "running":
+            raise Problem(409, f"run {run_id!r} has already ended (it is {now.status})"
+                               + (f": {now.error}" if now.error else ""))
+        raise Problem(409, f"run {run_id!r} is not running (Temporal has it {current})")
     await handle.cancel()
     return Accepted(run_id=run_id, status="cancelling")
 

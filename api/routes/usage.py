@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
-from api.deps import RunDep, StoreDep
+from api.deps import RunDep, Since, StoreDep
 from api.problems import PROBLEM_RESPONSES
 from store import UsageDay, UsageGroup, UsageSummary, UsageTotals
 
@@ -106,18 +105,6 @@ def run_usage(view: RunDep, store: StoreDep) -> RunUsage:
     return RunUsage(run_id=run_id, calls=calls, **_summary(store.usage_summary(run_id)))
 
 
-_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ].+)?")
-
-
-def _iso_8601_only(value: object) -> object:
-    # pydantic would also take a number as seconds since 1970 ("0.5" is then a time): refused, so that a client
-    # passing a duration or a typo learns it at once instead of getting totals since 1970
-    if isinstance(value, str) and not _ISO_8601.fullmatch(value.strip()):
-        raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T09:00:00Z (not a number or a duration)")
-    return value
-
-
-Since = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 
 
 @router.get("/usage", response_model=UsageSince)

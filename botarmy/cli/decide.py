@@ -10,20 +10,31 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from bmad.limits import LimitExceeded
+from botarmy.decisions import check_decision_limits
 from botarmy.settings import Settings
 from botarmy.temporal import connect
 from store import get_store
 from workflows.contracts import ApprovalDecision
 from workflows.run import BmadRunWorkflow
 
+_FLAGS = {"comment": "--comment/--comment-file", "content": "--content-file"}  # the flag that gives each decision field
+
 
 async def send_decision(
     settings: Settings, run_id: str, step: str, decision: str, comment: str, content: str | None,
     by: str, role: str | None, out: Console, err: Console, choice: str | None = None,
 ) -> int:
-    view = await asyncio.to_thread(get_store(settings.database_url).get_run, run_id)
+    store = get_store(settings.database_url)
+    view = await asyncio.to_thread(store.get_run, run_id)
     if view is None:
         err.print(f"[red]error:[/red] no run {run_id!r}")
+        return 2
+    try:
+        await asyncio.to_thread(check_decision_limits, store, settings.limits, run_id, comment, content)
+    except LimitExceeded as exc:
+        for p in exc.problems:
+            err.print(f"error: {_FLAGS.get(p.field, p.field)}: {p.message}", highlight=False, markup=False)
         return 2
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     handle = client.get_workflow_handle(view.temporal_workflow_id)

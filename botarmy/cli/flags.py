@@ -47,7 +47,7 @@ def flag_lines(problems: list[InputProblem], input_pairs: list[str], artifact_pa
     files = {p.partition("=")[0].strip(): p for p in artifact_pairs}
     lines = []
     for p in problems:
-        flag = {"inputs": f"--input {given.get(p.key or '', p.key)}",
+        flag = {"inputs": f"--input {given.get(p.key or '', p.key)}" if p.key is not None else "--input",
                 "artifacts": f"--artifact {files.get(p.key or '', p.key)}",
                 "approve": f"--approve {approve}"}[p.field]
         lines.append(f"{flag}: {p.message}")

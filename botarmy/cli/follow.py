@@ -13,11 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from store import EventRow, Store
+from store import EventRow, RunView, Store
+from store.outage import is_outage
 from workflows.contracts import RunProgress
 from workflows.run import BmadRunWorkflow
 
 _DONE = {"completed", "skipped", "failed"}
+OUTAGE_RETRY_S = 1.0
 
 
 async def query_progress(handle: WorkflowHandle, timeout_s: float | None = None) -> RunProgress | None:
@@ -66,6 +68,17 @@ def describe(event: EventRow, run_id: str) -> str | None:
     return lines.get(event.type)
 
 
+async def stored_run(store: Store, run_id: str) -> RunView | None:
+    """The stored run, waiting (quietly: `follow` has said so) while the database cannot be reached."""
+    while True:
+        try:
+            return await asyncio.to_thread(store.get_run, run_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await asyncio.sleep(OUTAGE_RETRY_S)
+
+
 async def follow(
     handle: WorkflowHandle, store: Store, run_id: str, console: Console, live: bool, quiet: bool,
     poll_s: float = 0.3,
@@ -86,13 +99,30 @@ async def follow(
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
 
-    async def drain() -> None:
-        nonlocal after
-        for event in await asyncio.to_thread(store.list_events, run_id, after):
+    db_down = False
+
+    async def drain() -> bool:
+        """Show the events stored since the last drain; False while the database cannot be reached (said once,
+        the run goes on meanwhile)."""
+        nonlocal after, db_down
+        try:
+            found = await asyncio.to_thread(store.list_events, run_id, after)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            if not db_down:
+                show(f"  the database is unreachable ({type(exc).__name__}); retrying — run {run_id} goes on")
+            db_down = True
+            return False
+        if db_down:
+            show("  the database is reachable again")
+            db_down = False
+        for event in found:
             after = event.seq
             line = describe(event, run_id)
             if line and (not quiet or event.type == "approval.requested"):
                 show(line)
+        return True
 
     try:
         if bar:
@@ -107,7 +137,8 @@ async def follow(
             await drain()
             await redraw()
             await asyncio.wait([waiter], timeout=poll_s)
-        await drain()
+        while not await drain():  # the run's last events, once the database answers again
+            await asyncio.sleep(OUTAGE_RETRY_S)
         await redraw()  # the finished state, not the last poll's
     finally:
         if bar:

@@ -10,6 +10,7 @@ import typer
 
 from botarmy import devserver
 from botarmy.cli.common import fail, out
+from botarmy.cli.tokens import admin_token_line
 from botarmy.settings import Settings, get_settings
 
 WORKER_START_S = 30.0
@@ -67,6 +68,7 @@ def dev(
         raise fail(str(exc)) from None
     out.print(_server_line(settings, started), highlight=False)
     out.print(f"Web UI: {settings.web_ui_url}", highlight=False)
+    out.print(admin_token_line(settings), highlight=False)
     if detach:
         out.print(_worker_line(settings, devserver.ensure_worker(settings)), highlight=False)
         out.print("`botarmy stop` stops both", highlight=False)
@@ -96,6 +98,8 @@ def up(
     out.print(f"Web UI    {settings.web_ui_url}", highlight=False)
     out.print(f"worker    {worker}", highlight=False)
     out.print(f"API       http://{host}:{port}  docs: http://{host}:{port}/docs ({state[api]})", highlight=False)
+    out.print(f"console   http://{host}:{port}/", highlight=False)
+    out.print(f"token     {admin_token_line(settings)}", highlight=False)
     out.print(f"logs in {devserver.logs_dir(settings)}/; `make stop` (or `botarmy stop`) stops all three",
               highlight=False)
 

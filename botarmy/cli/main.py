@@ -26,6 +26,7 @@ from botarmy.cli import rerun as cli_rerun
 from botarmy.cli import runs as cli_runs
 from botarmy.cli import schedule as cli_schedule
 from botarmy.cli import serve as cli_api
+from botarmy.cli import tokens as cli_tokens
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
 from botarmy.cli.flags import InputError, flag_lines, parse_artifacts, parse_inputs
 from botarmy.cli.tables import print_table
@@ -162,7 +163,8 @@ def run(
         raise fail(str(exc)) from None
     p = compiled(workflow, bmad_dir)
     try:
-        checked = check_run_inputs(p, inputs, list(files), approve)
+        checked = check_run_inputs(p, inputs, {name: len(data) for name, data in files.items()}, approve,
+                                   get_settings().limits)
     except InvalidInputs as exc:
         for line in flag_lines(exc.problems, input or [], artifact or [], approve):
             err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
@@ -204,6 +206,7 @@ def decide(
     step: str,
     decision: Annotated[str, typer.Argument(help="approve | reject | amend | yes | no | choose | raise | stop")],
     comment: Annotated[str, typer.Option("--comment", "-m", help="feedback (reject) or a note")] = "",
+    comment_file: Annotated[Path | None, typer.Option("--comment-file", help="the comment, from a file")] = None,
     content_file: Annotated[Path | None, typer.Option("--content-file", help="amend: the edited artifact")] = None,
     by: Annotated[str, typer.Option("--by", help="who decides")] = "cli",
     role: Annotated[str | None, typer.Option("--role", help="the role you decide as")] = None,
@@ -218,6 +221,11 @@ def decide(
         raise fail(f"decision {decision} needs --choice (the branch, or the new budget)")
     if content_file is not None and not content_file.is_file():
         raise fail(f"--content-file {content_file}: no such file")
+    if comment_file is not None:
+        if comment or not comment_file.is_file():
+            raise fail(f"--comment-file {comment_file}: " + ("give -m or --comment-file, not both" if comment
+                                                             else "no such file"))
+        comment = comment_file.read_text()
     content = content_file.read_text() if content_file else None
     code = asyncio.run(
         send_decision(get_settings(), run_id, step, decision, comment, content, by, role, out, err, choice)
@@ -297,6 +305,7 @@ cli_rerun.register(app)
 cli_prune.register(app)
 cli_schedule.register(app)
 cli_api.register(app)
+cli_tokens.register(app)
 
 
 def main() -> None:

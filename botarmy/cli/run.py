@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from bmad.plan import Plan
 from botarmy import devserver
-from botarmy.cli.follow import follow
+from botarmy.cli.follow import follow, stored_run
 from botarmy.cli.tables import print_table
 from botarmy.launch import launch
 from botarmy.logging import log_to_file
@@ -110,7 +110,7 @@ async def execute(
             err.print(f"interrupted: run {run_id} {goes_on}; `botarmy watch {run_id}` follows it again",
                       highlight=False, markup=False)
             return 130, run_id
-    view = await asyncio.to_thread(store.get_run, run_id)
+    view = await stored_run(store, run_id)
     assert view is not None
     print_run(view, settings, json_out, out)
     return (0 if view.status == "completed" else 1), run_id

@@ -76,20 +76,24 @@ def _stored(settings: Settings, run_id: str) -> RunView:
     return view
 
 
-async def _live_progress(settings: Settings, view: RunView) -> Any:
-    """The running workflow's progress, or None (with a note) when Temporal does not answer."""
+async def _live_progress(settings: Settings, view: RunView) -> tuple[RunView, Any]:
+    """The run (reconciled with Temporal: botarmy/reconcile.py) and the running workflow's progress, or None
+    (with a note) when Temporal does not answer."""
     from temporalio.service import RPCError
 
     from botarmy.cli.follow import query_progress
+    from botarmy.reconcile import reconcile_run
     from botarmy.temporal import TemporalUnreachable, connect
 
     try:
         client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await query_progress(client.get_workflow_handle(view.temporal_workflow_id), timeout_s=3)
+        if await reconcile_run(client, get_store(settings.database_url), view) is not None:
+            return _stored(settings, view.run_id), None  # closed outside our code (it would still answer queries)
+        return view, await query_progress(client.get_workflow_handle(view.temporal_workflow_id), timeout_s=3)
     except (TemporalUnreachable, RPCError):
         err.print(f"note: Temporal at {settings.temporal_address} does not answer; showing the stored status",
                   highlight=False, markup=False)
-        return None
+        return view, None
 
 
 def status(run_id: str, json_out: JsonOut = False) -> None:
@@ -98,15 +102,17 @@ def status(run_id: str, json_out: JsonOut = False) -> None:
 
     settings = get_settings()
     view = _stored(settings, run_id)
-    progress = asyncio.run(_live_progress(settings, view)) if view.status == "running" and not json_out else None
-    print_run(view, settings, json_out, out, progress)
+    progress = None
+    if view.status == "running":
+        view, progress = asyncio.run(_live_progress(settings, view))
+    print_run(view, settings, json_out, out, None if json_out else progress)
 
 
 async def _watch(settings: Settings, view: RunView) -> RunView:
     from temporalio.client import WorkflowFailureError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from botarmy.cli.follow import follow
+    from botarmy.cli.follow import follow, stored_run
     from botarmy.temporal import connect
 
     store = get_store(settings.database_url)
@@ -122,7 +128,7 @@ async def _watch(settings: Settings, view: RunView) -> RunView:
             raise
         raise fail(f"run {view.run_id} is stored as {view.status}, but Temporal at {settings.temporal_address} "
                    f"has no workflow {view.temporal_workflow_id}", code=1) from None
-    final = await asyncio.to_thread(store.get_run, view.run_id)
+    final = await stored_run(store, view.run_id)
     assert final is not None
     return final
 
@@ -145,16 +151,21 @@ def watch(run_id: str, json_out: JsonOut = False) -> None:
 
 
 async def _cancel(settings: Settings, view: RunView) -> str | None:
-    """None when the cancel was sent; else what the run is instead of running."""
+    """None when the cancel was sent; else what the run is instead of running (reconciled with Temporal when
+    its workflow was closed outside our code)."""
     from temporalio.client import WorkflowExecutionStatus
 
+    from botarmy.reconcile import reconcile_run
     from botarmy.temporal import connect
 
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     handle = client.get_workflow_handle(view.temporal_workflow_id)
     described = await handle.describe()
     if described.status != WorkflowExecutionStatus.RUNNING:
-        return described.status.name.lower() if described.status else "unknown"
+        found = await reconcile_run(client, get_store(settings.database_url), view)
+        if found is not None:
+            return f"{found.status}: {found.reason}"
+        return "Temporal has it " + (described.status.name.lower() if described.status else "unknown")
     await handle.cancel()
     return None
 
@@ -168,7 +179,7 @@ def cancel(run_id: str) -> None:
         raise fail(f"run {run_id} is not running: it is {view.status}", code=1)
     current = asyncio.run(_cancel(settings, view))
     if current is not None:
-        raise fail(f"run {run_id} is not running: Temporal has it {current} (stored: {view.status})", code=1)
+        raise fail(f"run {run_id} has already ended: {current}", code=1)
     out.print(f"cancel requested for run {run_id}; it records itself as cancelled (`botarmy watch {run_id}`)",
               highlight=False)
 

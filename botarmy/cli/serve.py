@@ -39,6 +39,17 @@ def app_from_env() -> FastAPI:
     return app
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `botarmy` app."""
 
@@ -67,11 +78,17 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API (OpenAPI docs at /docs). Temporal is connected on first need."""
         import uvicorn
 
-        from botarmy.cli.common import bmad_dirs
+        from botarmy.cli.common import bmad_dirs, err, fail
         from botarmy.settings import get_settings
         from store import Store
 
         settings = get_settings()
+        if not settings.auth:
+            if not is_loopback(host):
+                raise fail(f"BOTARMY_AUTH=off serves without sign-in, so only on a loopback address; --host {host} "
+                           "is not one (unset BOTARMY_AUTH, or use --host 127.0.0.1)")
+            err.print(f"warning: BOTARMY_AUTH=off: no sign-in; anyone who reaches {host}:{port} is an admin",
+                      highlight=False, markup=False)
         probe = Store(settings.database_url)  # a database that does not answer is one line here, not a traceback
         try:                                  # from inside the server's startup
             probe.ping()

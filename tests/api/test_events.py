@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 from api.main import create_app
 from botarmy.settings import Settings
 from store import Store
-from tests.api.conftest import served
+from tests.api.conftest import admin_headers, served
 from workflows.contracts import event_channel as channel
 
 
@@ -65,7 +65,8 @@ async def test_sse_resumes_with_last_event_id_without_gap_or_duplicate_and_ends_
     for i in range(3):
         await append("step.started", step=f"s{i}")
     received: list[dict] = []
-    async with served(create_app(settings, [bmad_dir])) as base, httpx.AsyncClient(base_url=base) as client:
+    async with served(create_app(settings, [bmad_dir])) as base, \
+            httpx.AsyncClient(base_url=base, headers=admin_headers(settings)) as client:
         async with client.stream("GET", "/runs/r-sse/events") as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -107,7 +108,7 @@ async def test_sse_of_a_run_that_ended_without_a_terminal_event_still_ends(
     store.append_event("r-ended", "step.started", {})
     store.finish_run("r-ended", "failed", "boom")
     async with served(create_app(settings, [bmad_dir])) as base, \
-            httpx.AsyncClient(base_url=base, timeout=20) as client:
+            httpx.AsyncClient(base_url=base, headers=admin_headers(settings), timeout=20) as client:
         async with client.stream("GET", "/runs/r-ended/events") as response:
             events = await asyncio.wait_for(_collect(response), 15)
     assert [e["event"] for e in events] == ["step.started"]
@@ -120,7 +121,7 @@ async def test_sse_of_a_run_stopped_at_its_budget_ends_after_run_stopped(
     store.append_event("r-stopped", "step.started", {})
     store.append_event("r-stopped", "run.stopped", {"error": "stopped by erin before 03-architect-arch"})
     async with served(create_app(settings, [bmad_dir])) as base, \
-            httpx.AsyncClient(base_url=base, timeout=20) as client:
+            httpx.AsyncClient(base_url=base, headers=admin_headers(settings), timeout=20) as client:
         async with client.stream("GET", "/runs/r-stopped/events") as response:
             events = await asyncio.wait_for(_collect(response), 5)
     assert [e["event"] for e in events] == ["step.started", "run.stopped"]
@@ -136,7 +137,7 @@ def test_websocket_sends_the_same_events_as_json_and_closes_after_the_terminal_e
     store = new_run(sqlite_url, "r-ws")
     for type_ in ("run.started", "step.started", "step.completed", "run.completed"):
         store.append_event("r-ws", type_, {"t": type_})
-    with TestClient(create_app(settings, [bmad_dir])) as client:
+    with TestClient(create_app(settings, [bmad_dir]), headers=admin_headers(settings)) as client:
         with client.websocket_connect("/ws/runs/r-ws?after=1") as ws:
             got = [ws.receive_json() for _ in range(3)]
             closing = ws.receive()
@@ -158,7 +159,7 @@ def test_sse_and_websocket_end_on_every_terminal_event(
     for type_ in ("run.started", "step.started", f"run.{status}"):
         store.append_event("r-end", type_, {})
     # the run row still says running: only the terminal event can end these streams
-    with TestClient(create_app(settings, [bmad_dir])) as client:
+    with TestClient(create_app(settings, [bmad_dir]), headers=admin_headers(settings)) as client:
         with client.stream("GET", "/runs/r-end/events") as response:
             frames = [line for line in response.iter_lines() if line.startswith("event:")]
         assert frames == ["event: run.started", "event: step.started", f"event: run.{status}"]
@@ -185,7 +186,7 @@ async def test_the_event_stream_of_a_run_stopped_at_its_budget_ends_with_run_sto
                                  task_queue=settings.task_queue)
         req = await wait_pending(handle)
         async with served(create_app(settings, [bmad_dir])) as base, \
-                httpx.AsyncClient(base_url=base, timeout=30) as client:
+                httpx.AsyncClient(base_url=base, headers=admin_headers(settings), timeout=30) as client:
             run_id = handle.id.rsplit("-", 1)[1]
             async with client.stream("GET", f"/runs/{run_id}/events") as response:
                 events = sse_events(response)

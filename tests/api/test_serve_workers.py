@@ -15,6 +15,7 @@ import pytest
 from api.main import create_app
 from botarmy.cli.serve_workers import listening_socket, reuse_port_supported
 from botarmy.settings import Settings
+from tests.api.conftest import admin_headers
 from tests.conftest import ROOT, free_port, subprocess_env
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="no SO_REUSEPORT on this platform")
@@ -43,6 +44,7 @@ async def test_serve_with_two_workers_answers_and_stops_on_sigterm(sqlite_url: s
     env = subprocess_env(DATABASE_URL=sqlite_url, TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
                          BOTARMY_LOG_LEVEL="WARNING")
     log = tmp_path / "serve.log"
+    headers = admin_headers(Settings(database_url=sqlite_url))
     proc = subprocess.Popen(
         [sys.executable, "-m", "botarmy.cli", "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -52,7 +54,7 @@ async def test_serve_with_two_workers_answers_and_stops_on_sigterm(sqlite_url: s
         deadline = time.monotonic() + 60
         while True:
             try:
-                async with httpx.AsyncClient(base_url=base) as client:
+                async with httpx.AsyncClient(base_url=base, headers=headers) as client:
                     if (await client.get("/runs?limit=1")).status_code == 200:
                         break
             except httpx.TransportError:
@@ -62,7 +64,7 @@ async def test_serve_with_two_workers_answers_and_stops_on_sigterm(sqlite_url: s
         workers = [p for p in _children(proc.pid) if "multiprocessing.resource_tracker" not in
                    Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
         assert len(workers) == 2
-        clients = [httpx.AsyncClient(base_url=base) for _ in range(20)]  # one connection each
+        clients = [httpx.AsyncClient(base_url=base, headers=headers) for _ in range(20)]  # one connection each
         try:
             answers = await asyncio.gather(*(c.get("/runs?limit=1") for c in clients))
         finally:
@@ -85,7 +87,8 @@ async def test_store_calls_run_on_the_apps_own_threads(settings: Settings, tmp_p
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://botarmy.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://botarmy.test",
+                                     headers=admin_headers(settings)) as client:
             names = {(await client.get("/thread-name")).json()["name"] for _ in range(5)}
     assert len(names) == 1 and names.pop().startswith("api-store")
 

@@ -57,3 +57,29 @@ def single_step_plan(workflow_id: str = "test-single") -> Plan:
         steps=[PlanStep(index=0, id="01-pm-prd", agent="pm", agents=["pm"], creates="prd.md")],
         agents={"pm": _agent("pm")},
     ).seal()
+
+
+def three_step_plan(workflow_id: str = "test-three") -> Plan:
+    """analyst → pm → architect, each reading what the step before wrote."""
+    steps = [
+        PlanStep(index=0, id="01-analyst-brief", agent="analyst", agents=["analyst"], creates="brief.md"),
+        PlanStep(index=1, id="02-pm-prd", agent="pm", agents=["pm"], creates="prd.md", requires=["brief.md"]),
+        PlanStep(index=2, id="03-architect-arch", agent="architect", agents=["architect"],
+                 creates="architecture.md", requires=["prd.md"]),
+    ]
+    return Plan(workflow_id=workflow_id, steps=steps,
+                agents={a: _agent(a) for a in ["analyst", "pm", "architect"]}).seal()
+
+
+def loop_plan(steps_per_iteration: int = 1, before: int = 0, workflow_id: str = "test-loop") -> Plan:
+    """`before` plain steps, then a loop (`for_each_chapter`) of `steps_per_iteration` scribe steps."""
+    steps = [PlanStep(index=i, id=f"{i + 1:02d}-analyst", agent="analyst", agents=["analyst"],
+                      creates=f"notes-{i + 1}.md") for i in range(before)]
+    for k in range(steps_per_iteration):
+        i = before + k
+        steps.append(PlanStep(index=i, id=f"{i + 1:02d}-scribe", agent="scribe", agents=["scribe"],
+                              creates="chapter.md" if k == 0 else f"chapter-part-{k + 1}.md",
+                              repeats="for_each_chapter" if k == 0 else None))
+    block = RepeatBlock(input_name="for_each_chapter", start=before, end=before + steps_per_iteration - 1)
+    return Plan(workflow_id=workflow_id, steps=steps, agents={a: _agent(a) for a in ["analyst", "scribe"]},
+                repeat_blocks=[block], input_defaults={"for_each_chapter": 1}).seal()

@@ -24,7 +24,7 @@ from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
 from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
-from tests.workflows.plans import pipeline_plan, single_step_plan
+from tests.workflows.plans import loop_plan, pipeline_plan, single_step_plan
 from workflows.contracts import ApprovalDecision
 from workflows.run import BmadRunWorkflow
 
@@ -61,6 +61,15 @@ async def _cancel_while_waiting(handle: WorkflowHandle) -> None:
 
     await wait_pending(handle)
     await handle.cancel()
+
+
+async def _approve_stories(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    for n in (1, 2):
+        await wait_pending(handle, f"06-sm-story[{n}]")
+        await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step=f"06-sm-story[{n}]",
+                                                                             decision="approve"))
 
 
 def _approval_plan() -> Plan:
@@ -103,6 +112,20 @@ CASES: dict[str, tuple] = {
     "waiting-cleared-approved-then-completed": (
         _approval_plan, {"project_name": "Lunch Orders"}, None, {}, _approve_reject_amend,
     ),
+    # recorded after run inputs travelled by reference (RunInput.inputs_ref, patch "inputs-by-reference")
+    "inputs-by-reference-repeat-1": (
+        pipeline_plan, {"project_name": "Lunch Orders", "for_each_epic": 1, "architecture_suggests_prd_changes": True},
+        None,
+    ),
+    # recorded after loops ran inline (patch "inline-loops"); the continued case also writes `-last.json`, the
+    # history of its last execution (started with the carried state)
+    "inline-loops-approved-in-iterations": (
+        pipeline_plan, {"for_each_epic": 2, "architecture_suggests_prd_changes": False}, None, {"approve": ["sm"]},
+        _approve_stories,
+    ),
+    "inline-loops-continued-as-new": (
+        lambda: loop_plan(before=1), {"for_each_chapter": 12}, None, {"continue_as_new_events": 30}, None,
+    ),
 }
 
 
@@ -139,9 +162,16 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                     except WorkflowFailureError:  # failed or cancelled: recorded as it ended
                         pass
                 fake.stop()
-                history = json.loads((await handle.fetch_history()).to_json())
+                first = env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+                history = json.loads((await first.fetch_history()).to_json())
                 path.write_text(json.dumps({"workflow_id": handle.id, "history": history}))
                 written.append(path)
+                latest = env.client.get_workflow_handle(handle.id)
+                if (await latest.describe()).run_id != handle.first_execution_run_id:  # it continued as new
+                    last = out_dir / f"{name}-last.json"
+                    history = json.loads((await latest.fetch_history()).to_json())
+                    last.write_text(json.dumps({"workflow_id": handle.id, "history": history}))
+                    written.append(last)
     finally:
         await env.shutdown()
     return written

@@ -51,7 +51,7 @@ async def test_budget_inside_an_iteration_pauses_through_the_run(time_env, setti
         handle = await start_run(time_env.client, plan, settings, inputs, budget_tokens=400,
                                  task_queue=settings.task_queue)
         req = await wait_pending(handle)
-        assert req.kind == "budget" and req.child_workflow_id, req  # asked by an iteration, through the run
+        assert (req.kind, req.step, req.child_workflow_id) == ("budget", "07-dev-impl[1]", None), req  # inline
         await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step=req.step, decision="stop"))
         result = await handle.result()
     assert result.status == "stopped"

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from botarmy.settings import Settings
@@ -67,12 +68,17 @@ async def test_condition_true_runs_the_step_and_makes_a_new_version(time_env, se
 
 
 @pytest.mark.parametrize("count", [0, 3])
-async def test_repeats_runs_one_child_workflow_per_iteration(time_env, settings, store, count):
+async def test_repeats_run_inline_in_order_each_step_summary_naming_its_iteration(time_env, settings, store, count):
     handle, result = await _run(time_env, settings, store, pipeline_plan(), {"for_each_epic": count})
     history = await handle.fetch_history()
     started = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
-    children = [e for e in history.events if e.event_type == started]
-    assert len(children) == count
+    assert not [e for e in history.events if e.event_type == started]
+    scheduled = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    summaries = [pydantic_data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
+                 for e in scheduled if e.user_metadata.HasField("summary")]
+    in_loop = [s for s in summaries if s.startswith(("sm ", "dev "))]
+    assert in_loop == [line for n in range(1, count + 1)
+                       for line in (f"sm → story.md (epic {n})", f"dev → implementation.md (epic {n})")]
     run = store.get_run(result.run_id)
     stories = sorted(a.name for a in run.artifacts if a.name.endswith("story.md"))
     assert stories == [f"epic-{n}/story.md" for n in range(1, count + 1)]

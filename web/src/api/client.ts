@@ -98,15 +98,8 @@ export const api = {
   decide: (runId: string, step: string, body: DecisionBody) =>
     request<unknown>("POST", fillPath("/runs/{run_id}/approvals/{step}", { run_id: runId, step }), body),
   /** Approve several waiting steps at once; each is decided (and audited) on its own by the server. */
-  bulkApprove: async (items: { run_id: string; step: string }[], comment = ""): Promise<void> => {
-    try {
-      await request<unknown>("POST", "/approvals/bulk", { items: items.map((i) => ({ ...i, decision: "approve", comment })) });
-    } catch (err) {
-      // an API without the bulk endpoint: one decision per step (each audited all the same)
-      if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405)) throw err;
-      for (const i of items) await api.decide(i.run_id, i.step, { decision: "approve", comment });
-    }
-  },
+  bulkApprove: (items: { run_id: string; step: string }[], comment = ""): Promise<unknown> =>
+    request<unknown>("POST", "/approvals/bulk", { items: items.map((i) => ({ ...i, decision: "approve", comment })) }),
 
   workflows: () => request<WorkflowListItem[]>("GET", "/catalog/workflows"),
   workflowInputs: (workflowId: string) =>
