@@ -16,12 +16,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agent_step import AgentStepActivities
 from activities.events import EventActivities, EventSink
 from activities.records import RecordActivities
+from activities.scheduled import ScheduleActivities
 from botarmy.logging import configure_logging
 from botarmy.reconcile import reconcile_periodically
 from botarmy.settings import Settings, get_settings
 from botarmy.temporal import connect, ensure_search_attributes
 from store import Store, get_store
 from workflows.run import BmadIterationWorkflow, BmadRunWorkflow
+from workflows.scheduled import BmadScheduledLaunchWorkflow
 
 log = structlog.get_logger(__name__)
 
@@ -55,12 +57,13 @@ def build_worker(
     steps = AgentStepActivities(settings, store, events)
     records = RecordActivities(store, events, settings.store_outage_s)
     emitter = EventActivities(events)
+    scheduled = ScheduleActivities(settings, store)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[BmadRunWorkflow, BmadIterationWorkflow],
+        workflows=[BmadRunWorkflow, BmadIterationWorkflow, BmadScheduledLaunchWorkflow],
         activities=[agent_step or steps.agent_step, records.start_run, records.finish_run, records.store_amendment,
-                    emitter.emit_event],
+                    emitter.emit_event, scheduled.launch_scheduled],
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -43,6 +43,7 @@ from activities.errors import (
 )
 from activities.events import EventSink
 from activities.prompt import build_task_prompt, required_sections
+from activities.reuse import StepReuse, input_hash
 from activities.storecalls import db_call, is_outage, store_unavailable
 from bmad.criteria import CHECK_AGENT
 from bmad.plan import OutlineStep, Plan
@@ -109,11 +110,16 @@ class _Attempt:
 
 @dataclass
 class _Prepared:
-    """What a step reads before it calls the model: the run's plan and its input documents."""
+    """What a step reads before it calls the model: the run's plan, its input documents, and what the model is
+    given (prompt, required sections, personas) with the hash of all of it (the step cache's key)."""
 
     plan: Plan
     texts: dict[str, str]
     missing: list[str]
+    prompt: str = ""
+    sections: list[str] = field(default_factory=list)
+    members: list[Any] = field(default_factory=list)
+    input_sha256: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)  # the run inputs its templates may use
 
 
@@ -134,6 +140,7 @@ class AgentStepActivities:
         self.events = events
         self.health = health or shared_health()
         self.anomalies = AnomalyWatch(settings, store, events)
+        self.reuse = StepReuse(store, events)
         self._plans = lru_cache(maxsize=64)(self._load_plan)
         self._inputs = lru_cache(maxsize=16)(self._load_inputs)
         self._loaded: tuple[tuple[Path, int], ProvidersConfig] | None = None
@@ -223,10 +230,12 @@ class AgentStepActivities:
                                     "revision": inp.revision, "model": choices[0].label if choices else None,
                                     "fallbacks": [c.label for c in choices[1:]]})
         # idempotency: a retry after the output was stored reuses it and never calls the model again
-        done, prepared = await self._db(self._begin, inp, key, name, attempt, started)
-        if done is not None:
-            return await self._reuse(inp, done, attempt, slog)
-        assert prepared is not None
+        begun = await self._db(self._begin, inp, key, name, attempt, started, choices)
+        if isinstance(begun, ArtifactRef):
+            return await self._reuse(inp, begun, attempt, slog)
+        if isinstance(begun, AgentStepResult):  # carried over by a rerun, or from the step cache: no model call
+            return begun
+        prepared = begun
         slog.info("step.started", agent=inp.step.agent, output=name, models=[c.label for c in choices])
         run = _Attempt(inp.run_id, inp.key, attempt)
         succeeded = False
@@ -236,7 +245,7 @@ class AgentStepActivities:
                 raise config_error or ModelConfigError("no providers config")
             out = await self._converse(inp, name, run, config, choices, prepared, slog, pin)
             calls = run.usage_calls(config, key)
-            ref = await self._db(self._commit, inp, key, name, out, calls, choices, slog)
+            ref = await self._db(self._commit, inp, key, name, out, calls, choices, slog, prepared.input_sha256)
             slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes,
                       provider=out.choice.provider, model=out.choice.model)
             if self.settings.fault_pause_after_commit_s > 0:  # fault injection for tests: see Settings
@@ -265,26 +274,48 @@ class AgentStepActivities:
         )
 
     def _begin(
-        self, inp: AgentStepInput, key: str, name: str, attempt: int, started: tuple[str, dict[str, Any]]
-    ) -> tuple[ArtifactRef | None, _Prepared | None]:
-        """(the output, None) when an earlier attempt stored it; else (None, the plan and input documents) after
-        marking the step running and publishing `step.started`. One thread hop (sync: call from a thread); the
-        reads come before the write, so a retried hop never writes twice."""
+        self, inp: AgentStepInput, key: str, name: str, attempt: int, started: tuple[str, dict[str, Any]],
+        choices: list[ModelChoice],
+    ) -> ArtifactRef | AgentStepResult | _Prepared:
+        """The output when an earlier attempt stored it; the step's result when it takes over a stored output (a
+        rerun's carried step, a step cache hit); else the plan, input documents and prompt, after marking the step
+        running and publishing `step.started`. One thread hop (sync: call from a thread); the reads come before
+        the write, so a retried hop never writes twice."""
         done = self.store.find_artifact(inp.run_id, key, name)
         if done is not None:
-            return done, None
-        prepared = _Prepared(self._plans(inp.definition_hash), *self._read_inputs(inp), self._variables(inp))
+            return done
+        carried = self.reuse.carry(inp, attempt, name)
+        if carried is not None:
+            return carried
+        prepared = self._prepare(inp, name, choices)
+        if prepared.input_sha256 is not None and not inp.revision:
+            cached = self.reuse.cached(inp, attempt, key, name, prepared.input_sha256)
+            if cached is not None:
+                return cached
         seq = self.store.start_step(inp.run_id, inp.key, inp.step.id, inp.step.agent, inp.iteration, attempt, started)
         self.events.publish(inp.run_id, seq, *started)
-        return None, prepared
+        return prepared
+
+    def _prepare(self, inp: AgentStepInput, name: str, choices: list[ModelChoice]) -> _Prepared:
+        plan = self._plans(inp.definition_hash)
+        texts, missing = self._read_inputs(inp)
+        step = plan.steps[inp.step.index]
+        run_variables = self._variables(inp)
+        variables = dict(run_variables)
+        if isinstance(inp.item, dict):
+            variables.update(inp.item)
+        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)
+        members = personas(plan, step, self.settings.composite_stop_word)
+        digest = input_hash(plan, inp, prompt, members, choices, self.settings.composite_rounds) if choices else None
+        return _Prepared(plan, texts, missing, prompt, required_sections(plan, step), members, digest, run_variables)
 
     def _commit(
         self, inp: AgentStepInput, key: str, name: str, out: _Output, calls: list[UsageCall],
-        choices: list[ModelChoice], slog: Any,
+        choices: list[ModelChoice], slog: Any, input_sha256: str | None = None,
     ) -> ArtifactRef:
         """Store the output, then watch providers and usage (`_after`), in one thread hop (sync: call from a
         thread). The watching never fails a stored step: its checks log their own failures."""
-        ref = self._store_output(inp, key, name, out, calls)
+        ref = self._store_output(inp, key, name, out, calls, input_sha256)
         self._after(inp, choices, out.choice, calls, slog)
         return ref
 
@@ -325,14 +356,7 @@ class AgentStepActivities:
         self, inp: AgentStepInput, name: str, run: _Attempt, config: ProvidersConfig, choices: list[ModelChoice],
         prepared: _Prepared, slog: Any, pin: RunModel | None = None,
     ) -> _Output:
-        plan, texts, missing = prepared.plan, prepared.texts, prepared.missing
-        step = plan.steps[inp.step.index]
-        variables = dict(prepared.variables)
-        if isinstance(inp.item, dict):
-            variables.update(inp.item)
-        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)
-        sections = required_sections(plan, step)
-        members = personas(plan, step, self.settings.composite_stop_word)
+        prompt, sections, members = prepared.prompt, prepared.sections, prepared.members
         limiter = shared_limiter(config)
 
         async def with_model(choice: ModelChoice) -> tuple[str, list[tuple[str, str]], bool]:
@@ -392,7 +416,8 @@ class AgentStepActivities:
         log.warning("provider.fallback", run_id=inp.run_id, **data)
 
     def _store_output(
-        self, inp: AgentStepInput, key: str, name: str, out: _Output, calls: list[UsageCall]
+        self, inp: AgentStepInput, key: str, name: str, out: _Output, calls: list[UsageCall],
+        input_sha256: str | None = None,
     ) -> ArtifactRef:
         choice = out.choice
         priced = [c.cost_usd for c in calls if c.cost_usd is not None]
@@ -423,7 +448,7 @@ class AgentStepActivities:
         ref, stored = self.store.complete_step(StepCompletion(
             run_id=inp.run_id, key=inp.key, output_key=key, name=name, content=out.text.encode(), calls=calls,
             events_for=events_for, extra=extra, extra_events_for=extra_events_for,
-            answered_by=(choice.provider, choice.model),
+            answered_by=(choice.provider, choice.model), input_sha256=input_sha256,
         ))
         for seq, type_, data in stored:
             self.events.publish(inp.run_id, seq, type_, data)

@@ -17,7 +17,20 @@ from api.cache import TtlCache
 from api.deps import AppState
 from api.guard import Guard, include, rules_of
 from api.middleware import BodyLimit, CatchAll
-from api.routes import approvals, artifacts, audit, auth, catalog, console, events, health, inbox, runs, usage
+from api.routes import (
+    approvals,
+    artifacts,
+    audit,
+    auth,
+    catalog,
+    console,
+    events,
+    health,
+    inbox,
+    reruns,
+    runs,
+    usage,
+)
 from botarmy.settings import Settings
 from store import Store
 
@@ -83,7 +96,7 @@ def create_app(
     for public in (health.public, auth.public, console.router):  # the console's static files: no data
         include(app, public, public=True)
     # every other route needs a signed-in viewer at least; mutations name a stronger role (require in api/deps.py)
-    for module in (runs, approvals, inbox, artifacts, events, catalog, health, usage, auth, audit):
+    for module in (runs, reruns, approvals, inbox, artifacts, events, catalog, health, usage, auth, audit):
         include(app, module.router, role="viewer")
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:

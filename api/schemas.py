@@ -23,6 +23,8 @@ class RunCreate(BaseModel):
     artifacts: dict[str, str] = Field(default_factory=dict, description="external input documents, by name")
     budget_usd: float | None = Field(default=None, gt=0, description="pause before the run spends more (USD)")
     budget_tokens: int | None = Field(default=None, gt=0, description="pause before the run uses more tokens")
+    reuse: bool = Field(default=False, description="the step cache: a step whose full input equals an earlier "
+                        "run's stored step takes its output over, without a model call (cost 0)")
 
 
 class RunInputSpec(BaseModel):

@@ -21,7 +21,7 @@ from bmad.plan import Plan
 from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
 from providers.pin import RunModel, resolve_run_model
-from store import RunOpening, Store
+from store import RunLineage, RunOpening, Store
 from workflows.contracts import ArtifactPointer, RunResult, control_inputs, run_started_event
 from workflows.run import BmadRunWorkflow, all_step_rows
 
@@ -36,7 +36,8 @@ class Launched:
 
 
 def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str, Any],
-              files: dict[str, bytes], run_model: RunModel) -> tuple[dict[str, ArtifactPointer], str | None]:
+              files: dict[str, bytes], run_model: RunModel,
+              lineage: RunLineage | None = None) -> tuple[dict[str, ArtifactPointer], str | None]:
     """The run as `Store.open_run` writes it, and its external input documents; (pointers to the documents, the
     inputs' hash). With inputs the workflow would refuse (a repeat count that is not one), only the plan and the
     run row, and no hash: the workflow records the run and fails it, saying why. `run.started` is stored, not
@@ -49,14 +50,14 @@ def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str,
     inputs_ref: str | None = None
     if rows is None:
         store.save_plan(plan.definition_hash, plan.workflow_id, plan.model_dump_json())
-        store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs)
+        store.create_run(run_id, plan.workflow_id, wid, plan.definition_hash, inputs, lineage=lineage)
     else:
         event = run_started_event(plan.workflow_id, inputs, plan.definition_hash)
         inputs_ref, _ = store.open_run(RunOpening(
             run_id=run_id, workflow_id=plan.workflow_id, temporal_workflow_id=wid,
             definition_hash=plan.definition_hash, plan_body=plan.model_dump_json(), inputs=inputs,
             model=(run_model.sha256, run_model.spec, run_model.body()),
-            steps=[(r.key, r.step_id, r.agent, r.iteration) for r in rows], event=event,
+            steps=[(r.key, r.step_id, r.agent, r.iteration) for r in rows], event=event, lineage=lineage,
         ))
     pointers = {
         name: ArtifactPointer.of(store.put_artifact(run_id, name, data, f"input:{name}"))
@@ -81,6 +82,7 @@ async def launch(
     run_id: str | None = None,
     run_model: RunModel | None = None,
     console_url: str | None = None,
+    lineage: RunLineage | None = None,
 ) -> Launched:
     """Store and start a run of `plan` (its inputs already checked: bmad.inputs.check_run_inputs). The run records
     the approve policy and team as inputs `_approve` and `_team`, and is pinned to `run_model` (default: the model
@@ -91,12 +93,15 @@ async def launch(
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
     recorded = {**inputs, INPUT_APPROVE: approve, INPUT_TEAM: team}
-    pointers, inputs_ref = await asyncio.to_thread(store_run, store, plan, rid, wid, recorded, files or {}, run_model)
+    pointers, inputs_ref = await asyncio.to_thread(
+        store_run, store, plan, rid, wid, recorded, files or {}, run_model, lineage
+    )
     try:
         handle = await start_run(
             client, plan, settings, recorded, pointers, task_queue=task_queue, auto_approve=auto_approve,
             run_id=rid, approve=approve, budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model,
             store=store, console_url=console_url, recorded_inputs=inputs_ref,
+            parent_run_id=lineage.parent_run_id if lineage else None,
         )
     except Exception as exc:
         log.warning("run.start_failed", run_id=rid, error=str(exc))

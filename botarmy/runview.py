@@ -37,6 +37,9 @@ def run_object(run: RunView, web_ui: str | None = None) -> dict[str, Any]:
         # each step's provider/model below is the one that answered it (None until one has)
         "model": run.model,
         "model_sha256": run.model_sha256,
+        # a rerun: the run it was forked from, and the step it reran from (earlier steps carried over)
+        "parent_run_id": run.parent_run_id,
+        "rerun_from": run.rerun_from,
         "inputs": run.inputs,
         "error": run.error,
         "decisions": run.decisions,
@@ -57,6 +60,7 @@ def run_object(run: RunView, web_ui: str | None = None) -> dict[str, Any]:
                 "provider": s.provider,
                 "model": s.model,
                 "fallbacks": s.fallbacks,
+                "reused_from": s.reused_from,  # "<run>/<step>" whose output it took over (no model call)
             }
             for s in run.steps
         ],

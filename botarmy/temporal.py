@@ -24,6 +24,7 @@ from store import Store, get_store
 from workflows.approvals import WAITING_KEY
 from workflows.contracts import (
     SEARCH_ATTR_DEFINITION,
+    SEARCH_ATTR_PARENT,
     SEARCH_ATTR_WAITING,
     SEARCH_ATTR_WORKFLOW,
     ArtifactPointer,
@@ -37,10 +38,12 @@ from workflows.run import BmadRunWorkflow
 
 WORKFLOW_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_WORKFLOW)
 DEFINITION_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_DEFINITION)
+PARENT_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_PARENT)
 SEARCH_ATTRIBUTES = {
     SEARCH_ATTR_WORKFLOW: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SEARCH_ATTR_DEFINITION: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SEARCH_ATTR_WAITING: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SEARCH_ATTR_PARENT: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 
@@ -125,6 +128,7 @@ async def start_run(
     run_model: RunModel | None = None,
     store: Store | None = None,
     console_url: str | None = None,
+    parent_run_id: str | None = None,
     continue_as_new_events: int | None = None,
     recorded_inputs: str | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
@@ -177,6 +181,7 @@ async def start_run(
                 SearchAttributePair(WORKFLOW_KEY, plan.workflow_id),
                 SearchAttributePair(DEFINITION_KEY, plan.definition_hash),
                 SearchAttributePair(WAITING_KEY, "no"),  # from the start: `BotArmyWaiting = 'no'` finds it too
+                *([SearchAttributePair(PARENT_KEY, parent_run_id)] if parent_run_id else []),
             ]
         ),
         static_summary=run_summary(plan.workflow_id, inputs),

@@ -5,6 +5,8 @@ from store.store import Store, get_store
 from store.types import (
     ArtifactRef,
     EventRow,
+    ReusePlan,
+    RunLineage,
     RunOpening,
     RunView,
     StepCompletion,
@@ -22,6 +24,8 @@ __all__ = [
     "ArtifactRef",
     "EventRow",
     "RunOpening",
+    "ReusePlan",
+    "RunLineage",
     "RunView",
     "StepCompletion",
     "StepStatus",

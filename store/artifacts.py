@@ -71,7 +71,8 @@ def read_blob(s: Session, sha256: str) -> bytes | None:
 
 
 def insert_next_version(
-    s: Session, run_id: str, name: str, step_key: str, sha256: str, size: int, media_type: str
+    s: Session, run_id: str, name: str, step_key: str, sha256: str, size: int, media_type: str,
+    input_sha256: str | None = None,
 ) -> ArtifactRef:
     """Insert as version max+1; a concurrent writer may take that version first (unique violation)."""
     conn = s.connection()
@@ -81,7 +82,7 @@ def insert_next_version(
     artifact_id = conn.execute(
         _INSERT,
         {"run_id": run_id, "name": name, "version": version, "step_key": step_key, "sha256": sha256,
-         "bytes": size, "media_type": media_type, "created_at": created_at},
+         "bytes": size, "media_type": media_type, "created_at": created_at, "input_sha256": input_sha256},
     ).scalar_one()
     return ArtifactRef(id=artifact_id, run_id=run_id, name=name, version=version, step=step_key, sha256=sha256,
                        bytes=size, media_type=media_type, created_at=created_at)

@@ -100,6 +100,11 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     model_sha256: Mapped[str | None] = mapped_column(String(64))  # the run's model pin (run_models); None: before pins
+    # a rerun: the run it was forked from and the step it reran from; `reuse`: what its steps take over instead
+    # of calling a model (store/reuse.py ReusePlan: carried steps, replaced documents, the step cache)
+    parent_run_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    rerun_from: Mapped[str | None] = mapped_column(String(255))
+    reuse: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class Step(Base):
@@ -121,6 +126,7 @@ class Step(Base):
     provider: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(255))
     fallbacks: Mapped[list[Any] | None] = mapped_column(JsonType)
+    reused_from: Mapped[str | None] = mapped_column(String(600))  # "<run>/<step key>" whose output it took over
 
 
 class Blob(Base):
@@ -147,6 +153,8 @@ class Artifact(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # sha256 of everything the model was given for this output (the step cache's key); None: not a model's answer
+    input_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Usage(Base):

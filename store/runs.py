@@ -11,7 +11,15 @@ import store.usage as usage
 from store.artifacts import artifact_ref
 from store.db import built, insert_for
 from store.models import Artifact, Plan, Run, RunModelPin, Step, UTCDateTime, utcnow
-from store.types import STEP_STATUSES, TERMINAL_STEP_STATUSES, ArtifactRef, RunView, StepView, UsageSummary
+from store.types import (
+    STEP_STATUSES,
+    TERMINAL_STEP_STATUSES,
+    ArtifactRef,
+    RunLineage,
+    RunView,
+    StepView,
+    UsageSummary,
+)
 
 StepSpec = tuple[str, str, str | None, int | None]  # key, step_id, agent, iteration
 
@@ -67,13 +75,18 @@ def create_run(
     definition_hash: str,
     inputs: dict[str, Any],
     status: str,
+    lineage: RunLineage | None = None,
 ) -> None:
     stmt = built(s, "create_run", lambda ins: ins(Run).on_conflict_do_nothing(index_elements=["run_id"]))
-    s.connection().execute(stmt, {
+    row: dict[str, Any] = {
         "run_id": run_id, "workflow_id": workflow_id, "temporal_workflow_id": temporal_workflow_id,
         "definition_hash": definition_hash, "status": status, "inputs": inputs, "decisions": [],
         "created_at": utcnow(),
-    })
+    }
+    if lineage is not None:
+        row |= {"parent_run_id": lineage.parent_run_id, "rerun_from": lineage.rerun_from,
+                "reuse": lineage.reuse.model_dump() if lineage.reuse else None}
+    s.connection().execute(stmt, row)
 
 
 def _finish_run_stmt(with_decisions: bool) -> Any:
@@ -276,6 +289,7 @@ def step_view(step: Step | Row[Any]) -> StepView:
         provider=step.provider,
         model=step.model,
         fallbacks=list(step.fallbacks or []),
+        reused_from=step.reused_from,
     )
 
 
@@ -296,7 +310,18 @@ def run_view(
         finished_at=run.finished_at,
         model=getattr(run, "model_spec", None),
         model_sha256=run.model_sha256,
+        parent_run_id=run.parent_run_id,
+        rerun_from=run.rerun_from,
         steps=steps,
         artifacts=artifacts,
         usage=summary,
     )
+
+
+_REUSE_OF = select(_RUNS.reuse).where(_RUNS.run_id == bindparam("run_id"))
+
+
+def reuse_of(s: Session, run_id: str) -> dict[str, Any] | None:
+    """A run's ReusePlan as stored (None: its steps call their models)."""
+    value = s.connection().execute(_REUSE_OF, {"run_id": run_id}).scalar()
+    return cast(dict[str, Any] | None, value)

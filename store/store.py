@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import store.artifacts as artifacts
 import store.events as events
+import store.prune as pruning
+import store.reuse as reuse
 import store.runs as runs
 import store.usage as usage
 from store.cache import CONTENT_CACHE_BYTES, ContentCache
@@ -28,9 +30,12 @@ from store.migrate import ensure_migrated
 from store.types import (
     ArtifactRef,
     EventRow,
+    ReusePlan,
+    RunLineage,
     RunOpening,
     RunView,
     StepCompletion,
+    TakeOver,
     UsageCall,
     UsageDay,
     UsageRow,
@@ -42,6 +47,15 @@ T = TypeVar("T")
 # How often a write that lost a race for a version or seq number is retried (PostgreSQL; SQLite
 # serialises writers, so there it never loses).
 CONFLICT_RETRIES = 50
+
+
+def _latest(rows: Sequence[Any], name: str) -> ArtifactRef | None:
+    """The newest of `rows` (artifact rows or refs, oldest first) named `name`, as an ArtifactRef."""
+    found = [r for r in rows if r.name == name]
+    if not found:
+        return None
+    last = found[-1]
+    return last if isinstance(last, ArtifactRef) else artifacts.artifact_ref(last)
 
 
 class Store:
@@ -120,9 +134,10 @@ class Store:
         definition_hash: str,
         inputs: dict[str, Any],
         status: str = "running",
+        lineage: RunLineage | None = None,
     ) -> None:
         with self._write() as s:
-            runs.create_run(s, run_id, workflow_id, temporal_workflow_id, definition_hash, inputs, status)
+            runs.create_run(s, run_id, workflow_id, temporal_workflow_id, definition_hash, inputs, status, lineage)
 
     def begin_run(
         self, run_id: str, workflow_id: str, temporal_workflow_id: str, definition_hash: str, inputs: dict[str, Any],
@@ -152,7 +167,7 @@ class Store:
             runs.save_run_model(s, *run.model)
             artifacts.put_blob(s, sha256, body)
             runs.create_run(s, run.run_id, run.workflow_id, run.temporal_workflow_id, run.definition_hash,
-                            run.inputs, "running")
+                            run.inputs, "running", run.lineage)
             runs.pin_run(s, run.run_id, run.model[0])
             runs.ensure_steps(s, run.run_id, run.steps)
             return events.append_once(s, run.run_id, *run.event, {})
@@ -234,7 +249,7 @@ class Store:
             usage.record_calls(s, run_id, done.key, done.calls)
             artifacts.put_blob(s, sha256, content, lookup=False)
             ref = artifacts.insert_next_version(
-                s, run_id, done.name, done.output_key, sha256, len(content), done.media_type)
+                s, run_id, done.name, done.output_key, sha256, len(content), done.media_type, done.input_sha256)
             extras: list[ArtifactRef] = []
             for extra_name, extra_content in done.extra:
                 extra_sha = hashlib.sha256(extra_content).hexdigest()
@@ -259,6 +274,58 @@ class Store:
         if answered is None:
             raise KeyError((run_id, key))
         return answered
+
+    def reuse_plan(self, run_id: str) -> ReusePlan | None:
+        """What the run's steps take over instead of calling a model; None for an ordinary run."""
+        with self._read() as s:
+            stored = runs.reuse_of(s, run_id)
+        return None if stored is None else ReusePlan.model_validate(stored)
+
+    def cached_output(self, input_sha256: str, run_id: str) -> tuple[str, str] | None:
+        """(run, step key) of the newest output of another run whose input hashed to `input_sha256`."""
+        with self._read() as s:
+            row = reuse.cached(s, input_sha256, run_id)
+        return None if row is None else (row.run_id, row.step_key)
+
+    def take_over(self, t: TakeOver) -> tuple[
+        ArtifactRef | None, list[tuple[int, str, dict[str, Any]]], tuple[str | None, str | None]
+    ]:
+        """Record stored outputs as step `t.key`'s (by reference: same sha256, no model call, no usage), mark the
+        step completed and reused, and append its events, in one transaction; the step's latest version of
+        `t.name`, the stored events as (seq, type, data) and the (provider, model) that answered the source.
+        (None, [], ...) when the source has no such output.
+        Idempotent: a retry after the commit returns the recorded artifact and no events."""
+
+        def write(s: Session) -> tuple[
+            ArtifactRef | None, list[tuple[int, str, dict[str, Any]]], tuple[str | None, str | None]
+        ]:
+            source_step = reuse.base_key(t.source_key)
+            answered = reuse.answered_by(s, t.source_run, source_step)
+            mine = reuse.outputs_of_step(s, t.run_id, t.key)
+            if mine:
+                return _latest(mine, t.name), [], answered
+            if t.output_key is None:
+                sources = [(r, r.step_key) for r in reuse.outputs_of_step(s, t.source_run, t.source_key)]
+            else:
+                sources = [(r, t.output_key) for r in reuse.outputs_with_key(s, t.source_run, t.source_key)]
+            if not any(r.name == t.name for r, _ in sources):
+                return None, [], answered
+            runs.step_started(s, t.run_id, t.key, t.step_id, t.agent, t.iteration, t.attempt)
+            refs = reuse.copy_outputs(s, t.run_id, sources, t.replacements, f"{t.key}@edit")
+            reuse.mark_taken_over(s, t.run_id, t.key, f"{t.source_run}/{source_step}", answered)
+            planned = t.events_for(refs)
+            seqs = events.append_many(s, t.run_id, planned)
+            stored = [(seq, k, d) for seq, (k, d) in zip(seqs, planned, strict=True)]
+            return _latest(refs, t.name), stored, answered
+
+        return self._write_retrying(write)
+
+    def put_blob(self, content: bytes) -> str:
+        """Store content by its hash (once); the sha256."""
+        sha256 = hashlib.sha256(content).hexdigest()
+        with self._write() as s:
+            artifacts.put_blob(s, sha256, content)
+        return sha256
 
     def fail_step(
         self, run_id: str, key: str, status: str, error: str, event: tuple[str, dict[str, Any]],
@@ -362,6 +429,13 @@ class Store:
         `exclude_run` left out."""
         with self._read() as s:
             return usage.step_samples(s, agent, provider, model, exclude_run, limit)
+
+    # pruning
+
+    def prune(self, before: datetime, statuses: tuple[str, ...], dry_run: bool = False) -> pruning.PruneReport:
+        """Delete old finished runs and the documents no remaining run references (one transaction)."""
+        with self._write() as s:
+            return pruning.prune(s, before, statuses, dry_run)
 
     # events
 

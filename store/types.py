@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, get_args
@@ -46,6 +46,7 @@ class StepView(_View):
     provider: str | None = None  # the provider whose model answered
     model: str | None = None
     fallbacks: list[dict[str, Any]] = []  # each switch to the next model: {from, to, error, attempt}
+    reused_from: str | None = None  # "<run>/<step key>" whose output this step took over (no model call)
 
 
 class RunView(_View):
@@ -63,7 +64,30 @@ class RunView(_View):
     artifacts: list[ArtifactRef]
     model: str | None = None  # the pinned model's spec (None: a run started before runs carried their model)
     model_sha256: str | None = None
+    parent_run_id: str | None = None  # a rerun: the run it was forked from
+    rerun_from: str | None = None  # ... and the step it reran from
     usage: UsageSummary | None = None  # set by get_run
+
+
+class ReusePlan(BaseModel):
+    """What a run's steps take over instead of calling a model (stored on the run; read by the agent step).
+
+    `carry`: step key -> the run whose output of that step is recorded by reference (a rerun's steps before its
+    fork point); `replace`: step key -> {document name: sha256 of a stored blob} that becomes the next version of
+    that document right after the step is carried (an edited document); `cache`: a step whose full input hashes
+    equal to an earlier stored output takes that output over (`run --reuse`)."""
+
+    carry: dict[str, str] = {}
+    replace: dict[str, dict[str, str]] = {}
+    cache: bool = False
+
+
+class RunLineage(BaseModel):
+    """How a run relates to earlier ones, written with its row by `launch`."""
+
+    parent_run_id: str | None = None
+    rerun_from: str | None = None
+    reuse: ReusePlan | None = None
 
 
 class UsageRow(_View):
@@ -107,6 +131,7 @@ class RunOpening:
     model: tuple[str, str, str]  # the pin: (sha256, spec, body)
     steps: list[tuple[str, str, str | None, int | None]]  # (key, step id, agent, iteration)
     event: tuple[str, dict[str, Any]]
+    lineage: RunLineage | None = None  # a rerun's parent, fork point and reuse plan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +154,30 @@ class StepCompletion:
     extra: Sequence[tuple[str, bytes]] = ()
     extra_events_for: Callable[[list[ArtifactRef]], list[EventSpec]] | None = None
     answered_by: tuple[str, str] | None = None
+    input_sha256: str | None = None  # the hash of what the model was given (the step cache's key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeOver:
+    """A step that records stored outputs as its own instead of calling a model (`Store.take_over`).
+
+    From `source_run`: every output of step `source_key` (revisions, amendments, a transcript: a rerun's carried
+    step keeps their step keys) when `output_key` is None, else the outputs stored under exactly `source_key`,
+    recorded under `output_key` (the step cache). `replacements` (name -> sha256 of a stored blob) follow as next
+    versions under `key@edit`. `events_for` gets the recorded artifacts and returns the events to append."""
+
+    run_id: str
+    key: str
+    step_id: str
+    agent: str | None
+    iteration: int | None
+    attempt: int
+    name: str
+    source_run: str
+    source_key: str
+    events_for: Callable[[list[ArtifactRef]], list[EventSpec]]
+    output_key: str | None = None
+    replacements: dict[str, str] = field(default_factory=dict)
 
 
 class UsageTotals(_View):

@@ -17,6 +17,7 @@ from bmad.plan import OutlineStep, PlanOutline
 SEARCH_ATTR_WORKFLOW = "BotArmyWorkflow"
 SEARCH_ATTR_DEFINITION = "BotArmyDefinitionHash"
 SEARCH_ATTR_WAITING = "BotArmyWaiting"  # "yes" while a person is asked to decide
+SEARCH_ATTR_PARENT = "BotArmyParentRun"  # a rerun: the run id it was forked from
 MAX_AMENDMENT_BYTES = 1_048_576
 DECISION_REFUSED = "DecisionRefused"  # the failure type of a decision that does not fit what waits
 
@@ -35,6 +36,8 @@ ACTIVITY_AGENT_STEP = "agent_step"
 ACTIVITY_START_RUN = "start_run"
 ACTIVITY_FINISH_RUN = "finish_run"
 ACTIVITY_STORE_AMENDMENT = "store_amendment"
+ACTIVITY_LAUNCH_SCHEDULED = "launch_scheduled"
+WORKFLOW_SCHEDULED_LAUNCH = "BmadScheduledLaunch"  # what a schedule starts: one run (workflows/scheduled.py)
 
 
 def event_channel(run_id: str) -> str:
@@ -348,3 +351,13 @@ def resolve_requires(step: OutlineStep, available: dict[str, ArtifactPointer], s
         elif req in available:
             names.append(req)
     return names
+
+
+class ScheduledLaunchInput(BaseModel):
+    """A schedule's action: launch one run of a stored plan with these inputs (pinned when the schedule was made)."""
+
+    schedule_id: str
+    definition_hash: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    approve: str | list[str] = "none"
+    model_ref: str | None = None  # the model pin (store: run_models) in force where the schedule was created

@@ -29,7 +29,7 @@ from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, web_ui_link
 from providers.pin import RunModel, resolve_run_model
 from providers.types import ModelConfigError
-from store import RunView
+from store import ReusePlan, RunLineage, RunView
 from store.types import RUN_STATUSES
 from workflows.run import BmadRunWorkflow
 
@@ -103,6 +103,7 @@ async def create_run(body: RunCreate, state: StateDep, request: Request, respons
     launched = await launch(client, state.store, settings, plan, checked.inputs, files, approve=checked.approve,
                             budget=(body.budget_usd, body.budget_tokens), team=body.team,
                             run_model=run_model, run_id=run_id,
+                            lineage=RunLineage(reuse=ReusePlan(cache=True)) if body.reuse else None,
                             console_url=settings.console_url or str(request.base_url).rstrip("/"))
     response.headers["Location"] = f"/runs/{launched.run_id}"
     return RunCreated(run_id=launched.run_id, workflow_id=plan.workflow_id, temporal_workflow_id=launched.workflow_id,

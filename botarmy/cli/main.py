@@ -21,7 +21,10 @@ from bmad.inputs import InvalidInputs, check_run_inputs
 from bmad.plan import Plan
 from botarmy.cli import catalog as cli_catalog
 from botarmy.cli import local as cli_local
+from botarmy.cli import prune as cli_prune
+from botarmy.cli import rerun as cli_rerun
 from botarmy.cli import runs as cli_runs
+from botarmy.cli import schedule as cli_schedule
 from botarmy.cli import serve as cli_api
 from botarmy.cli import tokens as cli_tokens
 from botarmy.cli.common import BmadDirs, err, fail, load_catalog, out
@@ -149,6 +152,8 @@ def run(
     budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", min=1, help="pause before exceeding")] = None,
     team: Annotated[str | None, typer.Option("--team", help="an agent team with every agent WORKFLOW needs "
                                              "(default: the first such team)")] = None,
+    reuse: Annotated[bool, typer.Option("--reuse", help="a step whose full input equals an earlier run's stored "
+                                        "step takes its output over, without a model call")] = False,
 ) -> None:
     """Run WORKFLOW to the end; exit 0 only when it completed."""
     try:
@@ -168,10 +173,12 @@ def run(
     if not json_out and run_team_id is not None:
         out.print(f"team: {run_team_id}", highlight=False, markup=False)
     from botarmy.cli.run import execute
+    from store import ReusePlan, RunLineage
 
     settings = get_settings()
+    lineage = RunLineage(reuse=ReusePlan(cache=True)) if reuse else None
     code, run_id = asyncio.run(execute(settings, p, checked.inputs, files, auto_approve, json_out, out, err,
-                                       checked.approve, (budget_usd, budget_tokens), run_team_id))
+                                       checked.approve, (budget_usd, budget_tokens), run_team_id, lineage))
     if out_dir is not None and run_id and code != 130:
         write_artifacts(run_id, out_dir)
     raise typer.Exit(code)
@@ -294,6 +301,9 @@ def db_upgrade() -> None:
 cli_catalog.register(app)
 cli_local.register(app)
 cli_runs.register(app)
+cli_rerun.register(app)
+cli_prune.register(app)
+cli_schedule.register(app)
 cli_api.register(app)
 cli_tokens.register(app)
 

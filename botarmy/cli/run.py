@@ -30,9 +30,9 @@ from botarmy.temporal import (
     new_run_id,
     web_ui_link,
 )
-from providers.pin import resolve_run_model
+from providers.pin import RunModel, resolve_run_model
 from providers.types import ModelConfigError
-from store import RunView, Store, get_store
+from store import RunLineage, RunView, Store, get_store
 from workflows.contracts import ApprovalRequest, RunProgress
 from workflows.run import BmadRunWorkflow
 
@@ -49,9 +49,12 @@ async def execute(
     approve: str | list[str] = "none",
     budget: tuple[float | None, int | None] = (None, None),
     team: str | None = None,
+    lineage: RunLineage | None = None,
+    pinned: RunModel | None = None,
 ) -> tuple[int, str | None]:
+    """Start and follow a run; `pinned` (a rerun: the parent's model) instead of the model set here."""
     try:  # the run is pinned to the model set here: refuse one that cannot be used before anything starts
-        run_model, warnings = resolve_run_model(settings)
+        run_model, warnings = (pinned, []) if pinned is not None else resolve_run_model(settings)
     except ModelConfigError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         return 2, None
@@ -82,7 +85,7 @@ async def execute(
             await stack.enter_async_context(_worker(client, settings, store))
         launched = await launch(client, store, settings, plan, inputs, files, approve=approve,
                                 auto_approve=auto_approve, budget=budget, team=team, run_model=run_model,
-                                run_id=run_id)
+                                run_id=run_id, lineage=lineage)
         handle, wid = launched.handle, launched.workflow_id
         link = web_ui_link(settings, wid, settings.temporal_namespace)
         if not json_out:

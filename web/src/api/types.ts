@@ -83,6 +83,7 @@ export interface RunDetail extends RunSummary {
 }
 
 export interface RunCreate {
+  reuse?: boolean;
   workflow: string;
   inputs: Record<string, unknown>;
   approve: "all" | "none" | string[];

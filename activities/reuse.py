@@ -1,0 +1,99 @@
+"""Steps that take over a stored output instead of calling a model: a rerun's carried steps and the step cache.
+
+A rerun's run row names, per step key, the run whose output the step carries over (store ReusePlan); the step
+records that output by reference (same sha256, same versions), then any edited document as its next version, and
+returns the result a real call would, with cost 0. With the step cache on (`run --reuse`), a step whose input hash
+(`input_hash`: personas, prompt, input documents, template, models and parameters) equals an earlier run's stored
+output takes that output over the same way. Both are recorded on the step (`reused_from`) and in its events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import lru_cache
+
+import structlog
+
+from activities.conversation import Persona
+from activities.events import EventSink
+from bmad.plan import Plan
+from providers.types import ModelChoice
+from store import ArtifactRef, ReusePlan, Store
+from store.types import EventSpec, TakeOver
+from workflows.contracts import AgentStepInput, AgentStepResult, ArtifactPointer, resolve_requires
+
+log = structlog.get_logger(__name__)
+NO_REUSE = ReusePlan()
+
+
+def input_hash(plan: Plan, inp: AgentStepInput, prompt: str, members: list[Persona], choices: list[ModelChoice],
+               rounds: int) -> str:
+    """sha256 of everything a step's model is given: equal hashes, equal calls (the step cache's key)."""
+    step = plan.steps[inp.step.index]
+    template = plan.templates.get(step.template) if step.template else None
+    body = {
+        "personas": [[m.name, m.system_message] for m in members],
+        "prompt": prompt,
+        "inputs": {n: inp.available[n].sha256 for n in resolve_requires(inp.step, inp.available, inp.scope)},
+        "template": template.model_dump(mode="json", exclude={"source"}) if template else None,
+        "models": [[c.provider, c.model, c.temperature, c.max_tokens] for c in choices],
+        "rounds": rounds if len(members) > 1 else None,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class StepReuse:
+    def __init__(self, store: Store, events: EventSink) -> None:
+        self.store = store
+        self.events = events
+        # a run's plan never changes once its row is written: one read per run and worker
+        self.plan_of: Callable[[str], ReusePlan] = lru_cache(maxsize=4096)(self._load)
+
+    def _load(self, run_id: str) -> ReusePlan:
+        return self.store.reuse_plan(run_id) or NO_REUSE
+
+    def carry(self, inp: AgentStepInput, attempt: int, name: str) -> AgentStepResult | None:
+        """Take over the parent's output of a carried step (sync: call from a thread); None when the step is not
+        carried, or its parent has no such output (then it runs)."""
+        plan = self.plan_of(inp.run_id)
+        source = plan.carry.get(inp.key)
+        if source is None or inp.revision:
+            return None
+        return self._take(inp, attempt, name, source, inp.key, None, plan.replace.get(inp.key, {}), "carried")
+
+    def cached(self, inp: AgentStepInput, attempt: int, output_key: str, name: str, digest: str
+               ) -> AgentStepResult | None:
+        """Take over an earlier run's output whose input hashed to `digest` (sync); None when there is none."""
+        if not self.plan_of(inp.run_id).cache:
+            return None
+        found = self.store.cached_output(digest, inp.run_id)
+        if found is None:
+            return None
+        return self._take(inp, attempt, name, found[0], found[1], output_key, {}, "cached")
+
+    def _take(self, inp: AgentStepInput, attempt: int, name: str, source_run: str, source_key: str,
+              output_key: str | None, replacements: dict[str, str], how: str) -> AgentStepResult | None:
+        def events_for(refs: list[ArtifactRef]) -> list[EventSpec]:
+            created: list[EventSpec] = [
+                ("artifact.created", {"name": r.name, "version": r.version, "step": inp.key, "sha256": r.sha256,
+                                      "bytes": r.bytes, "reused": r.step != f"{inp.key}@edit"}) for r in refs]
+            last = [r for r in refs if r.name == name][-1]
+            return [*created, ("step.completed", {"step": inp.key, "artifact": name, "version": last.version,
+                                                  "reused": how, "from": f"{source_run}/{source_key}"})]
+
+        ref, stored, answered = self.store.take_over(TakeOver(
+            run_id=inp.run_id, key=inp.key, step_id=inp.step.id, agent=inp.step.agent, iteration=inp.iteration,
+            attempt=attempt, name=name, source_run=source_run, source_key=source_key, output_key=output_key,
+            replacements=replacements, events_for=events_for,
+        ))
+        if ref is None:
+            log.warning("step.reuse_missing", run_id=inp.run_id, step=inp.key, source=f"{source_run}/{source_key}")
+            return None
+        for seq, type_, data in stored:
+            self.events.publish(inp.run_id, seq, type_, data)
+        log.info("step.reused", run_id=inp.run_id, step=inp.key, how=how, source=f"{source_run}/{source_key}",
+                 artifact=name, version=ref.version)
+        return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(ref), attempts=attempt,
+                               provider=answered[0], model=answered[1])
