@@ -104,7 +104,7 @@ def _read(project: Path, root: Path, config_dir: Path, manifest: Path) -> Instal
     problems: list[Diagnostic] = []
     data = _yaml(manifest, problems)
     data = data if isinstance(data, dict) else {}
-    installation = data.get("installation") if isinstance(data.get("installation"), dict) else {}
+    installation: dict[str, Any] = data["installation"] if isinstance(data.get("installation"), dict) else {}
     version = str(installation.get("version") or data.get("version") or "")
     modules = [str(m.get("name")) for m in data.get("modules") or [] if isinstance(m, dict) and m.get("name")]
     if not version:
@@ -143,7 +143,8 @@ def _config(install: Install) -> dict[str, Any]:
 
 def _dotted(data: dict[str, Any], path: str) -> dict[str, Any]:
     for part in path.split("."):
-        data = data.get(part) if isinstance(data.get(part), dict) else {}
+        found = data.get(part)
+        data = found if isinstance(found, dict) else {}
     return data
 
 

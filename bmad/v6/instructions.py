@@ -66,7 +66,7 @@ def parse(text: str) -> list[Step]:
         attrs = dict(_ATTR.findall(m.group(1)))
         body = m.group(3) if not m.group(2) else ""
         start = m.start(3)
-        step = Step(n=attrs.get("n", str(len(steps) + 1)), goal=attrs.get("goal", attrs.get("title", "")),
+        step = Step(n=attrs.get("n", str(len(steps) + 1)), goal=attrs.get("goal") or attrs.get("title") or "",
                     line=_line(text, m.start()), body=body.strip(), attrs=attrs)
         step.template_outputs = _tags(_TEMPLATE_OUTPUT, "template-output", body, text, start, 2)
         step.gotos = _tags(_GOTO, "goto", body, text, start, None)

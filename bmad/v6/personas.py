@@ -36,11 +36,14 @@ def merge(base: Any, over: Any) -> Any:
         keyed = [k for k in ("code", "id") if all(isinstance(i, dict) and k in i for i in base + over) and base]
         if keyed:
             key = keyed[0]
-            out = list(base)
+            items = list(base)
             for item in over:
-                at = next((n for n, b in enumerate(out) if b[key] == item[key]), None)
-                out[at if at is not None else len(out):at + 1 if at is not None else len(out)] = [item]
-            return out
+                at = next((n for n, b in enumerate(items) if b[key] == item[key]), None)
+                if at is None:
+                    items.append(item)
+                else:
+                    items[at] = item
+            return items
         return base + over
     return over
 
@@ -89,7 +92,7 @@ def xml_agent(install: Install, file: Path, module: str, problems: list[Diagnost
         if isinstance(data, dict):
             meta_name = ((data.get("agent") or {}).get("metadata") or {}).get("name")
             name = meta_name or name
-            persona = data.get("persona") if isinstance(data.get("persona"), dict) else {}
+            persona: dict[str, Any] = data["persona"] if isinstance(data.get("persona"), dict) else {}
             fields.update({k: v for k, v in persona.items() if v})  # replaces, not merged (as the file says)
             facts += [str(m) for m in data.get("memories") or [] if m]
     line = text.count("\n", 0, found.start()) + 1

@@ -136,11 +136,11 @@ def _instruction_steps(install: Install, file: Path, problems: list[Diagnostic])
             _warn(problems, shown, tag.line, f"<invoke-task> in step {s.n} is not run by the engine: the agent of "
                   f"the step is asked to do it ({tag.text[:80]})")
         for tag in s.invoke_workflows:
-            target = instructions.workflow_path(tag)
-            if target is None:
+            invoked = instructions.workflow_path(tag)
+            if invoked is None:
                 _warn(problems, shown, tag.line, f"<invoke-workflow> in step {s.n} names no workflow file: not run")
             else:
-                step.invokes.append(target)
+                step.invokes.append(invoked)
         steps.append(step)
     return steps
 
@@ -174,7 +174,8 @@ def _chain(install: Install, entry: Path, entry_body: str, problems: list[Diagno
     first = next((p for ref in _STEP_REF.findall(entry_body) if (p := _ref(install, ref, entry.parent, every))), None)
     first = first or every[0]
     every = [p for p in every if p.parent == first.parent]  # a folder may hold several workflows' steps
-    chain, current = [], first
+    chain: list[Path] = []
+    current: Path | None = first
     while current is not None and current not in chain:
         chain.append(current)
         meta, body, _ = front_matter(read_text(current, install.shown(current)))
@@ -252,8 +253,10 @@ def from_skill(install: Install, skill_dir: Path, module: str, help_rows: dict[s
     if row and row.get("outputs"):
         location = row.get("output-location", "")
         place = install.resolve("{" + location + "}" if re.fullmatch(r"[\w-]+", location) else location)
-        name = re.sub(r"[^\w.-]+", "-", row["outputs"].strip().lower()).strip("-")
-        if place and not place.startswith(("{", "http")) and " " not in place and name:
+        place = re.sub(r"(?<!\{)\{([\w-]+)\}(?!\})", r"{{\1}}", place)  # not config: a run-time variable
+        named = re.search(r"[\w-]+\.\w+", row["outputs"])  # `SPEC.md + companion files`: the file it names
+        name = named[0] if named else re.sub(r"[^\w.-]+", "-", row["outputs"].strip().lower()).strip("-")
+        if place and not place.startswith(("{{", "http")) and " " not in place and name:
             wf.output = f"{place.rstrip('/')}/{name if '.' in name else name + '.md'}"
     wf.steps = [_file_step(install, f, {}) for f in files] or [
         RawStep(title=f"{wf.id}: {wf.description.split('.')[0]}", body=body.strip(), path=install.shown(skill),
