@@ -319,7 +319,8 @@ class AgentStepActivities:
         variables = dict(inp.variables)
         if isinstance(inp.item, dict):
             variables.update(inp.item)
-        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)
+        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables,
+                                   inp.answers)
         sections = required_sections(plan, step)
         members = personas(plan, step, self.settings.composite_stop_word)
         limiter = shared_limiter(config)

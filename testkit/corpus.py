@@ -22,6 +22,7 @@ import tomllib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -171,7 +172,7 @@ def fetch(pin: Pin, cache: Path | None = None) -> Path:
     return _install(data, target, pin)
 
 
-def _get(http: httpx.Client, url: str, pin: Pin, **kw: object) -> httpx.Response:
+def _get(http: httpx.Client, url: str, pin: Pin, **kw: Any) -> httpx.Response:
     response = http.get(url, **kw)
     if response.status_code != 200:
         raise CorpusError(f"{pin.spec}: {url} answered HTTP {response.status_code}: check BOTARMY_NPM_REGISTRY")

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         AgentStepInput,
         AgentStepResult,
         AmendInput,
+        Answer,
         ApprovalRequest,
         ArtifactPointer,
         Budget,
@@ -76,6 +77,7 @@ class Interpreter:
         self.steps: dict[str, StepState] = {}
         self.current: str | None = None
         self.exited: str | None = None  # set when a route branch ends the workflow
+        self.answers: dict[str, list[Answer]] = {}  # step key -> the answers to its questions (OutlineStep.asks)
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
         key = step_key(step, iteration)
@@ -171,6 +173,9 @@ class Interpreter:
         if reason:
             st.status, st.reason = "skipped", reason
             return
+        if step.asks:  # a question to a person first (patched in ApprovalGate.questions)
+            st.status = "waiting"
+            self.answers[st.key] = await self.gate.questions(step, st.key, self.auto_approve)
         await self.execute(step, st, iteration, item, scope)
         if needs_approval(step, self.approve, self.auto_approve):
             await self.approve_output(step, st, iteration, item, scope)
@@ -277,6 +282,7 @@ class Interpreter:
                 available=self.artifacts,
                 revision=revision,
                 feedback=feedback,
+                answers=self.answers.get(st.key, []),
                 variables={k: v for k, v in self.inputs.items() if not k.startswith("_")},
                 model_ref=self.model_ref,
             ),

@@ -80,7 +80,7 @@ class _Builder:
         step = PlanStep(index=index, id=sid, agent=wf.agent, agents=[wf.agent] if wf.agent in self.agents else [],
                         action=f"{wf.id} — {raw.title}", notes=f"{raw.body}\n\n{ASSUMPTION_NOTE}",
                         condition=raw.condition, optional=raw.optional or optional, repeats=raw.repeat_input,
-                        template=template, source=SourceRef(path=raw.path, line=raw.line, col=1))
+                        template=template, asks=list(raw.asks), source=SourceRef(path=raw.path, line=raw.line, col=1))
         step.requires = list(dict.fromkeys([*(requires or []), *self.written]))
         if output:
             if output in self.written:

@@ -34,6 +34,7 @@ class RawStep:
     saves: bool = False  # has <template-output> (or writes the output file): saves a new version of the document
     output: str | None = None  # a step file's own `outputFile`
     invokes: list[str] = field(default_factory=list)  # workflow paths (resolved) to run after this step
+    asks: list[str] = field(default_factory=list)  # the texts of its <ask> tags: questions to a person
 
 
 @dataclass
@@ -118,7 +119,7 @@ def _instruction_steps(install: Install, file: Path, problems: list[Diagnostic])
     for s in parsed:
         step = RawStep(title=f"Step {s.n}: {s.goal}".rstrip(": "), body=s.body, path=shown, line=s.line,
                        condition=s.attrs.get("if") or None, optional=s.attrs.get("optional") == "true",
-                       saves=bool(s.template_outputs))
+                       saves=bool(s.template_outputs), asks=[t.text for t in s.asks if t.text])
         if each := s.attrs.get("for-each"):
             step.repeat_input = "for_each_" + re.sub(r"\W+", "_", each).strip("_")
         elif (times := s.attrs.get("repeat")) is not None:

@@ -63,6 +63,20 @@ async def _cancel_while_waiting(handle: WorkflowHandle) -> None:
     await handle.cancel()
 
 
+async def _answer_question(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    req = await wait_pending(handle)
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(
+        step=req.step, decision="answer", comment="Lunch orders for one office", by="ana"))
+
+
+def _asking_plan() -> Plan:
+    plan = single_step_plan()
+    steps = [plan.steps[0].model_copy(update={"asks": ["Which project is this PRD for?"]})]
+    return plan.model_copy(update={"steps": steps}).seal()
+
+
 def _approval_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"approval": ApprovalSpec()})]
@@ -103,6 +117,9 @@ CASES: dict[str, tuple] = {
     "waiting-cleared-approved-then-completed": (
         _approval_plan, {"project_name": "Lunch Orders"}, None, {}, _approve_reject_amend,
     ),
+    # recorded after steps could ask a person (patch "steps-ask-a-person"): answered by Update, then assumed
+    "question-answered-by-a-person": (_asking_plan, {}, None, {}, _answer_question),
+    "question-assumed-with-auto-approve": (_asking_plan, {}, None, {"auto_approve": True}, None),
 }
 
 
