@@ -53,13 +53,16 @@ class _Builder:
         self.defaults: dict[str, object] = {}
         self.written: list[str] = []
 
-    def add(self, wf: V6Workflow, depth: int = 0, optional: bool = False, requires: list[str] | None = None) -> None:
+    def add(self, wf: V6Workflow, depth: int = 0, optional: bool = False, requires: list[str] | None = None,
+            condition: str | None = None) -> None:
+        """`condition`: every step of `wf` runs only when it holds (a step's own `if=` wins)."""
         template = self._template(wf)
         saving = [s for s in wf.steps if s.saves or s.output]
         last = wf.steps[-1] if wf.steps else None
         for raw in wf.steps:
             output = raw.output or (wf.output if raw.saves or (not saving and raw is last) else None)
-            step = self._step(wf, raw, output, template if output == wf.output else None, optional, requires)
+            step = self._step(wf, raw, output, template if output == wf.output else None, optional, requires,
+                              condition)
             self.steps.append(step)
             for target in raw.invokes:
                 self._inline(wf, raw, target, depth)
@@ -73,13 +76,14 @@ class _Builder:
         return tid
 
     def _step(self, wf: V6Workflow, raw: RawStep, output: str | None, template: str | None, optional: bool,
-              requires: list[str] | None) -> PlanStep:
+              requires: list[str] | None, condition: str | None = None) -> PlanStep:
         index = len(self.steps)
         base = f"{index + 1:02d}-{slug(raw.title)[:48].strip('-') or 'step'}"
         sid = f"{wf.id}.{base}" if self.prefix else base
         step = PlanStep(index=index, id=sid, agent=wf.agent, agents=[wf.agent] if wf.agent in self.agents else [],
                         action=f"{wf.id} — {raw.title}", notes=f"{raw.body}\n\n{ASSUMPTION_NOTE}",
-                        condition=raw.condition, optional=raw.optional or optional, repeats=raw.repeat_input,
+                        condition=raw.condition or condition, optional=raw.optional or optional,
+                        repeats=raw.repeat_input,
                         template=template, asks=list(raw.asks), source=SourceRef(path=raw.path, line=raw.line, col=1))
         step.requires = list(dict.fromkeys([*(requires or []), *self.written]))
         if output:
@@ -91,8 +95,8 @@ class _Builder:
         if raw.repeat_input:
             self.blocks.append(RepeatBlock(input_name=raw.repeat_input, start=index, end=index))
             self.defaults[raw.repeat_input] = raw.repeat_default
-        if raw.condition:
-            self.defaults.setdefault(raw.condition, False)
+        if step.condition:
+            self.defaults.setdefault(step.condition, False)
         return step
 
     def _inline(self, wf: V6Workflow, raw: RawStep, target: str, depth: int) -> None:

@@ -202,11 +202,17 @@ def _ref(install: Install, ref: str, base: Path, every: list[Path]) -> Path | No
     return by_name[0] if len(by_name) == 1 else None
 
 
+# a step file without `outputFile` that says where it writes: "Append the final content to `{planning_artifacts}/x.md`"
+_WRITES_TO = re.compile(r"^[-*\s]*(?:Append|Copy|Save|Write)\b[^`\n]*?\bto `(\{[\w-]+\}/[^`\s]+\.md)`", re.M)
+
+
 def _file_step(install: Install, file: Path, values: dict[str, Any]) -> RawStep:
     text = read_text(file, install.shown(file))
     meta, body, line = front_matter(text)
     title = next((ln.lstrip("# ").strip() for ln in body.splitlines() if ln.startswith("#")), file.stem)
     output = meta.get("outputFile")
+    if not isinstance(output, str) and (said := _WRITES_TO.search(body)):
+        output = said[1]
     return RawStep(title=title, body=body.strip(), path=install.shown(file), line=line,
                    output=install.resolve(str(output), values) if isinstance(output, str) else None,
                    saves=isinstance(output, str) or "template-output" in body)
