@@ -304,7 +304,8 @@ class AgentStepActivities:
         variables = dict(run_variables)
         if isinstance(inp.item, dict):
             variables.update(inp.item)
-        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables)
+        prompt = build_task_prompt(plan, step, name, texts, missing, inp.item, inp.scope, inp.feedback, variables,
+                                   inp.answers)
         members = personas(plan, step, self.settings.composite_stop_word)
         digest = input_hash(plan, inp, prompt, members, choices, self.settings.composite_rounds) if choices else None
         return _Prepared(plan, texts, missing, prompt, required_sections(plan, step), members, digest, run_variables)

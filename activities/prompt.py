@@ -8,7 +8,8 @@ from typing import Any
 
 from bmad.plan import Plan, PlanStep, TemplateSection, TemplateSpec
 from bmad.templates import substitute
-from providers.offline import FEEDBACK_HEADING, ITERATION_LINE, OUTLINE_END, OUTLINE_START
+from providers.offline import ANSWERS_HEADING, FEEDBACK_HEADING, ITERATION_LINE, OUTLINE_END, OUTLINE_START
+from workflows.contracts import Answer
 
 _SCOPE = re.compile(r"^(?P<name>.+)-(?P<n>\d+)$")  # workflows.run.scope_name: "epic-2"
 
@@ -119,6 +120,7 @@ def build_task_prompt(
     scope: str | None = None,
     feedback: str | None = None,
     variables: dict[str, Any] | None = None,
+    answers: list[Answer] | None = None,
 ) -> str:
     verb = "Update" if step.updates and not step.creates else "Write"
     parts = [f"# Step {step.id} of workflow {plan.workflow_id}: {verb} {output}"]
@@ -139,6 +141,13 @@ def build_task_prompt(
         parts.append(f"## Input document: {name}\n\n{text.strip()}")
     if missing:
         parts.append("Not available (not provided with the run): " + ", ".join(missing))
+    for a in answers or []:
+        if a.assumed:
+            parts.append(f"{ANSWERS_HEADING}\nNobody is asked: {a.question}\nAnswer with your best assumption, "
+                         "say so under 'Assumptions' in the document, and go on.")
+        else:
+            parts.append(f"{ANSWERS_HEADING}\nThe instructions ask: {a.question}\n{a.by} answered: "
+                         f"{a.answer.strip()}\nGo on with this answer; do not ask again.")
     if feedback is not None:
         parts.append(
             f"{FEEDBACK_HEADING}\nA person rejected the current version of {output}. Revise it:\n{feedback.strip()}"

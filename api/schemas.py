@@ -81,9 +81,10 @@ class Accepted(BaseModel):
 class ApprovalDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"] = Field(
+    decision: Literal["approve", "reject", "amend", "yes", "no", "choose", "raise", "stop", "answer"] = Field(
         description="approve/reject/amend a step's output; yes/no answers a condition; choose picks a route "
-        "branch (in `choice`); raise/stop answers a budget pause (raise: the new budget in `choice`)"
+        "branch (in `choice`); raise/stop answers a budget pause (raise: the new budget in `choice`); answer "
+        "answers a step's question (the text in `comment`)"
     )
     choice: str | None = Field(default=None, max_length=200, description="choose: the branch; raise: the budget")
     comment: str = ""
@@ -98,6 +99,8 @@ class ApprovalDecision(BaseModel):
             raise ValueError("content is required when decision is 'amend'")
         if self.decision != "amend" and self.content is not None:
             raise ValueError("content is only allowed when decision is 'amend'")
+        if self.decision == "answer" and not self.comment.strip():
+            raise ValueError("comment (the answer's text) is required when decision is 'answer'")
         if self.decision in ("choose", "raise") and not self.choice:
             raise ValueError(f"choice is required when decision is '{self.decision}'")
         return self

@@ -254,6 +254,8 @@ def compile_workflow(catalog: Catalog, workflow_id: str) -> Plan:
     errors = _relevant_errors(catalog, {wf.source.path, *wf.duplicates}, wf)
     if errors:
         raise DefinitionError(errors)
+    if workflow_id in catalog.plans:  # BMAD v6: compiled when loaded (bmad/v6/plans.py)
+        return catalog.plans[workflow_id]
     steps = _steps(catalog, wf)
     agent_ids = sorted({a for s in steps for a in s.agents if a in catalog.agents})
     template_ids = sorted({s.template for s in steps if s.template})

@@ -25,6 +25,7 @@ from typing import Any
 from bmad.definitions import build_agent, build_team, build_template, build_workflow
 from bmad.diagnostics import Diagnostic
 from bmad.models import Catalog
+from bmad.v6 import find_install, load_v6
 from bmad.validate import validate_catalog
 from bmad.yamlsrc import MAX_BYTES, Located, YamlLoadError, load_yaml_text, read_text
 
@@ -189,6 +190,11 @@ def load_bmad(dirs: Path | str | Sequence[Path | str], *, max_bytes: int = MAX_B
         if not root.is_dir():
             catalog.diagnostics.append(Diagnostic(root.as_posix(), 0, 0, "not a directory"))
             continue
+        if (v6 := find_install(root)) is not None:  # a v6 project root or its `_bmad/` (bmad/v6/)
+            load_v6(v6, catalog)
+            continue
+        if (root / ".bmad-core").is_dir() and not (root / "agents").is_dir():  # a v4 project root
+            root = root / ".bmad-core"
         for layer in [root, *pack_folders(root)]:
             loader = _DirLoader(catalog, layer, max_bytes)
             loader.load_keyed("agents", "agents", build_agent, markdown=True)

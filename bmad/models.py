@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bmad.diagnostics import Diagnostic
-from bmad.plan import SourceRef
+from bmad.plan import Plan, SourceRef
 
 Pos = tuple[int, int]
 
@@ -161,6 +161,7 @@ class Catalog(BaseModel):
     tasks: dict[str, str] = Field(default_factory=dict)  # file name -> path
     checklists: dict[str, str] = Field(default_factory=dict)
     data: dict[str, str] = Field(default_factory=dict)
+    plans: dict[str, Plan] = Field(default_factory=dict)  # BMAD v6 workflows, compiled when loaded (bmad/v6/)
     diagnostics: list[Diagnostic] = Field(default_factory=list)
 
     @property

@@ -103,6 +103,7 @@ class PlanStep(BaseModel):
     routes: list[RouteOption] = Field(default_factory=list)  # a routing step: one branch is chosen
     route_of: str | None = None  # this step is a branch of that routing step; it runs only when chosen
     criteria: list[str] = Field(default_factory=list)  # the workflow's completion criteria (bmad/criteria.py)
+    asks: list[str] = Field(default_factory=list)  # questions the step puts to a person before it runs (v6 <ask>)
     source: SourceRef | None = None
 
     @property
@@ -137,6 +138,9 @@ class Plan(BaseModel):
 
     def canonical_json(self) -> str:
         body = self.model_dump(mode="json", exclude={"definition_hash"})
+        for step in body["steps"]:  # plans without questions keep the hash they had before steps could ask
+            if not step.get("asks"):
+                step.pop("asks", None)
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def seal(self) -> Plan:
@@ -161,6 +165,7 @@ class Plan(BaseModel):
                     approval=s.approval,
                     routes=s.routes,
                     route_of=s.route_of,
+                    asks=s.asks,
                 )
                 for s in self.steps
             ],
@@ -183,6 +188,7 @@ class OutlineStep(BaseModel):
     approval: ApprovalSpec | None = None
     routes: list[RouteOption] = Field(default_factory=list)
     route_of: str | None = None
+    asks: list[str] = Field(default_factory=list)  # questions for a person before the step runs (PlanStep.asks)
 
 
 class PlanOutline(BaseModel):

@@ -243,6 +243,8 @@ def validate_catalog(catalog: Catalog) -> list[Diagnostic]:
     """Every cross-file problem of the catalog (shape problems of single files are found by the loader)."""
     out: list[Diagnostic] = []
     for wf in catalog.workflows.values():
+        if wf.id in catalog.plans:  # BMAD v6, checked when loaded (bmad/v6/)
+            continue
         out.extend(validate_workflow(catalog, wf))
     for team in catalog.teams.values():
         out.extend(validate_team(catalog, team))

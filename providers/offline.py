@@ -29,6 +29,7 @@ OFFLINE_LABEL = "> Offline model output: deterministic draft written by BotArmy'
 OUTLINE_START = "<!-- outline -->"
 OUTLINE_END = "<!-- /outline -->"
 FEEDBACK_HEADING = "## Reviewer feedback"
+ANSWERS_HEADING = "## Answers to the step's questions"
 ITERATION_LINE = "This is iteration "  # + scope (e.g. "epic-2"), then " — item: <json>" when the repeat has items
 _INSTRUCTION = re.compile(r"^<!-- instruction: (.*) -->$")
 
@@ -71,6 +72,10 @@ def _draft(prompt: str) -> str:
     else:
         title = next((ln.lstrip("# ").strip() for ln in prompt.splitlines() if ln.startswith("#")), "Response")
         lines += [f"# {title}", "", f"Offline response to: {_first_sentence(prompt)}", ""]
+    for block in prompt.split(ANSWERS_HEADING)[1:]:
+        said = next((ln for ln in block.splitlines() if " answered: " in ln), None)
+        lines += [f"Answer used: {_first_sentence(said.split(' answered: ', 1)[1])}" if said else
+                  "Assumptions: offline draft; no person was asked, the best assumption is taken.", ""]
     if FEEDBACK_HEADING in prompt:
         feedback = prompt.split(FEEDBACK_HEADING, 1)[1].split("\n## ", 1)[0].strip().splitlines()[-1:]
         lines += [f"Revised after reviewer feedback: {_first_sentence(' '.join(feedback))}", ""]

@@ -22,6 +22,7 @@ import tomllib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -171,7 +172,7 @@ def fetch(pin: Pin, cache: Path | None = None) -> Path:
     return _install(data, target, pin)
 
 
-def _get(http: httpx.Client, url: str, pin: Pin, **kw: object) -> httpx.Response:
+def _get(http: httpx.Client, url: str, pin: Pin, **kw: Any) -> httpx.Response:
     response = http.get(url, **kw)
     if response.status_code != 200:
         raise CorpusError(f"{pin.spec}: {url} answered HTTP {response.status_code}: check BOTARMY_NPM_REGISTRY")
@@ -278,6 +279,82 @@ def bmad_v4() -> Path:
     return ensure(pin_for("bmad-method", 4))
 
 
+INSTALL_MARKER = ".installed"
+INSTALL_ARGS = ("--modules", "bmm", "--tools", "claude-code", "--user-name", "Tester", "--yes")
+
+
+def bmad_v6_versions(path: Path = PINS) -> list[Pin]:
+    """Every pinned 6.x bmad-method, lowest first (6.0.4: workflow.yaml style; 6.12.0: skills)."""
+    return sorted((p for p in load_pins(path) if p.package == "bmad-method" and _version_key(p.version)[0] == 6),
+                  key=lambda p: _version_key(p.version))
+
+
+def install_dir(pin: Pin, cache: Path | None = None) -> Path:
+    return (cache or cache_root()) / "installs" / f"{pin.package.replace('/', '+')}-{pin.version}"
+
+
+def bmad_v6_install(pin: Pin, cache: Path | None = None) -> Path:
+    """A project root as a user has it after `npx bmad-method install` (core + bmm, Claude Code): the published
+    installer of the pinned, integrity-checked package, run non-interactively (`--yes`) with its npm
+    dependencies from the registry; cached beside the corpus. No other network is needed (checked: the installer
+    of 6.0.4 and 6.12.0 completes with only the npm registry reachable)."""
+    target = install_dir(pin, cache)
+    if _installed(target, pin):
+        return target
+    package = ensure(pin, cache)
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if not (npm and node):
+        raise CorpusError(f"{pin.spec}: building its install needs node and npm on PATH (the published installer "
+                          "is a Node program)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        tool = tmp / "package"
+        shutil.copytree(package, tool, ignore=shutil.ignore_patterns(MARKER))
+        env = {**os.environ, "HOME": str(tmp / "home"), "npm_config_registry": registry(),
+               "npm_config_update_notifier": "false"}
+        _run([npm, "install", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"], tool, env, pin)
+        bin_rel = _package_bin(tool)
+        project = tmp / "project"
+        project.mkdir()
+        _run([node, str(tool / bin_rel), "install", "--directory", str(project), *INSTALL_ARGS], tool, env, pin)
+        if not (project / "_bmad" / "_config" / "manifest.yaml").is_file():
+            raise CorpusError(f"{pin.spec}: the installer finished without writing _bmad/_config/manifest.yaml")
+        (project / INSTALL_MARKER).write_text(pin.integrity + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(project, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _installed(target: Path, pin: Pin) -> bool:
+    try:
+        return (target / INSTALL_MARKER).read_text(encoding="utf-8").strip() == pin.integrity
+    except OSError:
+        return False
+
+
+def _package_bin(tool: Path) -> str:
+    import json
+
+    bins = json.loads((tool / "package.json").read_text(encoding="utf-8")).get("bin") or {}
+    return str(bins.get("bmad-method") or bins.get("bmad") if isinstance(bins, dict) else bins)
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], pin: Pin) -> None:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise CorpusError(f"{pin.spec}: {' '.join(cmd[:2])} failed to run: {e}") from None
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CorpusError(f"{pin.spec}: `{' '.join(Path(c).name for c in cmd[:3])}` exited {done.returncode}: "
+                          f"{tail[0]}")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "fetch":
         sys.stderr.write("usage: python -m testkit.corpus fetch [PACKAGE@VERSION ...]" + "\n")
@@ -290,6 +367,8 @@ def main(argv: list[str]) -> int:
         for pin in chosen:
             was = cached(pin)
             print(f"{pin.spec}: {'cached' if was else 'fetched'} in {was or ensure(pin)}")  # noqa: T201 - what the command fetched is its output
+            if pin.package == "bmad-method" and _version_key(pin.version)[0] == 6:
+                print(f"{pin.spec}: installed in {bmad_v6_install(pin)}")  # noqa: T201
     except CorpusError as e:
         sys.stderr.write(f"error: {e}" + "\n")
         return 2 if isinstance(e, CorpusConfigError) else 1

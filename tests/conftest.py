@@ -36,6 +36,8 @@ OWN_BMAD = ROOT / ".bmad-core"
 # parametrized by them at collection, before the corpus is fetched.
 UPSTREAM_WORKFLOWS = ("brownfield-fullstack", "brownfield-service", "brownfield-ui",
                       "greenfield-fullstack", "greenfield-service", "greenfield-ui")
+# The pinned BMAD v6 releases (testkit/corpora.toml): the last 6.0.x (workflow.yaml style) and a skills release.
+V6_VERSIONS = ("6.0.4", "6.12.0")
 BIN = Path(sys.executable).parent
 
 
@@ -105,6 +107,26 @@ def bmad_corpus() -> BmadCorpus:
 def upstream_bmad(bmad_corpus: BmadCorpus) -> Path:
     """The upstream BMAD v4 `bmad-core/` folder, as published."""
     return bmad_corpus.core
+
+
+@cache
+def _v6_install(version: str) -> Path | str:
+    pin = next((p for p in corpus.bmad_v6_versions() if p.version == version), None)
+    if pin is None:
+        return f"bmad-method@{version} is not pinned in testkit/corpora.toml"
+    try:
+        return corpus.bmad_v6_install(pin)
+    except corpus.CorpusError as e:
+        return str(e)
+
+
+def v6_install(version: str) -> Path:
+    """The project root of a pristine `npx bmad-method@<version> install` (cached; see testkit/corpus.py).
+    Shared: copy it before changing anything in it."""
+    found = _v6_install(version)
+    if isinstance(found, str):
+        pytest.fail(found, pytrace=False)
+    return found
 
 
 def free_port() -> int:

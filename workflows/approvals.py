@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DECISION_VERBS,
         MAX_AMENDMENT_BYTES,
         SEARCH_ATTR_WAITING,
+        Answer,
         ApprovalDecision,
         ApprovalRequest,
         DecisionRecord,
@@ -35,6 +36,7 @@ _ANSWERS = {  # what a delivered decision may be (histories recorded before the 
     "condition": {"yes", "no", "approve", "reject"},
     "route": {"choose"},
     "budget": {"raise", "stop"},
+    "answer": {"answer"},
 }
 _FITS = DECISION_VERBS  # what the Update validator lets in: the verb must fit what waits
 
@@ -50,13 +52,15 @@ class NotWaiting(DecisionRefused):
 
 def _what(req: ApprovalRequest) -> str:
     return {"approval": f"the approval of {req.artifact}", "condition": f"the condition {req.question!r}",
-            "route": f"the route {req.question!r}", "budget": "a budget pause"}[req.kind]
+            "route": f"the route {req.question!r}", "budget": "a budget pause",
+            "answer": f"the question {req.question!r}"}[req.kind]
 
 
 def _how(req: ApprovalRequest) -> str:
     return {"approval": "approve, reject or amend (with the edited content)", "condition": "yes or no",
             "route": f"choose with a choice, one of: {', '.join(req.choices)}",
-            "budget": "raise (with the new budget as the choice) or stop"}[req.kind]
+            "budget": "raise (with the new budget as the choice) or stop",
+            "answer": "answer with the answer's text"}[req.kind]
 
 
 class ApprovalGate:
@@ -71,6 +75,7 @@ class ApprovalGate:
         self.closed = False  # the run has ended: nothing waits any more, whatever a late signal says
         self._details_before_wait: str | None = None
         self.spent: dict[str, tuple[str, float]] = {}  # budget pauses: step key -> (limit, spent so far)
+        self.questions_on = False  # steps may ask a person (patch PATCH_QUESTIONS, asked when the run starts)
 
     # -- decisions arriving (Update / signal handlers) --------------------------------------------------
     def validate_update(self, d: ApprovalDecision) -> None:
@@ -98,6 +103,8 @@ class ApprovalGate:
             raise DecisionRefused(f"choose one of {', '.join(req.choices)} for step {d.step!r} (got {d.choice!r})")
         if d.decision == "raise" and not _positive_number(d.choice):
             raise DecisionRefused("a raise decision needs the new budget in 'choice', e.g. 5.00")
+        if d.decision == "answer" and not d.comment.strip():
+            raise DecisionRefused(f"an answer to step {d.step!r} needs its text (in 'comment')")
         if d.decision == "amend" and not d.content:
             raise DecisionRefused("an amend decision needs the edited artifact in 'content'")
         if d.content and len(d.content.encode()) > MAX_AMENDMENT_BYTES:
@@ -180,6 +187,26 @@ class ApprovalGate:
                                                 "by": decision.by, "comment": decision.comment}, once)
         return decision
 
+    async def questions(self, step: OutlineStep, key: str, auto_approve: bool) -> list[Answer]:
+        """A step with questions (`<ask>`) waits for a person's answer before it runs; with auto-approve nobody is
+        asked: the step's agent answers with its best assumption, recorded as such (source "assumption").
+        `questions_on`: the patch, asked in the run's first activation (Interpreter.uses_patches)."""
+        if not step.asks or not self.questions_on:
+            return []
+        question = " / ".join(step.asks)
+        if len(question) > 2000:
+            question = question[:1999] + "…"
+        if auto_approve:
+            by = f"agent {step.agent}" if step.agent else "agent"
+            self.records.append(DecisionRecord(
+                step=key, kind="answer", decision="assume", by=by, at=workflow.now(), source="assumption",
+                comment=f"nobody was asked ({question[:200]}): the agent answers with its best assumption, "
+                        "recorded in its document under 'Assumptions'"))
+            return [Answer(question=question, by=by, assumed=True)]
+        answer = await self.ask(ApprovalRequest(step=key, kind="answer", agent=step.agent, question=question,
+                                                requested_at=workflow.now()), None)
+        return [Answer(question=question, answer=answer.comment, by=answer.by)]
+
     def _on_timeout(self, req: ApprovalRequest, spec: ApprovalSpec | None) -> ApprovalDecision:
         action = spec.on_timeout if spec else "fail"
         if action == "fail":
@@ -224,6 +251,8 @@ def waiting_details(req: ApprovalRequest) -> str:
         return f"Waiting for approval of {req.artifact} v{req.version} ({req.agent}{role}{again}) at `{req.step}`"
     if req.kind == "route":
         return f"Waiting for a route choice at `{req.step}`: {req.question}: one of {', '.join(req.choices)}"
+    if req.kind == "answer":
+        return f"Waiting for an answer at `{req.step}` ({req.agent}): {req.question}"
     if req.kind == "budget":
         return f"Paused before `{req.step}` at the budget: {req.question}; raise it or stop the run"
     return f"Waiting for a decision at `{req.step}`: {req.question}?{role}"

@@ -23,13 +23,15 @@ DECISION_REFUSED = "DecisionRefused"  # the failure type of a decision that does
 
 # What a person can be asked to decide, and the verbs that answer each kind (the Update validator, the CLI's
 # `decide` and the API's decision body all go by this).
-DecisionKind = Literal["approval", "condition", "route", "budget"]
+DecisionKind = Literal["approval", "condition", "route", "budget", "answer"]
 DECISION_VERBS: dict[str, tuple[str, ...]] = {
     "approval": ("approve", "reject", "amend"),
     "condition": ("yes", "no"),
     "route": ("choose",),
     "budget": ("raise", "stop"),
+    "answer": ("answer",),  # a question to a person (a v6 `<ask>`): the answer text in `comment`
 }
+PATCH_QUESTIONS = "steps-ask-a-person"  # workflow.patched id: a step with questions waits for their answer
 
 # Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
 ACTIVITY_AGENT_STEP = "agent_step"
@@ -109,8 +111,8 @@ class ApprovalRequest(BaseModel):
 
 class ApprovalDecision(BaseModel):
     step: str
-    decision: Literal["approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"]
-    comment: str = ""
+    decision: Literal["approve", "reject", "amend", "yes", "no", "choose", "raise", "stop", "answer"]
+    comment: str = ""  # answer: the answer to the question
     choice: str | None = None  # choose: the route; raise: the new budget, e.g. "2.50" (USD) or "50000" (tokens)
     content: str | None = None  # amend only: the edited artifact
     by: str = "anonymous"
@@ -127,9 +129,19 @@ class DecisionRecord(BaseModel):
     by: str
     role: str | None = None
     at: datetime
-    source: Literal["human", "timeout"] = "human"
+    # "assumption": nobody was asked (--auto-approve); the step's agent answers with its best assumption
+    source: Literal["human", "timeout", "assumption"] = "human"
     artifact: str | None = None
     version: int | None = None
+
+
+class Answer(BaseModel):
+    """The answer to a step's questions, given to the step in its prompt."""
+
+    question: str
+    answer: str = ""  # empty when assumed: the agent writes its best assumption
+    by: str
+    assumed: bool = False
 
 
 class EventInput(BaseModel):
@@ -289,6 +301,7 @@ class AgentStepInput(BaseModel):
     available: dict[str, ArtifactPointer]  # every artifact the step may read, by (scoped) name
     revision: int = 0  # > 0: re-run after a person rejected the output
     feedback: str | None = None
+    answers: list[Answer] = Field(default_factory=list)  # answers to the step's questions (OutlineStep.asks)
     variables: dict[str, Any] = Field(default_factory=dict)  # run inputs that fill `{{name}}` in templates
     model_ref: str | None = None  # the run's model pin (RunInput.model_ref)
     # the run's stored inputs (RunInput.inputs_ref): the activity loads its variables from them, and `variables`

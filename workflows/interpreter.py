@@ -19,9 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ACTIVITY_AGENT_STEP,
         ACTIVITY_STORE_AMENDMENT,
+        PATCH_QUESTIONS,
         AgentStepInput,
         AgentStepResult,
         AmendInput,
+        Answer,
         ApprovalRequest,
         ArtifactPointer,
         Budget,
@@ -83,6 +85,7 @@ class Interpreter:
         self.steps: dict[str, StepState] = {}
         self.current: str | None = None
         self.exited: str | None = None  # set when a route branch ends the workflow
+        self.answers: dict[str, list[Answer]] = {}  # step key -> the answers to its questions (OutlineStep.asks)
 
     def uses_patches(self) -> None:
         """Decide the patches this code path depends on in the workflow's first activation, before anything else.
@@ -92,6 +95,9 @@ class Interpreter:
         task completed), and replay then sees a marker it did not ask for; asked first, its marker is always in the
         first task. Only a run started with its inputs stored (RunInput.inputs_ref) records this one."""
         self.inputs_by_ref = self.inputs_ref is not None and workflow.patched(_INPUTS_BY_REF)
+        # steps that ask a person (`<ask>`): only plans with such steps ask for the patch, so others never see it
+        if any(step.asks for step in self.outline.steps):
+            self.gate.questions_on = workflow.patched(PATCH_QUESTIONS)
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
         key = step_key(step, iteration)
@@ -187,6 +193,9 @@ class Interpreter:
         if reason:
             st.status, st.reason = "skipped", reason
             return
+        if step.asks:  # a question to a person first (patched in ApprovalGate.questions)
+            st.status = "waiting"
+            self.answers[st.key] = await self.gate.questions(step, st.key, self.auto_approve)
         await self.execute(step, st, iteration, item, scope)
         if needs_approval(step, self.approve, self.auto_approve):
             await self.approve_output(step, st, iteration, item, scope)
@@ -300,6 +309,7 @@ class Interpreter:
                 available=self.artifacts,
                 revision=revision,
                 feedback=feedback,
+                answers=self.answers.get(st.key, []),
                 variables={} if by_ref else template_variables(self.inputs),
                 model_ref=self.model_ref,
                 inputs_ref=self.inputs_ref if by_ref else None,

@@ -69,7 +69,9 @@ async def list_pending(settings: Settings, out: Console) -> int:
         for req in progress.pending_approvals:
             count += 1
             what = {"approval": f"{req.artifact} v{req.version}",
-                    "route": f"{req.question}: {' | '.join(req.choices)}"}.get(req.kind, f"{req.question}?")
+                    "route": f"{req.question}: {' | '.join(req.choices)}",
+                    "answer": f"{req.question} (answer with `botarmy answer {run.run_id} {req.step} TEXT`)"}.get(
+                req.kind, f"{req.question}?")
             out.print(f"{run.run_id}  {req.step}  {req.kind}: {what}  since {req.requested_at.isoformat()}",
                       highlight=False)
     if not count:

@@ -204,7 +204,8 @@ def run_team(catalog: Catalog, team: str | None, workflow_id: str) -> str | None
 def decide(
     run_id: str,
     step: str,
-    decision: Annotated[str, typer.Argument(help="approve | reject | amend | yes | no | choose | raise | stop")],
+    decision: Annotated[str, typer.Argument(
+        help="approve | reject | amend | yes | no | choose | raise | stop | answer (the text in --comment)")],
     comment: Annotated[str, typer.Option("--comment", "-m", help="feedback (reject) or a note")] = "",
     comment_file: Annotated[Path | None, typer.Option("--comment-file", help="the comment, from a file")] = None,
     content_file: Annotated[Path | None, typer.Option("--content-file", help="amend: the edited artifact")] = None,
@@ -215,8 +216,10 @@ def decide(
     """Decide on a step that waits for a person."""
     from botarmy.cli.decide import send_decision
 
-    if decision not in ("approve", "reject", "amend", "yes", "no", "choose", "raise", "stop"):
-        raise fail(f"decision {decision!r}: use approve, reject, amend, yes, no, choose, raise or stop")
+    if decision not in ("approve", "reject", "amend", "yes", "no", "choose", "raise", "stop", "answer"):
+        raise fail(f"decision {decision!r}: use approve, reject, amend, yes, no, choose, raise, stop or answer")
+    if decision == "answer" and not comment.strip():
+        raise fail("decision answer needs the answer's text in --comment (or use `botarmy answer RUN STEP TEXT`)")
     if decision in ("choose", "raise") and not choice:
         raise fail(f"decision {decision} needs --choice (the branch, or the new budget)")
     if content_file is not None and not content_file.is_file():
@@ -231,6 +234,23 @@ def decide(
         send_decision(get_settings(), run_id, step, decision, comment, content, by, role, out, err, choice)
     )
     raise typer.Exit(code)
+
+
+@app.command()
+def answer(
+    run_id: str,
+    step: str,
+    text: Annotated[str, typer.Argument(help="the answer to the step's question")],
+    by: Annotated[str, typer.Option("--by", help="who answers")] = "cli",
+    role: Annotated[str | None, typer.Option("--role", help="the role you answer as")] = None,
+) -> None:
+    """Answer the question a step asks (a v6 `<ask>`); the step then runs with the answer in its prompt."""
+    from botarmy.cli.decide import send_decision
+
+    if not text.strip():
+        raise fail("the answer is empty: give its text")
+    raise typer.Exit(asyncio.run(send_decision(get_settings(), run_id, step, "answer", text, None, by, role, out,
+                                               err)))
 
 
 @app.command()

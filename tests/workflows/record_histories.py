@@ -74,6 +74,20 @@ async def _approve_stories(handle: WorkflowHandle) -> None:
                                                                              decision="approve"))
 
 
+async def _answer_question(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    req = await wait_pending(handle)
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(
+        step=req.step, decision="answer", comment="Lunch orders for one office", by="ana"))
+
+
+def _asking_plan() -> Plan:
+    plan = single_step_plan()
+    steps = [plan.steps[0].model_copy(update={"asks": ["Which project is this PRD for?"]})]
+    return plan.model_copy(update={"steps": steps}).seal()
+
+
 def _approval_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"approval": ApprovalSpec()})]
@@ -141,6 +155,9 @@ CASES: dict[str, tuple] = {
         lambda: loop_plan(before=1), {"for_each_chapter": 12}, None, {_LAUNCH: True, "continue_as_new_events": 30},
         None,
     ),
+    # recorded after steps could ask a person (patch "steps-ask-a-person"): answered by Update, then assumed
+    "question-answered-by-a-person": (_asking_plan, {}, None, {}, _answer_question),
+    "question-assumed-with-auto-approve": (_asking_plan, {}, None, {"auto_approve": True}, None),
 }
 
 
