@@ -111,7 +111,11 @@ def prepare_rerun(
         raise RerunRefused(f"no run {run_id!r}")
     if parent.status == "running":
         raise RerunRefused(f"run {run_id} is still running; `botarmy cancel {run_id}` it first, or wait for it")
-    pinned = Plan.model_validate_json(store.load_plan(parent.definition_hash))
+    try:
+        pinned = Plan.model_validate_json(store.load_plan(parent.definition_hash))
+    except KeyError:
+        raise RerunRefused(f"run {run_id}'s plan {parent.definition_hash[:12]} is not stored (pruned?): start a new "
+                           f"run of {parent.workflow_id}") from None
     plan = current or pinned
     fork = _fork_step(pinned, parent, from_step)
     order = {s.id: s.index for s in pinned.steps}
