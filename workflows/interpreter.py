@@ -200,7 +200,7 @@ class Interpreter:
             st.status = "waiting"
             self.answers[st.key] = await self.gate.questions(step, st.key, self.auto_approve)
         await self.execute(step, st, iteration, item, scope)
-        while answers := await self.gate.open_questions(step, st, self.auto_approve):  # a headless step's
+        while answers := await self.gate.open_questions(step, st, self.auto_approve):  # asked, rerun
             self.answers[st.key] = [*self.answers.get(st.key, []), *answers]
             await self.execute(step, st, iteration, item, scope)
         if needs_approval(step, self.approve, self.auto_approve):

@@ -156,7 +156,8 @@ async def test_with_auto_approve_the_agent_assumes_the_answers_and_the_assumptio
     assert failure is None and run.status == "completed"
     assert len(calls) == 2 and f"Nobody is asked: {QUESTION}" in prompt_of(calls[1])
     assumed = [d for d in run.decisions if d.get("kind") == "answer"]
-    assert [(d["decision"], d["source"], d["by"]) for d in assumed] == [("assume", "assumption", "agent bmad-agent-ux-designer")]
+    assert [(d["decision"], d["source"], d["by"]) for d in assumed] == [
+        ("assume", "assumption", "agent bmad-agent-ux-designer")]
     step = ux_plan().steps[0]
     assert step.output is not None
     stored = HeadlessReport.model_validate_json(text(store, run, step.output + RESULT_SUFFIX))
