@@ -42,6 +42,7 @@ from activities.errors import (
     validate_output,
 )
 from activities.events import EventSink
+from activities.headless import RESULT_SUFFIX, load_report, split_result
 from activities.prompt import build_task_prompt, required_sections
 from activities.reuse import StepReuse, input_hash
 from activities.storecalls import db_call, is_outage, store_unavailable
@@ -63,6 +64,7 @@ from workflows.contracts import (
     AgentStepInput,
     AgentStepResult,
     ArtifactPointer,
+    HeadlessReport,
     output_name,
     resolve_requires,
     template_variables,
@@ -82,8 +84,11 @@ def _worker_identity() -> str:
 
 
 def output_key(inp: AgentStepInput) -> str:
-    """Idempotency key of one output: the step key, plus the revision when a person asked for another."""
-    return inp.key if not inp.revision else f"{inp.key}@r{inp.revision}"
+    """Idempotency key of one output: the step key, plus the revision when a person asked for another, plus the
+    round when a headless step runs again with the answers to its open questions."""
+    key = inp.key if not inp.revision else f"{inp.key}@r{inp.revision}"
+    rounds = max((a.round for a in inp.answers), default=0)
+    return key if not rounds else f"{key}@q{rounds}"
 
 
 @dataclass
@@ -129,6 +134,7 @@ class _Output:
     transcript: list[tuple[str, str]]
     composite: bool
     choice: ModelChoice
+    headless: HeadlessReport | None = None  # a headless step's JSON result, taken out of `text`
 
 
 class AgentStepActivities:
@@ -244,6 +250,8 @@ class AgentStepActivities:
             if config_error is not None or config is None:
                 raise config_error or ModelConfigError("no providers config")
             out = await self._converse(inp, name, run, config, choices, prepared, slog, pin)
+            if inp.step.headless:
+                out.headless, out.text = split_result(out.text)
             calls = run.usage_calls(config, key)
             ref = await self._db(self._commit, inp, key, name, out, calls, choices, slog, prepared.input_sha256)
             slog.info("step.completed", artifact=name, version=ref.version, bytes=ref.bytes,
@@ -271,6 +279,7 @@ class AgentStepActivities:
             cost_usd=float(sum((c.cost_usd for c in calls if c.cost_usd is not None), Decimal(0))),
             provider=out.choice.provider,
             model=out.choice.model,
+            headless=out.headless,
         )
 
     def _begin(
@@ -330,8 +339,14 @@ class AgentStepActivities:
     async def _reuse(self, inp: AgentStepInput, done: ArtifactRef, attempt: int, slog: Any) -> AgentStepResult:
         slog.info("step.reused", artifact=done.name, version=done.version)
         provider, model = await self._db(self.store.reuse_step, inp.run_id, inp.key, attempt)
+        report = await self._db(self._stored_report, inp, done) if inp.step.headless else None
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
-                               provider=provider, model=model)
+                               provider=provider, model=model, headless=report)
+
+    def _stored_report(self, inp: AgentStepInput, done: ArtifactRef) -> HeadlessReport | None:
+        """The headless result stored with an output an earlier attempt wrote (sync: call from a thread)."""
+        ref = self.store.find_artifact(inp.run_id, output_key(inp), done.name + RESULT_SUFFIX)
+        return load_report(self.store.read_artifact(ref.id, ref.sha256)) if ref else None
 
     async def _failure(
         self, inp: AgentStepInput, run: _Attempt, config: ProvidersConfig | None, choices: list[ModelChoice],
@@ -429,13 +444,15 @@ class AgentStepActivities:
             "cost_usd": float(sum(priced, Decimal(0))), "unpriced_calls": len(calls) - len(priced),
         }
 
+        headless: dict[str, Any] = {"headless": out.headless.model_dump(mode="json")} if out.headless else {}
+
         def events_for(ref: ArtifactRef) -> list[tuple[str, dict[str, Any]]]:
             return [
                 ("usage.recorded", usage_event),
                 ("artifact.created", {"name": name, "version": ref.version, "step": inp.key,
                                       "sha256": ref.sha256, "bytes": ref.bytes}),
                 ("step.completed", {"step": inp.key, "artifact": name, "version": ref.version,
-                                    "provider": choice.provider, "model": choice.model}),
+                                    "provider": choice.provider, "model": choice.model, **headless}),
             ]
 
         def extra_events_for(refs: list[ArtifactRef]) -> list[tuple[str, dict[str, Any]]]:
@@ -443,6 +460,8 @@ class AgentStepActivities:
                                           "sha256": r.sha256, "bytes": r.bytes}) for r in refs]
 
         extra = []
+        if out.headless:  # beside the document: what the step assumed, what it left open
+            extra.append((f"{name}{RESULT_SUFFIX}", out.headless.model_dump_json(indent=2).encode()))
         if out.composite:
             transcript = transcript_markdown(inp.key, name, out.transcript)
             extra.append((f"{name}.transcript.md", transcript.encode()))

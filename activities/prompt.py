@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from activities.headless import headless_section
 from bmad.plan import Plan, PlanStep, TemplateSection, TemplateSpec
 from bmad.templates import substitute
 from providers.offline import ANSWERS_HEADING, FEEDBACK_HEADING, ITERATION_LINE, OUTLINE_END, OUTLINE_START
@@ -142,16 +143,20 @@ def build_task_prompt(
     if missing:
         parts.append("Not available (not provided with the run): " + ", ".join(missing))
     for a in answers or []:
+        asked = "Your last result's open questions" if a.round else "The instructions ask"
         if a.assumed:
+            where = "in the result's `assumptions`" if a.round else "under 'Assumptions' in the document"
             parts.append(f"{ANSWERS_HEADING}\nNobody is asked: {a.question}\nAnswer with your best assumption, "
-                         "say so under 'Assumptions' in the document, and go on.")
+                         f"say so {where}, and go on.")
         else:
-            parts.append(f"{ANSWERS_HEADING}\nThe instructions ask: {a.question}\n{a.by} answered: "
+            parts.append(f"{ANSWERS_HEADING}\n{asked}: {a.question}\n{a.by} answered: "
                          f"{a.answer.strip()}\nGo on with this answer; do not ask again.")
     if feedback is not None:
         parts.append(
             f"{FEEDBACK_HEADING}\nA person rejected the current version of {output}. Revise it:\n{feedback.strip()}"
         )
+    if step.headless:
+        parts.append(headless_section(step))
     template = plan.templates.get(step.template) if step.template else None
     known = {**(variables or {}), **iteration_variables(scope, item)}
     outline = outline_for(template, output, known, None if scope else repeated_items(plan, known))

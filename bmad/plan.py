@@ -104,6 +104,9 @@ class PlanStep(BaseModel):
     route_of: str | None = None  # this step is a branch of that routing step; it runs only when chosen
     criteria: list[str] = Field(default_factory=list)  # the workflow's completion criteria (bmad/criteria.py)
     asks: list[str] = Field(default_factory=list)  # questions the step puts to a person before it runs (v6 <ask>)
+    # a skill's headless contract (6.7+ `references/headless.md`, `assets/headless-schemas.md`): the step is run
+    # headless and ends its answer with the JSON result (status, assumptions, open_questions)
+    headless: str = ""
     source: SourceRef | None = None
 
     @property
@@ -139,8 +142,9 @@ class Plan(BaseModel):
     def canonical_json(self) -> str:
         body = self.model_dump(mode="json", exclude={"definition_hash"})
         for step in body["steps"]:  # plans without questions keep the hash they had before steps could ask
-            if not step.get("asks"):
-                step.pop("asks", None)
+            for later in ("asks", "headless"):  # (or run headless)
+                if not step.get(later):
+                    step.pop(later, None)
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def seal(self) -> Plan:
@@ -166,6 +170,7 @@ class Plan(BaseModel):
                     routes=s.routes,
                     route_of=s.route_of,
                     asks=s.asks,
+                    headless=bool(s.headless),
                 )
                 for s in self.steps
             ],
@@ -189,6 +194,7 @@ class OutlineStep(BaseModel):
     routes: list[RouteOption] = Field(default_factory=list)
     route_of: str | None = None
     asks: list[str] = Field(default_factory=list)  # questions for a person before the step runs (PlanStep.asks)
+    headless: bool = False  # run headless: its result may hold open questions for a person (PlanStep.headless)
 
 
 class PlanOutline(BaseModel):

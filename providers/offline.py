@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal
@@ -30,6 +31,7 @@ OUTLINE_START = "<!-- outline -->"
 OUTLINE_END = "<!-- /outline -->"
 FEEDBACK_HEADING = "## Reviewer feedback"
 ANSWERS_HEADING = "## Answers to the step's questions"
+HEADLESS_HEADING = "## Headless mode"  # a headless skill step: the answer ends with its JSON result
 ITERATION_LINE = "This is iteration "  # + scope (e.g. "epic-2"), then " — item: <json>" when the repeat has items
 _INSTRUCTION = re.compile(r"^<!-- instruction: (.*) -->$")
 
@@ -80,7 +82,18 @@ def _draft(prompt: str) -> str:
         feedback = prompt.split(FEEDBACK_HEADING, 1)[1].split("\n## ", 1)[0].strip().splitlines()[-1:]
         lines += [f"Revised after reviewer feedback: {_first_sentence(' '.join(feedback))}", ""]
     lines.append(f"<!-- offline prompt sha256:{digest} -->")
+    if HEADLESS_HEADING in prompt:
+        lines += ["", "```json", json.dumps(_headless_result(prompt), ensure_ascii=False), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _headless_result(prompt: str) -> dict[str, Any]:
+    """A headless step's result: always complete (an offline run never waits for a person); what it took
+    without being told is its assumptions."""
+    assumed = [_first_sentence(b.split("Nobody is asked: ", 1)[1], 200) for b in prompt.split(ANSWERS_HEADING)[1:]
+               if "Nobody is asked: " in b]
+    return {"status": "complete", "assumptions": ["offline draft: written from the instructions alone", *assumed],
+            "open_questions": []}
 
 
 class OfflineChatCompletionClient(ChatCompletionClient):

@@ -19,12 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         DECISION_VERBS,
         MAX_AMENDMENT_BYTES,
+        MAX_QUESTION_ROUNDS,
         SEARCH_ATTR_WAITING,
         Answer,
         ApprovalDecision,
         ApprovalRequest,
         DecisionRecord,
         EventInput,
+        StepState,
     )
 
 from temporalio.common import SearchAttributeKey
@@ -76,6 +78,8 @@ class ApprovalGate:
         self._details_before_wait: str | None = None
         self.spent: dict[str, tuple[str, float]] = {}  # budget pauses: step key -> (limit, spent so far)
         self.questions_on = False  # steps may ask a person (patch PATCH_QUESTIONS, asked when the run starts)
+        self.headless_on = False  # headless steps' open questions ask a person (patch PATCH_HEADLESS, likewise)
+        self.rounds: dict[str, int] = {}  # step key -> rounds of its open questions asked so far
 
     # -- decisions arriving (Update / signal handlers) --------------------------------------------------
     def validate_update(self, d: ApprovalDecision) -> None:
@@ -193,7 +197,31 @@ class ApprovalGate:
         `questions_on`: the patch, asked in the run's first activation (Interpreter.uses_patches)."""
         if not step.asks or not self.questions_on:
             return []
-        question = " / ".join(step.asks)
+        return await self._answer(step, key, step.asks, auto_approve, "in its document under 'Assumptions'")
+
+    async def open_questions(self, step: OutlineStep, st: StepState, auto_approve: bool) -> list[Answer]:
+        """A headless step whose JSON result is partial or blocked with open questions asks a person (as `<ask>`
+        does); the answers are for the step's next run. With auto-approve the agent answers with its best
+        assumption (source "assumption"). At most MAX_QUESTION_ROUNDS rounds per step: then a partial result
+        stands, its questions left on the step, and a blocked one fails the run. [] when the step is done.
+        `headless_on`: the patch, asked in the run's first activation (Interpreter.uses_patches)."""
+        report = st.headless
+        if not self.headless_on or report is None or not report.asks:
+            return []
+        done = self.rounds.get(st.key, 0)
+        if done >= MAX_QUESTION_ROUNDS:
+            if report.status == "blocked":
+                raise ApplicationError(
+                    f"step {st.key} is still blocked after {done} rounds of answers (at most "
+                    f"{MAX_QUESTION_ROUNDS}): {' / '.join(report.asks)[:500]}", type="Blocked", non_retryable=True)
+            return []
+        self.rounds[st.key] = done + 1
+        st.status = "waiting"
+        return await self._answer(step, st.key, report.asks, auto_approve, "in its result's assumptions", done + 1)
+
+    async def _answer(self, step: OutlineStep, key: str, asks: list[str], auto_approve: bool, where: str,
+                      round_: int = 0) -> list[Answer]:
+        question = " / ".join(asks)
         if len(question) > 2000:
             question = question[:1999] + "…"
         if auto_approve:
@@ -201,11 +229,11 @@ class ApprovalGate:
             self.records.append(DecisionRecord(
                 step=key, kind="answer", decision="assume", by=by, at=workflow.now(), source="assumption",
                 comment=f"nobody was asked ({question[:200]}): the agent answers with its best assumption, "
-                        "recorded in its document under 'Assumptions'"))
-            return [Answer(question=question, by=by, assumed=True)]
+                        f"recorded {where}"))
+            return [Answer(question=question, by=by, assumed=True, round=round_)]
         answer = await self.ask(ApprovalRequest(step=key, kind="answer", agent=step.agent, question=question,
                                                 requested_at=workflow.now()), None)
-        return [Answer(question=question, answer=answer.comment, by=answer.by)]
+        return [Answer(question=question, answer=answer.comment, by=answer.by, round=round_)]
 
     def _on_timeout(self, req: ApprovalRequest, spec: ApprovalSpec | None) -> ApprovalDecision:
         action = spec.on_timeout if spec else "fail"

@@ -32,6 +32,9 @@ DECISION_VERBS: dict[str, tuple[str, ...]] = {
     "answer": ("answer",),  # a question to a person (a v6 `<ask>`): the answer text in `comment`
 }
 PATCH_QUESTIONS = "steps-ask-a-person"  # workflow.patched id: a step with questions waits for their answer
+# workflow.patched id: a headless step whose result has open questions asks a person, then runs again with the answer
+PATCH_HEADLESS = "headless-open-questions"
+MAX_QUESTION_ROUNDS = 3  # rounds of a headless step's open questions, then it goes on (partial) or fails (blocked)
 
 # Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
 ACTIVITY_AGENT_STEP = "agent_step"
@@ -64,6 +67,24 @@ class ArtifactPointer(BaseModel):
         return cls(name=ref.name, id=ref.id, version=ref.version, sha256=ref.sha256, bytes=ref.bytes)
 
 
+class HeadlessReport(BaseModel):
+    """A headless step's JSON result (BMAD 6.7+ skills, `assets/headless-schemas.md`), as the agent step parsed it;
+    status `missing` when the answer held none."""
+
+    status: Literal["complete", "partial", "blocked", "missing"]
+    assumptions: list[str] = Field(default_factory=list)
+    open_questions: list[str] = Field(default_factory=list)
+    reason: str | None = None  # blocked: why
+
+    @property
+    def asks(self) -> list[str]:
+        """What a person is to answer: the open questions of a partial or blocked result (a blocked one without
+        any: its reason)."""
+        if self.status not in ("partial", "blocked"):
+            return []
+        return self.open_questions or ([self.reason] if self.status == "blocked" and self.reason else [])
+
+
 class StepState(BaseModel):
     key: str
     step_id: str
@@ -72,6 +93,7 @@ class StepState(BaseModel):
     status: str = "pending"  # pending|running|completed|skipped|failed
     reason: str | None = None
     artifact: ArtifactPointer | None = None
+    headless: HeadlessReport | None = None  # a headless step's last result: its assumptions and open questions
 
 
 class Decision(BaseModel):
@@ -142,6 +164,7 @@ class Answer(BaseModel):
     answer: str = ""  # empty when assumed: the agent writes its best assumption
     by: str
     assumed: bool = False
+    round: int = 0  # > 0: answers a headless step's open questions of that round (the step runs again)
 
 
 class EventInput(BaseModel):
@@ -318,6 +341,11 @@ class AgentStepResult(BaseModel):
     cost_usd: float = 0.0  # what this step's model calls cost (0 when reused after a retry)
     provider: str | None = None  # the provider that answered (after any fallback)
     model: str | None = None
+    headless: HeadlessReport | None = None  # a headless step's JSON result (OutlineStep.headless)
+
+    @property
+    def open_questions(self) -> list[str]:
+        return self.headless.asks if self.headless else []
 
 
 COLLECTIVE_INPUTS = COLLECTIVE  # defined with the definitions that name them (bmad/ imports nothing of ours)

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ACTIVITY_AGENT_STEP,
         ACTIVITY_STORE_AMENDMENT,
+        PATCH_HEADLESS,
         PATCH_QUESTIONS,
         AgentStepInput,
         AgentStepResult,
@@ -98,6 +99,8 @@ class Interpreter:
         # steps that ask a person (`<ask>`): only plans with such steps ask for the patch, so others never see it
         if any(step.asks for step in self.outline.steps):
             self.gate.questions_on = workflow.patched(PATCH_QUESTIONS)
+        if any(step.headless for step in self.outline.steps):  # likewise headless steps (their open questions)
+            self.gate.headless_on = workflow.patched(PATCH_HEADLESS)
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
         key = step_key(step, iteration)
@@ -197,6 +200,9 @@ class Interpreter:
             st.status = "waiting"
             self.answers[st.key] = await self.gate.questions(step, st.key, self.auto_approve)
         await self.execute(step, st, iteration, item, scope)
+        while answers := await self.gate.open_questions(step, st, self.auto_approve):  # asked, rerun
+            self.answers[st.key] = [*self.answers.get(st.key, []), *answers]
+            await self.execute(step, st, iteration, item, scope)
         if needs_approval(step, self.approve, self.auto_approve):
             await self.approve_output(step, st, iteration, item, scope)
         self.current = None
@@ -324,7 +330,7 @@ class Interpreter:
             ),
             summary=self.summary(step, name, scope, again),
         )
-        st.status, st.artifact = "completed", result.artifact
+        st.status, st.artifact, st.headless = "completed", result.artifact, result.headless
         self.artifacts[result.artifact.name] = result.artifact
         self.budget.spent_usd += result.cost_usd
         self.budget.spent_tokens += result.prompt_tokens + result.completion_tokens

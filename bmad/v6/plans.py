@@ -14,7 +14,7 @@ from bmad.artifacts import slug
 from bmad.diagnostics import Diagnostic
 from bmad.plan import AgentSpec, Plan, PlanStep, RepeatBlock, SourceRef, TemplateSection, TemplateSpec
 from bmad.v6.install import Install
-from bmad.v6.workflows import ASSUMPTION_NOTE, RawStep, V6Workflow, _on_disk
+from bmad.v6.workflows import ASSUMPTION_NOTE, HEADLESS_NOTE, RawStep, V6Workflow, _on_disk
 from bmad.yamlsrc import read_text
 
 MAX_INLINE_DEPTH = 4
@@ -81,10 +81,12 @@ class _Builder:
         base = f"{index + 1:02d}-{slug(raw.title)[:48].strip('-') or 'step'}"
         sid = f"{wf.id}.{base}" if self.prefix else base
         step = PlanStep(index=index, id=sid, agent=wf.agent, agents=[wf.agent] if wf.agent in self.agents else [],
-                        action=f"{wf.id} — {raw.title}", notes=f"{raw.body}\n\n{ASSUMPTION_NOTE}",
+                        action=f"{wf.id} — {raw.title}",
+                        notes=f"{raw.body}\n\n{HEADLESS_NOTE if wf.headless else ASSUMPTION_NOTE}",
                         condition=raw.condition or condition, optional=raw.optional or optional,
                         repeats=raw.repeat_input,
-                        template=template, asks=list(raw.asks), source=SourceRef(path=raw.path, line=raw.line, col=1))
+                        template=template, asks=list(raw.asks), headless=wf.headless,
+                        source=SourceRef(path=raw.path, line=raw.line, col=1))
         step.requires = list(dict.fromkeys([*(requires or []), *self.written]))
         if output:
             if output in self.written:

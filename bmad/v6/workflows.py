@@ -17,6 +17,9 @@ from bmad.yamlsrc import Located, YamlLoadError, load_yaml_text, read_text, to_p
 
 _STEP_REF = re.compile(r"([\w./{}-]*(?<![\w-])step-[\w.-]*\w\.md)")
 _MD_STEP = re.compile(r"^#{2,3} Step\b.*$", re.M)
+HEADLESS_NOTE = ("You run headless: nobody reads this conversation while it runs. Do not ask and do not wait: "
+                 "follow the headless mode below, record each value you inferred in `assumptions` and each gap "
+                 "that needs a person's decision in `open_questions` of the JSON result.")
 ASSUMPTION_NOTE = ("Where these instructions ask the user (<ask>, a menu, a question), do not wait: answer with "
                    "your best assumption and record each one in the document under 'Assumptions'.")
 
@@ -50,6 +53,7 @@ class V6Workflow:
     template: Path | None = None
     agent: str | None = None
     steps: list[RawStep] = field(default_factory=list)
+    headless: str = ""  # a skill's headless contract (PlanStep.headless)
 
 
 def _yaml(file: Path, problems: list[Diagnostic]) -> Any:
@@ -271,13 +275,17 @@ def from_skill(install: Install, skill_dir: Path, module: str, help_rows: dict[s
     templates = [str(v) for k, v in table.items() if "template" in k and isinstance(v, str) and v.endswith(".md")]
     wf.template = next((p for t in templates if (p := skill_dir / t).is_file()), None) or \
         _template_of(install, files, skill_dir)
-    if headless := _headless(skill_dir):
-        wf.description += f" (headless mode: {headless})"
+    if contract := _headless(skill_dir):
+        wf.description += f" (headless mode: {', '.join(f.relative_to(skill_dir).as_posix() for f in contract)})"
+        wf.headless = "\n\n".join(read_text(f, install.shown(f)).strip() for f in contract)
     return wf
 
 
-def _headless(skill_dir: Path) -> str:
-    return "references/headless.md" if (skill_dir / "references" / "headless.md").is_file() else ""
+def _headless(skill_dir: Path) -> list[Path]:
+    """A 6.7+ skill's headless mode: its rules (`references/headless.md`) and its JSON result's schemas
+    (`assets/headless-schemas.md`; a skill whose default invocation is headless has only these)."""
+    found = [skill_dir / "references" / "headless.md", skill_dir / "assets" / "headless-schemas.md"]
+    return [f for f in found if f.is_file()]
 
 
 def help_rows(install: Install, problems: list[Diagnostic]) -> list[dict[str, str]]:

@@ -20,10 +20,12 @@ class Fault:
 
 @dataclass
 class FakeOpenAI:
-    """Answers POST /v1/chat/completions. `script` holds faults served before normal answers."""
+    """Answers POST /v1/chat/completions. `script` holds faults served before normal answers; `replies` the texts
+    of the next answers, in order, before `reply` (every request is kept in `calls`)."""
 
     reply: str = "# Document\n\n## Section\n\nFake provider answer.\n"
     script: deque[Fault] = field(default_factory=deque)
+    replies: deque[str] = field(default_factory=deque)
     delay_s: float = 0.0
     calls: list[dict] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -65,6 +67,7 @@ class FakeOpenAI:
                     self._send(fault.status, err, fault.headers)
                     return
                 prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                reply = fake.replies.popleft() if fake.replies else fake.reply
                 self._send(
                     200,
                     {
@@ -75,14 +78,14 @@ class FakeOpenAI:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": fake.reply},
+                                "message": {"role": "assistant", "content": reply},
                                 "finish_reason": "stop",
                             }
                         ],
                         "usage": {
                             "prompt_tokens": prompt,
-                            "completion_tokens": len(fake.reply.split()),
-                            "total_tokens": prompt + len(fake.reply.split()),
+                            "completion_tokens": len(reply.split()),
+                            "total_tokens": prompt + len(reply.split()),
                         },
                     },
                 )
@@ -95,3 +98,9 @@ class FakeOpenAI:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

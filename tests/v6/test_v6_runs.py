@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from activities.headless import RESULT_SUFFIX
 from bmad import Catalog, compile_workflow, load_bmad
 from bmad.plan import Plan, PlanStep
 from botarmy.settings import Settings
@@ -25,8 +26,10 @@ def catalog(version: str) -> Catalog:
 
 
 def expected(plan: Plan) -> list[str]:
-    """What the plan writes with every condition at its default (false) and each repeat once."""
-    return sorted({written(s) for s in plan.steps if not s.condition})
+    """What the plan writes with every condition at its default (false) and each repeat once; a headless step
+    (skills from 6.7) writes its JSON result beside its document."""
+    steps = [s for s in plan.steps if not s.condition]
+    return sorted({written(s) for s in steps} | {written(s) + RESULT_SUFFIX for s in steps if s.headless})
 
 
 def written(step: PlanStep) -> str:
@@ -43,7 +46,7 @@ async def test_every_v6_workflow_runs_offline_and_writes_its_documents(
     assert failure is None and run.status == "completed", run.error
     assert sorted(set(documents(run))) == expected(plan)
     for name in expected(plan):  # every step that saves the document adds a version of it
-        writers = [s for s in plan.steps if not s.condition and written(s) == name]
+        writers = [s for s in plan.steps if not s.condition and name in (written(s), written(s) + RESULT_SUFFIX)]
         assert documents(run).count(name) == len(writers), name
     first = next(s for s in plan.steps if not s.condition)
     record = next(s for s in run.steps if s.key == first.id)

@@ -88,6 +88,17 @@ def _asking_plan() -> Plan:
     return plan.model_copy(update={"steps": steps}).seal()
 
 
+def _headless_plan() -> Plan:
+    plan = single_step_plan()
+    steps = [plan.steps[0].model_copy(update={"headless": "# Headless Mode\n\nDo not ask; end with the JSON result."})]
+    return plan.model_copy(update={"steps": steps}).seal()
+
+
+_PARTIAL = ('# PRD\n\nA first cut.\n\n```json\n{"status": "partial", "assumptions": ["one office"], '
+            '"open_questions": ["Which office?"]}\n```\n')
+_COMPLETE = '# PRD\n\nFor Lyon.\n\n```json\n{"status": "complete", "assumptions": ["one office"]}\n```\n'
+
+
 def _approval_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"approval": ApprovalSpec()})]
@@ -102,7 +113,7 @@ def _brownfield() -> Plan:
 
 _LAUNCH = "_launch"  # a start keyword of the cases below: start the run through botarmy.launch, not start_run
 
-# name: (plan, inputs, model faults, start_run keywords, interaction while it runs)
+# name: (plan, inputs, model faults and scripted answers, start_run keywords, interaction while it runs)
 CASES: dict[str, tuple] = {
     "pipeline-defaults": (pipeline_plan, {}, None),
     "pipeline-condition-true-repeat-2": (
@@ -158,6 +169,11 @@ CASES: dict[str, tuple] = {
     # recorded after steps could ask a person (patch "steps-ask-a-person"): answered by Update, then assumed
     "question-answered-by-a-person": (_asking_plan, {}, None, {}, _answer_question),
     "question-assumed-with-auto-approve": (_asking_plan, {}, None, {"auto_approve": True}, None),
+    # recorded after a headless step's open questions asked a person (patch "headless-open-questions"): the
+    # scripted model answers partial, then complete; answered by Update, then assumed
+    "headless-questions-answered-by-a-person": (_headless_plan, {}, [_PARTIAL, _COMPLETE], {}, _answer_question),
+    "headless-questions-assumed-with-auto-approve": (
+        _headless_plan, {}, [_PARTIAL, _COMPLETE], {"auto_approve": True}, None),
 }
 
 
@@ -187,7 +203,8 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                     continue
                 start_kw, interact = (more + [{}, None])[:2] if more else ({}, None)
                 fake = FakeOpenAI().start()
-                fake.script.extend(faults or [])
+                fake.script.extend(f for f in faults or [] if isinstance(f, Fault))
+                fake.replies.extend(f for f in faults or [] if isinstance(f, str))  # scripted answers' texts
                 settings = Settings(database_url=f"sqlite:///{tmp}/h.db", task_queue=f"rec-{uuid.uuid4().hex[:6]}")
                 if faults:
                     settings = settings.model_copy(update={
