@@ -53,6 +53,12 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/catalog/templates/{name}"): "viewer",
     ("PUT", "/catalog/templates/{name}"): "admin",
     ("DELETE", "/catalog/templates/{name}"): "admin",
+    ("POST", "/schedules"): "operator",
+    ("GET", "/schedules"): "viewer",
+    ("POST", "/schedules/{schedule_id}/pause"): "operator",
+    ("POST", "/schedules/{schedule_id}/unpause"): "operator",
+    ("POST", "/schedules/{schedule_id}/trigger"): "operator",
+    ("DELETE", "/schedules/{schedule_id}"): "operator",
     ("GET", "/health"): "viewer",
     ("GET", "/health/providers"): "viewer",
 }
