@@ -27,7 +27,7 @@ from store import Store
 from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
 from tests.workflows.plans import loop_plan, pipeline_plan, single_step_plan
-from workflows.contracts import ApprovalDecision
+from workflows.contracts import WORKFLOW_SCHEDULED_LAUNCH, ApprovalDecision, ScheduledLaunchInput
 from workflows.run import BmadRunWorkflow
 
 HERE = Path(__file__).parent / "histories"
@@ -101,6 +101,7 @@ def _brownfield() -> Plan:
 
 
 _LAUNCH = "_launch"  # a start keyword of the cases below: start the run through botarmy.launch, not start_run
+_SCHEDULED = "_scheduled"  # start keyword: start `BmadScheduledLaunch` (what a schedule's action starts) instead
 
 # name: (plan, inputs, model faults, start_run keywords, interaction while it runs)
 CASES: dict[str, tuple] = {
@@ -158,11 +159,18 @@ CASES: dict[str, tuple] = {
     # recorded after steps could ask a person (patch "steps-ask-a-person"): answered by Update, then assumed
     "question-answered-by-a-person": (_asking_plan, {}, None, {}, _answer_question),
     "question-assumed-with-auto-approve": (_asking_plan, {}, None, {"auto_approve": True}, None),
+    # the launcher a Temporal Schedule starts (workflows/scheduled.py): one activity that launches the run
+    "scheduled-launch": (single_step_plan, {}, None, {_SCHEDULED: True}, None),
 }
 
 
 async def _start(client: Client, store: Store, settings: Settings, plan: Plan, inputs: dict[str, Any],
                  kw: dict[str, Any]) -> WorkflowHandle:
+    if kw.pop(_SCHEDULED, False):
+        return await client.start_workflow(
+            WORKFLOW_SCHEDULED_LAUNCH, ScheduledLaunchInput(schedule_id="rec", definition_hash=plan.definition_hash,
+                                                            inputs=inputs),
+            id=f"botarmy-schedule-rec-{uuid.uuid4().hex[:6]}", task_queue=settings.task_queue, result_type=str)
     if not kw.pop(_LAUNCH, False):
         return await start_run(client, plan, settings, inputs, task_queue=settings.task_queue, **kw)
     if "continue_as_new_events" in kw:  # launch takes it from the settings
@@ -198,9 +206,13 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                     if interact is not None:
                         await interact(handle)
                     try:
-                        await handle.result()
+                        result = await handle.result()
                     except WorkflowFailureError:  # failed or cancelled: recorded as it ended
-                        pass
+                        result = None
+                    if start_kw.get(_SCHEDULED):  # the run the launcher started ends before its worker stops
+                        run = store.get_run(result)
+                        assert run is not None
+                        await env.client.get_workflow_handle(run.temporal_workflow_id).result()
                 fake.stop()
                 # a handle from `launch` is by workflow id alone: the first execution's id from its description
                 first_run = handle.first_execution_run_id or (
