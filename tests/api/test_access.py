@@ -31,6 +31,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/runs/{run_id}"): "viewer",
     ("POST", "/runs/{run_id}/cancel"): "operator",
     ("POST", "/runs/{run_id}/rerun"): "operator",
+    ("POST", "/runs/{run_id}/pause"): "operator",
+    ("POST", "/runs/{run_id}/resume"): "operator",
     ("POST", "/runs/{run_id}/signals/{name}"): "operator",
     ("POST", "/runs/{run_id}/approvals/{step}"): "approver",
     ("GET", "/approvals"): "viewer",

@@ -82,6 +82,23 @@ async def _answer_question(handle: WorkflowHandle) -> None:
         step=req.step, decision="answer", comment="Lunch orders for one office", by="ana"))
 
 
+async def _pause_then_resume(handle: WorkflowHandle) -> None:
+    """Paused while the analyst's output waits for approval, approved, held before the pm step, resumed."""
+    from tests.workflows.test_approvals import wait_pending
+    from workflows.contracts import PauseRequest
+
+    await wait_pending(handle, "01-analyst-brief")
+    await handle.execute_update(BmadRunWorkflow.pause, PauseRequest(by="ana"))
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step="01-analyst-brief", decision="approve"))
+    for _ in range(200):
+        if (await handle.query(BmadRunWorkflow.progress)).paused_before == "02-pm-prd":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the run did not hold before 02-pm-prd")
+    await handle.execute_update(BmadRunWorkflow.resume, PauseRequest(by="ana"))
+
+
 def _asking_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"asks": ["Which project is this PRD for?"]})]
@@ -161,6 +178,11 @@ CASES: dict[str, tuple] = {
     "question-assumed-with-auto-approve": (_asking_plan, {}, None, {"auto_approve": True}, None),
     # the launcher a Temporal Schedule starts (workflows/scheduled.py): one activity that launches the run
     "scheduled-launch": (single_step_plan, {}, None, {_SCHEDULED: True}, None),
+    # recorded after runs could pause between steps (patch "pause-between-steps", asked in the first activation)
+    "paused-between-steps-then-resumed": (
+        pipeline_plan, {"for_each_epic": 1, "architecture_suggests_prd_changes": False}, None,
+        {_LAUNCH: True, "approve": ["analyst"]}, _pause_then_resume,
+    ),
 }
 
 
