@@ -27,8 +27,10 @@ from api.routes import (
     events,
     health,
     inbox,
+    pauses,
     reruns,
     runs,
+    schedules,
     usage,
 )
 from botarmy.settings import Settings
@@ -96,7 +98,8 @@ def create_app(
     for public in (health.public, auth.public, console.router):  # the console's static files: no data
         include(app, public, public=True)
     # every other route needs a signed-in viewer at least; mutations name a stronger role (require in api/deps.py)
-    for module in (runs, reruns, approvals, inbox, artifacts, events, catalog, health, usage, auth, audit):
+    for module in (runs, reruns, pauses, approvals, inbox, artifacts, events, catalog, health, usage, auth, audit,
+                   schedules):
         include(app, module.router, role="viewer")
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:

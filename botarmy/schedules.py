@@ -33,7 +33,13 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class ScheduleRefused(ValueError):
-    """One line: what is wrong with the schedule asked for, or that there is no such schedule."""
+    """One line: what is wrong with the schedule asked for (`field`: "cron" or "id"), that it exists already
+    (`exists`), or that there is no such schedule (`missing`). The CLI says `--cron ...`, the API `errors[].loc`."""
+
+    def __init__(self, message: str, field: str | None = None, *, missing: bool = False,
+                 exists: bool = False) -> None:
+        super().__init__(message)
+        self.field, self.missing, self.exists = field, missing, exists
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ async def create_schedule(client: Client, store: Store, settings: Settings, plan
     """Store the plan (and the model pin) and create the schedule; its id. Inputs already checked."""
     sid = schedule_id or plan.workflow_id
     if not _ID.match(sid):
-        raise ScheduleRefused(f"schedule id {sid!r}: use letters, digits, '.', '_' or '-' (at most 100)")
+        raise ScheduleRefused(f"id {sid!r}: use letters, digits, '.', '_' or '-' (at most 100)", "id")
     await asyncio.to_thread(store.save_plan, plan.definition_hash, plan.workflow_id, plan.model_dump_json())
     if run_model is not None:
         await asyncio.to_thread(store.pin_model, "", run_model.sha256, run_model.spec, run_model.body())
@@ -72,14 +78,16 @@ async def create_schedule(client: Client, store: Store, settings: Settings, plan
             action=action, spec=ScheduleSpec(cron_expressions=[cron]),
             # the launcher ends once its run started; runs are independent, so one never holds the next back
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
-            state=ScheduleState(note=f"BMAD {plan.workflow_id} at cron {cron}")))
+            state=ScheduleState(note=f"BMAD {plan.workflow_id} at cron {cron}")),
+            # the server keeps a cron expression as calendars: the memo keeps it as it was written, for `list`
+            memo={"cron": cron, "bmad_workflow": plan.workflow_id})
     except RPCError as err:
         if err.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise ScheduleRefused(f"--cron {cron!r}: {err.message}") from None
+            raise ScheduleRefused(f"cron {cron!r}: {err.message}", "cron") from None
         raise
     except Exception as exc:  # the SDK says "already exists" with its own error type
         if "already" in str(exc).lower():
-            raise ScheduleRefused(f"schedule {sid!r} exists; delete it first or give another --id") from None
+            raise ScheduleRefused(f"schedule {sid!r} exists; delete it first or give another id", exists=True) from None
         raise
     return sid
 
@@ -88,17 +96,17 @@ async def list_schedules(client: Client) -> list[ScheduleInfo]:
     found = []
     async for entry in await client.list_schedules():
         if entry.id.startswith(PREFIX):
-            found.append(_info(entry))
+            found.append(_info(entry, await entry.memo_value("cron", None)))
     return sorted(found, key=lambda s: s.id)
 
 
-def _info(entry: ScheduleListDescription) -> ScheduleInfo:
+def _info(entry: ScheduleListDescription, cron: str | None) -> ScheduleInfo:
     sched, info = entry.schedule, entry.info
     action = sched.action if sched is not None else None
     workflow = getattr(action, "workflow", None) if action is not None else None
     return ScheduleInfo(
         id=entry.id.removeprefix(PREFIX), workflow=workflow,
-        cron=list(sched.spec.cron_expressions) if sched is not None else [],
+        cron=[cron] if cron else list(sched.spec.cron_expressions) if sched is not None else [],
         paused=bool(sched.state.paused) if sched is not None else False,
         note=(sched.state.note or "") if sched is not None else "",
         recent_runs=[str(getattr(a.action, "workflow_id", "")) for a in info.recent_actions] if info else [],
@@ -106,10 +114,11 @@ def _info(entry: ScheduleListDescription) -> ScheduleInfo:
     )
 
 
-async def pause_schedule(client: Client, schedule_id: str, paused: bool = True) -> None:
+async def pause_schedule(client: Client, schedule_id: str, paused: bool = True, by: str = "botarmy") -> None:
+    """Pause (or unpause) a schedule; its note says who did (the Web UI shows it)."""
     handle = client.get_schedule_handle(f"{PREFIX}{schedule_id}")
     try:
-        await (handle.pause(note="paused by botarmy") if paused else handle.unpause(note="unpaused by botarmy"))
+        await (handle.pause(note=f"paused by {by}") if paused else handle.unpause(note=f"unpaused by {by}"))
     except RPCError as err:
         raise _missing(err, schedule_id) from None
 
@@ -131,5 +140,5 @@ async def trigger_schedule(client: Client, schedule_id: str) -> None:
 
 def _missing(err: RPCError, schedule_id: str) -> Exception:
     if err.status == RPCStatusCode.NOT_FOUND:
-        return ScheduleRefused(f"no schedule {schedule_id!r}; `botarmy schedule list` shows them")
+        return ScheduleRefused(f"no schedule {schedule_id!r}; `botarmy schedule list` shows them", missing=True)
     return err

@@ -35,6 +35,10 @@ PATCH_QUESTIONS = "steps-ask-a-person"  # workflow.patched id: a step with quest
 # workflow.patched id: a headless step whose result has open questions asks a person, then runs again with the answer
 PATCH_HEADLESS = "headless-open-questions"
 MAX_QUESTION_ROUNDS = 3  # rounds of a headless step's open questions, then it goes on (partial) or fails (blocked)
+PATCH_PAUSE = "pause-between-steps"  # workflow.patched id: a paused run starts no step until it is resumed
+# BmadRun's Updates that pause and resume a run between steps, and the events the store keeps of them
+UPDATE_PAUSE, UPDATE_RESUME = "pause", "resume"
+EVENT_RUN_PAUSED, EVENT_RUN_RESUMED = "run.paused", "run.resumed"
 
 # Activity names: the workflows schedule them by name, the worker registers them under it, the bench counts them.
 ACTIVITY_AGENT_STEP = "agent_step"
@@ -205,6 +209,7 @@ class RunCarry(BaseModel):
     block_start: int  # the repeat block it is in (index of its first step)
     next_iteration: int  # 1-based: the iteration it goes on with
     continued: int = 1  # how many times the run has continued as new
+    paused_by: str | None = None  # paused when it continued: it stays paused
 
 
 class RunInput(BaseModel):
@@ -276,6 +281,22 @@ class RunProgress(BaseModel):
     pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
     approvals: list[DecisionRecord] = Field(default_factory=list)
     budget: Budget = Field(default_factory=Budget)
+    paused_by: str | None = None  # paused: no step starts until it is resumed
+    paused_before: str | None = None  # the step key a paused run holds before, once it got there
+
+
+class PauseRequest(BaseModel):
+    """The `pause` / `resume` Update's argument: who asks."""
+
+    by: str = Field(default="someone", max_length=200)
+
+
+class PauseState(BaseModel):
+    """What `pause` / `resume` return."""
+
+    paused: bool
+    by: str
+    before: str | None = None  # the step a paused run holds before (None: the running step has not finished)
 
 
 class RunResult(BaseModel):

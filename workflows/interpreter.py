@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_AGENT_STEP,
         ACTIVITY_STORE_AMENDMENT,
         PATCH_HEADLESS,
+        PATCH_PAUSE,
         PATCH_QUESTIONS,
         AgentStepInput,
         AgentStepResult,
@@ -87,6 +88,9 @@ class Interpreter:
         self.current: str | None = None
         self.exited: str | None = None  # set when a route branch ends the workflow
         self.answers: dict[str, list[Answer]] = {}  # step key -> the answers to its questions (OutlineStep.asks)
+        self.pause_on = False  # the run honours `pause` (patch asked in `uses_patches`)
+        self.paused_by: str | None = None  # set by the `pause` Update, cleared by `resume`
+        self.paused_before: str | None = None  # the step it holds before while paused
 
     def uses_patches(self) -> None:
         """Decide the patches this code path depends on in the workflow's first activation, before anything else.
@@ -101,6 +105,17 @@ class Interpreter:
             self.gate.questions_on = workflow.patched(PATCH_QUESTIONS)
         if any(step.headless for step in self.outline.steps):  # likewise headless steps (their open questions)
             self.gate.headless_on = workflow.patched(PATCH_HEADLESS)
+        self.pause_on = workflow.patched(PATCH_PAUSE)
+
+    async def hold_while_paused(self, key: str) -> None:
+        """Before a step starts: a paused run waits here (durably: the `pause` Update is in its history) until
+        it is resumed; the Web UI's current details say who paused it."""
+        if not self.pause_on or self.paused_by is None:
+            return
+        self.paused_before = key
+        workflow.set_current_details(f"Paused by {self.paused_by} before `{key}`: resume to go on")
+        await workflow.wait_condition(lambda: self.paused_by is None)
+        self.paused_before = None
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
         key = step_key(step, iteration)
@@ -295,6 +310,7 @@ class Interpreter:
         revision: int = 0, feedback: str | None = None,
     ) -> None:
         name = output_name(step, scope)
+        await self.hold_while_paused(st.key)
         await self.within_budget(st.key)
         st.status, self.current = "running", st.key
         agents = [s.index for s in self.outline.steps if s.kind == "agent"]  # control entries run nothing

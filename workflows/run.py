@@ -17,12 +17,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ACTIVITY_FINISH_RUN,
         ACTIVITY_START_RUN,
+        UPDATE_PAUSE,
+        UPDATE_RESUME,
         ApprovalDecision,
         ApprovalRequest,
         DecisionRecord,
         FinishRunInput,
         IterationInput,
         IterationResult,
+        PauseRequest,
+        PauseState,
         RunCarry,
         RunInput,
         RunProgress,
@@ -168,6 +172,7 @@ class BmadRunWorkflow:
             self._interp.decisions = list(carry.decisions)
             self._interp.budget = carry.budget.model_copy()
             self._gate.records = list(carry.approvals)
+            self._interp.paused_by = carry.paused_by
 
     @workflow.update
     async def decide(self, decision: ApprovalDecision) -> DecisionRecord:
@@ -181,6 +186,37 @@ class BmadRunWorkflow:
     @workflow.signal
     async def decide_signal(self, decision: ApprovalDecision) -> None:
         await _deliver_quietly(self._gate, decision)
+
+    @workflow.update(name=UPDATE_PAUSE)
+    def pause(self, req: PauseRequest) -> PauseState:
+        """Pause the run between steps: the step running now finishes, the next one waits for `resume`."""
+        interp = self._interp
+        interp.paused_by = req.by
+        running = f" (`{interp.current}` finishes first)" if interp.current else ""
+        workflow.set_current_details(f"Paused by {req.by}: no step starts until resumed{running}")
+        return PauseState(paused=True, by=req.by, before=interp.paused_before)
+
+    @pause.validator
+    def _validate_pause(self, req: PauseRequest) -> None:
+        if not self._interp.pause_on:
+            raise ValueError("this run started before runs could pause; cancel it or let it finish")
+        if self._interp.paused_by is not None:
+            raise ValueError(f"the run is paused already (by {self._interp.paused_by})")
+        if self._status != "running":
+            raise ValueError(f"the run is {self._status}")
+
+    @workflow.update(name=UPDATE_RESUME)
+    def resume(self, req: PauseRequest) -> PauseState:
+        """Resume a paused run: its next step starts."""
+        interp = self._interp
+        before, interp.paused_by = interp.paused_before, None
+        workflow.set_current_details(f"Resumed by {req.by}" + (f" before `{before}`" if before else ""))
+        return PauseState(paused=False, by=req.by, before=before)
+
+    @resume.validator
+    def _validate_resume(self, req: PauseRequest) -> None:
+        if self._interp.paused_by is None:
+            raise ValueError("the run is not paused")
 
     @workflow.signal
     def child_waiting(self, request: ApprovalRequest) -> None:
@@ -206,6 +242,8 @@ class BmadRunWorkflow:
             pending_approvals=sorted(self._gate.pending.values(), key=lambda r: r.requested_at),
             approvals=self._gate.records,
             budget=interp.budget,
+            paused_by=interp.paused_by,
+            paused_before=interp.paused_before,
         )
 
     @workflow.run
@@ -340,6 +378,7 @@ class BmadRunWorkflow:
             steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
             approvals=self._gate.records, budget=interp.budget, block_start=block.start,
             next_iteration=next_iteration, continued=(inp.carry.continued + 1) if inp.carry else 1,
+            paused_by=interp.paused_by,
         )
         workflow.continue_as_new(inp.model_copy(update={"carry": carry}))
 

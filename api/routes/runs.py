@@ -149,9 +149,11 @@ async def list_runs(
 async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
     """The run object (as `botarmy status --json` prints it) plus the approvals it waits for.
 
-    `pending_approvals` is null when the workflow could not be asked (Temporal down, no worker in time)."""
+    `pending_approvals` is null when the workflow could not be asked (Temporal down, no worker in time);
+    `paused` is who paused it (POST /runs/{id}/pause), `paused_before` the step it holds before, else null."""
     settings = state.settings
     pending: list[dict[str, Any]] | None = []
+    progress = None
     if view.status == "running":
         try:
             client = await state.temporal()
@@ -164,6 +166,8 @@ async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
         pending = [] if view.status != "running" else pending
     body = run_object(view, web_ui_link(settings, view.temporal_workflow_id, settings.temporal_namespace))
     body["pending_approvals"] = pending
+    body["paused"] = progress.paused_by if progress is not None else None
+    body["paused_before"] = progress.paused_before if progress is not None else None
     return JSONResponse(body)
 
 

@@ -184,6 +184,40 @@ def cancel(run_id: str) -> None:
               highlight=False)
 
 
+def _set_paused(run_id: str, paused: bool, by: str) -> None:
+    from botarmy.pause import PauseRefused, set_paused
+    from botarmy.temporal import connect
+
+    settings = get_settings()
+    view = _stored(settings, run_id)
+
+    async def go() -> str | None:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return (await set_paused(client, get_store(settings.database_url), view, paused, by)).before
+
+    try:
+        before = asyncio.run(go())
+    except PauseRefused as exc:
+        raise fail(str(exc), code=1) from None
+    if paused:
+        where = f"before {before}" if before else "once the step running now finishes"
+        out.print(f"run {run_id} paused {where}; no step starts until `botarmy resume {run_id}`",
+                  highlight=False, markup=False)
+    else:
+        out.print(f"run {run_id} resumed" + (f": {before} starts" if before else ""), highlight=False, markup=False)
+
+
+def pause(run_id: str, by: Annotated[str, typer.Option("--by", help="who pauses it")] = "cli") -> None:
+    """Pause a running run between steps: the step running now finishes, the next waits for `resume`. Durable:
+    it stays paused across worker restarts. Exit 1 when it is not running or paused already."""
+    _set_paused(run_id, True, by)
+
+
+def resume(run_id: str, by: Annotated[str, typer.Option("--by", help="who resumes it")] = "cli") -> None:
+    """Resume a paused run: its next step starts. Exit 1 when it is not paused."""
+    _set_paused(run_id, False, by)
+
+
 def workflows(bmad_dir: BmadDirs = None, json_out: JsonOut = False) -> None:
     """Every runnable workflow (its definition compiles): id, name, kind, source file."""
     from bmad import DefinitionError, compile_workflow
@@ -210,5 +244,5 @@ def workflows(bmad_dir: BmadDirs = None, json_out: JsonOut = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `botarmy` app."""
-    for command in (runs, status, watch, cancel, workflows):
+    for command in (runs, status, watch, cancel, pause, resume, workflows):
         app.command(command.__name__)(command)

@@ -72,8 +72,8 @@ def create(
 
     try:
         sid = asyncio.run(go())
-    except ScheduleRefused as exc:
-        raise fail(escape(str(exc))) from None
+    except ScheduleRefused as exc:  # "cron '...': ..." names the flag here
+        raise fail(escape(f"--{exc}" if exc.field else str(exc))) from None
     out.print(f"schedule {sid}: {plan.workflow_id} at '{cron}' (a worker must poll {settings.task_queue!r})",
               highlight=False, markup=False)
 

@@ -28,7 +28,7 @@ async def test_a_schedule_starts_runs_through_launch_and_can_be_paused_and_delet
     plan = compile_workflow(load_bmad([OWN_BMAD]), "quick-fix")
     sid = f"qf-{uuid.uuid4().hex[:6]}"
     pin = resolve_run_model(settings)[0]
-    with pytest.raises(ScheduleRefused, match="--cron 'every day'"):
+    with pytest.raises(ScheduleRefused, match="^cron 'every day'"):
         await create_schedule(client, store, settings, plan, {}, "every day", sid)
     assert await create_schedule(client, store, settings, plan, {}, "0 3 1 1 *", sid, "none", pin) == sid
     async with running_worker(client, settings, store):

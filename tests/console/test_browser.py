@@ -134,3 +134,33 @@ async def test_a_run_started_in_the_console_is_rejected_revised_compared_and_app
         await expect(audit).to_contain_text("vic")  # the viewer's sign-in
         await shot(page, "audit")
         await browser.close()
+
+
+async def test_rerun_from_here_on_a_step_starts_a_linked_run_that_completes(
+    live_settings: Settings, bmad_dir: Path, sqlite_url: str, console_build: Path, chromium: str,
+):
+    from tests.api.conftest import api_client
+    from tests.api.test_runs_e2e import wait_for_status
+
+    temporal = await connect(live_settings.temporal_address)
+    app = create_app(live_settings, [bmad_dir])
+    async with running_worker(temporal, live_settings, Store(sqlite_url)), served(app) as base, \
+            api_client(live_settings, [bmad_dir], "operator") as (_, client), async_playwright() as pw:
+        parent = (await client.post("/runs", json={"workflow": "quick-fix"})).json()["run_id"]
+        assert (await wait_for_status(client, parent, {"completed", "failed"}))["status"] == "completed"
+        browser = await pw.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
+        page = await signed_in(browser, base, make_token(live_settings, "operator", user="olga"))
+        await page.goto(f"{base}/#/runs/{parent}")
+        third = page.get_by_test_id("step").nth(2)
+        await third.get_by_role("button", name="Rerun from here").click()
+        await page.get_by_role("button", name="Start rerun").click()
+        await expect(page).not_to_have_url(re.compile(rf"#/runs/{parent}$"))
+        child = page.url.rsplit("/", 1)[1]
+        await expect(page.get_by_role("heading", name=f"Run {child}")).to_be_visible()
+        await expect(page.get_by_text("Rerun of")).to_contain_text(parent)
+        summary = page.locator("p").filter(has_text="quick-fix")
+        await expect(summary.get_by_text("completed", exact=True)).to_be_visible()
+        await shot(page, "run-rerun")
+        await browser.close()
+    view = Store(sqlite_url).get_run(child)
+    assert view is not None and (view.parent_run_id, view.status) == (parent, "completed")

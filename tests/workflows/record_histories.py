@@ -27,7 +27,7 @@ from store import Store
 from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
 from tests.workflows.plans import loop_plan, pipeline_plan, single_step_plan
-from workflows.contracts import ApprovalDecision
+from workflows.contracts import WORKFLOW_SCHEDULED_LAUNCH, ApprovalDecision, ScheduledLaunchInput
 from workflows.run import BmadRunWorkflow
 
 HERE = Path(__file__).parent / "histories"
@@ -82,6 +82,23 @@ async def _answer_question(handle: WorkflowHandle) -> None:
         step=req.step, decision="answer", comment="Lunch orders for one office", by="ana"))
 
 
+async def _pause_then_resume(handle: WorkflowHandle) -> None:
+    """Paused while the analyst's output waits for approval, approved, held before the pm step, resumed."""
+    from tests.workflows.test_approvals import wait_pending
+    from workflows.contracts import PauseRequest
+
+    await wait_pending(handle, "01-analyst-brief")
+    await handle.execute_update(BmadRunWorkflow.pause, PauseRequest(by="ana"))
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step="01-analyst-brief", decision="approve"))
+    for _ in range(200):
+        if (await handle.query(BmadRunWorkflow.progress)).paused_before == "02-pm-prd":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the run did not hold before 02-pm-prd")
+    await handle.execute_update(BmadRunWorkflow.resume, PauseRequest(by="ana"))
+
+
 def _asking_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"asks": ["Which project is this PRD for?"]})]
@@ -112,6 +129,7 @@ def _brownfield() -> Plan:
 
 
 _LAUNCH = "_launch"  # a start keyword of the cases below: start the run through botarmy.launch, not start_run
+_SCHEDULED = "_scheduled"  # start keyword: start `BmadScheduledLaunch` (what a schedule's action starts) instead
 
 # name: (plan, inputs, model faults and scripted answers, start_run keywords, interaction while it runs)
 CASES: dict[str, tuple] = {
@@ -174,11 +192,23 @@ CASES: dict[str, tuple] = {
     "headless-questions-answered-by-a-person": (_headless_plan, {}, [_PARTIAL, _COMPLETE], {}, _answer_question),
     "headless-questions-assumed-with-auto-approve": (
         _headless_plan, {}, [_PARTIAL, _COMPLETE], {"auto_approve": True}, None),
+    # the launcher a Temporal Schedule starts (workflows/scheduled.py): one activity that launches the run
+    "scheduled-launch": (single_step_plan, {}, None, {_SCHEDULED: True}, None),
+    # recorded after runs could pause between steps (patch "pause-between-steps", asked in the first activation)
+    "paused-between-steps-then-resumed": (
+        pipeline_plan, {"for_each_epic": 1, "architecture_suggests_prd_changes": False}, None,
+        {_LAUNCH: True, "approve": ["analyst"]}, _pause_then_resume,
+    ),
 }
 
 
 async def _start(client: Client, store: Store, settings: Settings, plan: Plan, inputs: dict[str, Any],
                  kw: dict[str, Any]) -> WorkflowHandle:
+    if kw.pop(_SCHEDULED, False):
+        return await client.start_workflow(
+            WORKFLOW_SCHEDULED_LAUNCH, ScheduledLaunchInput(schedule_id="rec", definition_hash=plan.definition_hash,
+                                                            inputs=inputs),
+            id=f"botarmy-schedule-rec-{uuid.uuid4().hex[:6]}", task_queue=settings.task_queue, result_type=str)
     if not kw.pop(_LAUNCH, False):
         return await start_run(client, plan, settings, inputs, task_queue=settings.task_queue, **kw)
     if "continue_as_new_events" in kw:  # launch takes it from the settings
@@ -215,9 +245,13 @@ async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]
                     if interact is not None:
                         await interact(handle)
                     try:
-                        await handle.result()
+                        result = await handle.result()
                     except WorkflowFailureError:  # failed or cancelled: recorded as it ended
-                        pass
+                        result = None
+                    if start_kw.get(_SCHEDULED):  # the run the launcher started ends before its worker stops
+                        run = store.get_run(result)
+                        assert run is not None
+                        await env.client.get_workflow_handle(run.temporal_workflow_id).result()
                 fake.stop()
                 # a handle from `launch` is by workflow id alone: the first execution's id from its description
                 first_run = handle.first_execution_run_id or (

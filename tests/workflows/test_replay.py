@@ -11,13 +11,15 @@ from temporalio.worker import Replayer
 from tests.workflows.record_histories import load, record
 from worker import workflow_runner
 from workflows.run import BmadIterationWorkflow, BmadRunWorkflow
+from workflows.scheduled import BmadScheduledLaunchWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _replayer(sandbox: bool) -> Replayer:
     # the worker's own runner: unsandboxed by default, the sandbox with BOTARMY_WORKFLOW_SANDBOX=true
-    return Replayer(workflows=[BmadRunWorkflow, BmadIterationWorkflow], data_converter=pydantic_data_converter,
+    return Replayer(workflows=[BmadRunWorkflow, BmadIterationWorkflow, BmadScheduledLaunchWorkflow],
+                    data_converter=pydantic_data_converter,
                     workflow_runner=workflow_runner(sandbox))
 
 

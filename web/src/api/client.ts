@@ -1,8 +1,8 @@
 // The typed API client: one fetch wrapper (same origin, session cookie, CSRF header on mutations, problem+json
 // errors) and one function per operation. Every path used here is listed in paths.json.
 import type {
-  ApprovalList, ArtifactDetail, ArtifactSummary, AuditEntry, DailyUsageList, DecisionBody, Me, RunCreate,
-  RunCreated, RunDetail, RunPage, RunUsage, WorkflowInputs, WorkflowListItem,
+  ApprovalList, ArtifactDetail, ArtifactSummary, AuditEntry, DailyUsageList, DecisionBody, Me, Paused, RerunCreate,
+  RerunCreated, RunCreate, RunCreated, RunDetail, RunPage, RunUsage, WorkflowInputs, WorkflowListItem,
 } from "./types";
 
 export const CSRF_COOKIE = "botarmy_csrf";
@@ -81,6 +81,11 @@ export const api = {
   run: (runId: string) => request<RunDetail>("GET", fillPath("/runs/{run_id}", { run_id: runId })),
   startRun: (body: RunCreate) => request<RunCreated>("POST", "/runs", body),
   cancelRun: (runId: string) => request<unknown>("POST", fillPath("/runs/{run_id}/cancel", { run_id: runId })),
+  /** A new run linked to this one: from `from_step` (earlier steps carried over), or a retry without it. */
+  rerun: (runId: string, body: RerunCreate = {}) =>
+    request<RerunCreated>("POST", fillPath("/runs/{run_id}/rerun", { run_id: runId }), body),
+  pauseRun: (runId: string) => request<Paused>("POST", fillPath("/runs/{run_id}/pause", { run_id: runId })),
+  resumeRun: (runId: string) => request<Paused>("POST", fillPath("/runs/{run_id}/resume", { run_id: runId })),
   runUsage: (runId: string) => request<RunUsage>("GET", fillPath("/runs/{run_id}/usage", { run_id: runId })),
   eventsUrl: (runId: string) => fillPath("/runs/{run_id}/events", { run_id: runId }),
 

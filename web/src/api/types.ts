@@ -80,6 +80,34 @@ export interface RunDetail extends RunSummary {
   artifacts: { name: string; version: number; step: string; sha256: string; bytes: number }[];
   usage: UsageTotalsObject;
   pending_approvals: PendingApproval[] | null;
+  /** a rerun: the run it was forked from and the step it reran from */
+  parent_run_id?: string | null;
+  rerun_from?: string | null;
+  /** who paused the run (POST /runs/{id}/pause), and the step it holds before; null when not paused */
+  paused?: string | null;
+  paused_before?: string | null;
+}
+
+/** POST /runs/{id}/rerun (api/routes/reruns.py): no from_step retries a failed, cancelled or stopped run. */
+export interface RerunCreate {
+  from_step?: string;
+  artifacts?: Record<string, string>;
+  inputs?: Record<string, unknown>;
+}
+
+export interface RerunCreated extends RunCreated {
+  parent_run_id: string;
+  rerun_from: string;
+  carried: string[];
+  changed: string[];
+}
+
+/** POST /runs/{id}/pause and /resume (api/routes/pauses.py). */
+export interface Paused {
+  run_id: string;
+  paused: boolean;
+  by: string;
+  before: string | null;
 }
 
 export interface RunCreate {

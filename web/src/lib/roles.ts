@@ -8,6 +8,8 @@ function holds(me: Me | null, role: string): boolean {
 export const can = {
   start: (me: Me | null) => holds(me, "operator"),
   cancel: (me: Me | null) => holds(me, "operator"),
+  /** Rerun, retry, pause and resume a run. */
+  operate: (me: Me | null) => holds(me, "operator"),
   /** Decide a waiting step: an approver (or admin), holding the step's own role when it names one. */
   decide: (me: Me | null, stepRole?: string | null) => holds(me, "approver") && (!stepRole || holds(me, stepRole)),
   audit: (me: Me | null) => holds(me, "admin"),

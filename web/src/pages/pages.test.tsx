@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { render, screen, waitFor } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Approvals, newestFirst } from "./approvals/Approvals";
 import { buildRequest } from "./newrun/NewRun";
+import { Run } from "./run/Run";
 import { SignIn } from "./signin/SignIn";
-import type { RunApproval, WorkflowInputs } from "../api/types";
+import type { Me, RunApproval, RunDetail, RunStep, WorkflowInputs } from "../api/types";
 
 function reply(body: unknown, status = 200): Response {
   return new Response(typeof body === "string" ? body : JSON.stringify(body), {
@@ -90,5 +91,78 @@ describe("New run", () => {
       artifacts: { "brief.md": "x" }, approve: ["pm"], budget_usd: 1.5 });
     expect(buildRequest(spec, {}, {}, new Set(["pm", "qa"]), "", "").approve).toBe("all");
     expect(buildRequest(spec, {}, {}, new Set(), "", "").approve).toBe("none");
+  });
+});
+
+describe("Run", () => {
+  const step = (id: string, agent: string | null, status = "completed"): RunStep => ({
+    id, step: id, iteration: null, agent, status, attempts: 1, started_at: null, finished_at: null, error: null,
+    provider: null, model: null,
+  });
+  const run = (over: Partial<RunDetail> = {}): RunDetail => ({
+    run_id: "r1", workflow_id: "quick-fix", temporal_workflow_id: "bmad-quick-fix-r1", status: "completed",
+    definition_hash: "h", inputs: {}, error: null, created_at: null, finished_at: null, web_ui: null, model: null,
+    decisions: [], pending_approvals: [], usage: { prompt_tokens: 0, completion_tokens: 0, cost_usd: 0, calls: 0 },
+    steps: [step("01-pm-prd", "pm"), step("02-dev-notes", "dev"), step("03-qa-review", "qa")],
+    artifacts: [{ name: "prd.md", version: 1, step: "01-pm-prd", sha256: "a", bytes: 3 },
+      { name: "notes.md", version: 1, step: "02-dev-notes", sha256: "b", bytes: 3 }],
+    ...over,
+  });
+  const operator: Me = { name: "olga", roles: ["operator"] };
+  function serve(detail: RunDetail, created: Record<string, unknown> = { run_id: "r2" }) {
+    const fetch = vi.fn(async (url: string, init?: RequestInit) => {
+      if (init?.method === "POST") return reply({ ...created, parent_run_id: "r1", carried: [], changed: [] }, 201);
+      return url.endsWith("/usage") ? reply({ by_step: [] }) : reply(detail);
+    });
+    vi.stubGlobal("fetch", fetch);
+    return fetch;
+  }
+  const posted = (fetch: ReturnType<typeof vi.fn>) =>
+    fetch.mock.calls.filter(([, init]) => (init as RequestInit | undefined)?.method === "POST")
+      .map(([url, init]) => [url, (init as RequestInit).body ? JSON.parse(String((init as RequestInit).body)) : undefined]);
+
+  it("reruns from a step with an uploaded document replacing the one before it, and opens the new run", async () => {
+    const fetch = serve(run());
+    render(<Run runId="r1" me={operator} />);
+    const steps = await screen.findAllByTestId("step");
+    await userEvent.click(within(steps[2]!).getByRole("button", { name: "Rerun from here" }));
+    const form = screen.getByRole("form", { name: "Rerun from 03-qa-review" });
+    expect((within(form).getByRole("combobox", { name: "Document to replace" }) as HTMLSelectElement).value).toBe("notes.md");
+    await userEvent.upload(within(form).getByLabelText("Edited document (optional)"),
+      new File(["# Notes\n\nEDITED\n"], "notes.md", { type: "text/markdown" }));
+    await userEvent.click(within(form).getByRole("button", { name: "Start rerun" }));
+    await waitFor(() => expect(window.location.hash).toBe("#/runs/r2"));
+    expect(posted(fetch)).toEqual([
+      ["/runs/r1/rerun", { from_step: "03-qa-review", artifacts: { "notes.md": "# Notes\n\nEDITED\n" } }]]);
+  });
+  it("retries a failed run with no from_step and opens the new run", async () => {
+    const fetch = serve(run({ status: "failed", error: "key expired" }), { run_id: "r3" });
+    render(<Run runId="r1" me={operator} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Retry" }));
+    await waitFor(() => expect(window.location.hash).toBe("#/runs/r3"));
+    expect(posted(fetch)).toEqual([["/runs/r1/rerun", {}]]);
+  });
+  it("offers no Retry on a completed run and no Rerun from here to a viewer", async () => {
+    serve(run());
+    const { unmount } = render(<Run runId="r1" me={operator} />);
+    await screen.findAllByTestId("step");
+    expect(screen.queryByRole("button", { name: "Retry" })).toBeNull();
+    unmount();
+    render(<Run runId="r1" me={{ name: "v", roles: ["viewer"] }} />);
+    await screen.findAllByTestId("step");
+    expect(screen.queryByRole("button", { name: "Rerun from here" })).toBeNull();
+  });
+  it("pauses a running run, and offers Resume with who paused it once it is paused", async () => {
+    const fetch = serve(run({ status: "running" }));
+    const { unmount } = render(<Run runId="r1" me={operator} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Pause" }));
+    await waitFor(() => expect(posted(fetch)).toEqual([["/runs/r1/pause", undefined]]));
+    expect(screen.queryByRole("button", { name: "Rerun from here" })).toBeNull();
+    unmount();
+    const again = serve(run({ status: "running", paused: "olga", paused_before: "02-dev-notes" }));
+    render(<Run runId="r1" me={operator} />);
+    expect((await screen.findByRole("status")).textContent).toBe("Paused by olga before 02-dev-notes");
+    await userEvent.click(screen.getByRole("button", { name: "Resume" }));
+    await waitFor(() => expect(posted(again)).toEqual([["/runs/r1/resume", undefined]]));
   });
 });

@@ -1,10 +1,12 @@
-// One run: its steps as a live timeline, inputs, decisions and who made them, documents, Cancel for operators.
+// One run: its steps as a live timeline, inputs, decisions and who made them, documents; for operators Cancel,
+// Pause/Resume (between steps), Retry (a failed, cancelled or stopped run) and "Rerun from here" on each step.
 import { useState } from "react";
 import { api } from "../../api/client";
 import { useResource, useRunEvents } from "../../api/hooks";
 import type { Me, RunDetail, RunUsage } from "../../api/types";
+import { RerunFromHere } from "./Rerun";
 import { duration, tokens, usd, when } from "../../lib/format";
-import { href } from "../../lib/route";
+import { go, href } from "../../lib/route";
 import { can } from "../../lib/roles";
 import { ErrorLine, Page, Status, button, td, th } from "../../ui";
 
@@ -20,15 +22,24 @@ export function Run({ runId, me }: { runId: string; me: Me }) {
     usage.reload();
   });
 
-  const cancel = async () => {
+  const act = (what: () => Promise<unknown>) => async () => {
     setCancelError(undefined);
-    try { await api.cancelRun(runId); run.reload(); } catch (err) { setCancelError(err as Error); }
+    try { await what(); run.reload(); } catch (err) { setCancelError(err as Error); }
   };
+  const cancel = act(() => api.cancelRun(runId));
+  const pause = act(() => api.pauseRun(runId));
+  const resume = act(() => api.resumeRun(runId));
+  const retry = act(async () => go(href("runs", (await api.rerun(runId)).run_id)));
+  const operator = can.operate(me);
 
   return (
     <Page title={`Run ${runId}`} actions={<>
       {r?.web_ui && <a className={button} href={r.web_ui} target="_blank" rel="noreferrer">Open in Temporal Web UI</a>}
+      {r && operator && r.status === "running" && (r.paused
+        ? <button type="button" className={button} onClick={resume}>Resume</button>
+        : <button type="button" className={button} onClick={pause}>Pause</button>)}
       {r && can.cancel(me) && r.status === "running" && <button type="button" className={button} onClick={cancel}>Cancel</button>}
+      {r && operator && RETRYABLE.includes(r.status) && <button type="button" className={button} onClick={retry}>Retry</button>}
     </>}>
       <ErrorLine error={run.error} />
       <ErrorLine error={cancelError} />
@@ -39,6 +50,15 @@ export function Run({ runId, me }: { runId: string; me: Me }) {
             {" "}{tokens(r.usage.prompt_tokens + r.usage.completion_tokens)} tokens · {usd(r.usage.cost_usd)}</span>
           {r.status === "running" && <span className="ml-4 text-xs text-blue-700" aria-live="polite">live · {live} events</span>}
         </p>
+        {r.parent_run_id && (
+          <p className="mb-3 text-sm">Rerun of <a className="text-blue-700 underline" href={href("runs", r.parent_run_id)}>{r.parent_run_id}</a>
+            {r.rerun_from && <> from <span className="font-mono">{r.rerun_from}</span></>}</p>
+        )}
+        {r.paused && (
+          <p role="status" className="mb-3 rounded bg-amber-50 p-2 text-sm">
+            Paused by {r.paused}{r.paused_before ? <> before <span className="font-mono">{r.paused_before}</span></> : " (the running step finishes first)"}
+          </p>
+        )}
         {r.error && <p role="alert" className="mb-3 rounded bg-red-50 p-2 text-sm text-red-800">{r.error}</p>}
         {r.pending_approvals && r.pending_approvals.length > 0 && (
           <p className="mb-3 rounded bg-amber-50 p-2 text-sm">
@@ -47,7 +67,7 @@ export function Run({ runId, me }: { runId: string; me: Me }) {
           </p>
         )}
         <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
-          <div className="lg:col-span-2"><Timeline run={r} usage={usage.data} /></div>
+          <div className="lg:col-span-2"><Timeline run={r} usage={usage.data} rerun={operator && r.status !== "running"} /></div>
           <aside className="space-y-4">
             <Documents run={r} />
             <Inputs inputs={r.inputs} />
@@ -59,7 +79,9 @@ export function Run({ runId, me }: { runId: string; me: Me }) {
   );
 }
 
-function Timeline({ run, usage }: { run: RunDetail; usage: RunUsage | undefined }) {
+const RETRYABLE = ["failed", "cancelled", "stopped"];
+
+function Timeline({ run, usage, rerun }: { run: RunDetail; usage: RunUsage | undefined; rerun: boolean }) {
   const byStep = new Map((usage?.by_step ?? []).map((g) => [g.step, g]));
   return (
     <section aria-label="Steps" className="bg-white p-3 shadow-sm">
@@ -81,6 +103,7 @@ function Timeline({ run, usage }: { run: RunDetail; usage: RunUsage | undefined 
                 <span className="text-slate-500">{duration(s.started_at, s.finished_at)}</span>
               </div>
               {s.error && <p className="text-xs text-red-700">{s.error}</p>}
+              {rerun && s.agent && <RerunFromHere run={run} step={s} />}
             </li>
           );
         })}
