@@ -89,7 +89,8 @@ function page(name: string, parts: string[], params: URLSearchParams, me: Me) {
       if (parts[0]) return <Run runId={parts[0]} me={me} />;
       return <Runs params={params} />;
     case "approvals":
-      return <Approvals me={me} runFilter={params.get("run")} />;
+      // keyed by the filter: another view of the inbox starts without the last view's confirmation
+      return <Approvals key={params.get("run") ?? ""} me={me} runFilter={params.get("run")} />;
     case "new":
       return <NewRun me={me} preset={params.get("workflow")} />;
     case "usage":

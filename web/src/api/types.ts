@@ -62,10 +62,15 @@ export interface UsageTotalsObject {
   calls: number;
 }
 
+/** A run's decisions: a person's (`decision`, `by`), or the interpreter's record of what a condition or route came
+ * to (`condition`, `value`, `choice`, `source` such as "decided by ada", "input" or "default"). */
 export interface Decision {
   step: string;
   kind?: string;
-  decision: string;
+  decision?: string;
+  condition?: string;
+  value?: boolean;
+  choice?: string | null;
   comment?: string;
   by?: string;
   role?: string | null;

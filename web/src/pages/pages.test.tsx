@@ -4,6 +4,7 @@ import userEvent from "@testing-library/user-event";
 import { Approvals, newestFirst } from "./approvals/Approvals";
 import { buildRequest } from "./newrun/NewRun";
 import { SignIn } from "./signin/SignIn";
+import { decisionText } from "./run/Run";
 import type { RunApproval, WorkflowInputs } from "../api/types";
 
 function reply(body: unknown, status = 200): Response {
@@ -99,6 +100,14 @@ describe("Approvals", () => {
     expect((await screen.findByRole("alert")).textContent).toContain("a of r1: a is no longer waiting");
     const call = fetch.mock.calls.find(([u]) => u === "/approvals/bulk")!;
     expect(JSON.parse(String(call[1]!.body)).items.map((i: { step: string }) => i.step)).toEqual(["b", "a"]);
+  });
+});
+
+describe("Run", () => {
+  it("shows a person's decision and what a condition or route came to", () => {
+    expect(decisionText({ step: "s", decision: "amend", by: "ada" })).toBe("amend");
+    expect(decisionText({ step: "s", condition: "has_ui", value: false, source: "decided by ada" })).toBe("has_ui: no");
+    expect(decisionText({ step: "s", condition: "path", value: true, choice: "fast" })).toBe("path: fast");
   });
 });
 

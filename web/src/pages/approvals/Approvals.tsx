@@ -89,6 +89,14 @@ function label(a: RunApproval): string {
   return `${a.question ?? a.step}?`;
 }
 
+function Question({ item }: { item: RunApproval }) {
+  const name = <code className="font-mono">{item.question ?? item.step}</code>;
+  if (item.kind === "condition")
+    return <p>Is {name} true for this run? <span className="text-slate-500">Yes runs step {item.step}; No skips it.</span></p>;
+  if (item.kind === "route") return <p>Which way does the run go at {name}?</p>;
+  return <p>{name}</p>;
+}
+
 function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: (sent: string) => void }) {
   const allowed = can.decide(me, item.role);
   const artifact = typeof item.artifact === "string" ? item.artifact : null;
@@ -124,7 +132,7 @@ function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: (sent
           {amending !== null
             ? <textarea aria-label="Document" className={`${input} h-96 w-full font-mono`} value={amending} onChange={(e) => setAmending(e.target.value)} />
             : <div dangerouslySetInnerHTML={{ __html: renderMarkdown(doc.data ?? "") }} />}
-        </> : <p>{item.question ?? item.step}</p>}
+        </> : <Question item={item} />}
       </article>
       <div className="space-y-3 rounded bg-white p-3 shadow-sm">
         <p className="text-sm"><span className="font-mono">{item.step}</span>{item.role ? ` · role ${item.role}` : ""}</p>
