@@ -33,7 +33,7 @@ class Principal:
 
     name: str
     roles: tuple[str, ...]
-    via: Literal["token", "jwt", "session", "auth-off"]
+    via: Literal["token", "jwt", "oidc", "session", "auth-off"]
     token_id: str | None = None  # a local token (or the session made from one)
     expires_at: datetime | None = None  # of the credential
 
@@ -71,27 +71,36 @@ class JwtVerifier:
 
     def verify(self, token: str) -> Principal:
         """Blocking (the JWKS may be fetched): call it from a thread."""
+        return self.principal(self.claims(token, self.jwks, self.audience, "the bearer JWT"), "jwt")
+
+    def claims(self, token: str, jwks: jwt.PyJWKClient, audience: str | None, what: str) -> dict[str, Any]:
+        """The claims of `token` once its signature (a key of `jwks`), issuer, audience (when given) and expiry
+        check out; else a 401 naming `what` (a 503 when the keys cannot be fetched). Blocking."""
         try:
-            key = self.jwks.get_signing_key_from_jwt(token)
+            key = jwks.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError as exc:
             log.warning("auth.jwks_unreachable", error=str(exc))
             raise Problem(503, "the identity provider's keys (JWKS) cannot be fetched; retry in a few seconds",
                           headers={"Retry-After": "5"}) from None
         except jwt.PyJWTError as exc:  # no key with that kid, a malformed header
-            raise unauthorized(f"the bearer JWT is not signed by a key of the identity provider ({exc})") from None
+            raise unauthorized(f"{what} is not signed by a key of the identity provider ({exc})") from None
         try:
-            claims = jwt.decode(
-                token, key.key, algorithms=self.algorithms, issuer=self.issuer, audience=self.audience,
-                options={"require": ["exp", "iss"], "verify_aud": self.audience is not None},
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=self.algorithms, issuer=self.issuer, audience=audience,
+                options={"require": ["exp", "iss"], "verify_aud": audience is not None},
             )
         except jwt.ExpiredSignatureError:
-            raise unauthorized("the bearer JWT has expired; sign in again") from None
+            raise unauthorized(f"{what} has expired; sign in again") from None
         except jwt.PyJWTError as exc:
-            raise unauthorized(f"the bearer JWT is not valid: {exc}") from None
+            raise unauthorized(f"{what} is not valid: {exc}") from None
+        return claims
+
+    def principal(self, claims: dict[str, Any], via: Literal["jwt", "oidc"]) -> Principal:
+        """Who the verified claims name, with the roles of the configured claim."""
         name = claims.get(self.name_claim) or claims.get("sub")
         if not isinstance(name, str) or not name:
-            raise unauthorized(f"the bearer JWT has no {self.name_claim!r} claim")
-        return Principal(name, _roles_of(_claim(claims, self.roles_claim)), "jwt",
+            raise unauthorized(f"the identity provider's token has no {self.name_claim!r} claim")
+        return Principal(name, _roles_of(_claim(claims, self.roles_claim)), via,
                          expires_at=datetime.fromtimestamp(claims["exp"], UTC))
 
 

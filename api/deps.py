@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
 from api.auth import Authenticator, Principal, may_or_403
+from api.oidc import OidcLogin, configured
 from api.problems import Problem, TemporalUnavailable
 from bmad import Catalog, load_bmad
 from botarmy.settings import Settings
@@ -42,12 +43,20 @@ class AppState:
         self._client: Client | None = None
         self._client_lock: asyncio.Lock | None = None
         self._auth: Authenticator | None = None
+        self._oidc: OidcLogin | None = None
 
     @property
     def auth(self) -> Authenticator:
         if self._auth is None:
             self._auth = Authenticator(self.settings, self.store)
         return self._auth
+
+    @property
+    def oidc(self) -> OidcLogin | None:
+        """The console's sign-in through the identity provider, when one is configured (issuer and client id)."""
+        if self._oidc is None and configured(self.settings) and self.auth.jwt is not None:
+            self._oidc = OidcLogin(self.settings, self.auth.jwt)
+        return self._oidc
 
     @property
     def store(self) -> Store:

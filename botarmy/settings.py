@@ -114,10 +114,17 @@ class Settings(BaseSettings):
     oidc_roles_claim: str = "roles"  # a claim holding a list (or space-separated string) of role names
     oidc_name_claim: str = "sub"
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    # console sign-in through the identity provider (authorization code + PKCE, api/oidc.py): offered when the
+    # issuer and a client id are set; the provider's endpoints come from <issuer>/.well-known/openid-configuration
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # none: a public client (PKCE only)
+    oidc_redirect_url: str | None = None  # default: <the address the browser used>/auth/oidc/callback
+    oidc_scopes: str = "openid profile email"
 
     @field_validator(
         "redis_url", "openai_base_url", "openai_api_key", "web_ui_base", "bmad_dir", "providers_file",
-        "oidc_issuer", "oidc_audience", "oidc_jwks_url", mode="before"
+        "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_client_id", "oidc_client_secret", "oidc_redirect_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

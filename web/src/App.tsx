@@ -14,7 +14,10 @@ import { Usage } from "./pages/usage/Usage";
 import { Audit } from "./pages/audit/Audit";
 
 /** Who the API says we are: a user, null when a sign-in is needed, or "open" when the API has no auth. */
-type Session = { state: "loading" } | { state: "signed-out" } | { state: "in"; me: Me; open: boolean };
+type Session =
+  | { state: "loading" }
+  | { state: "signed-out"; ssoUrl: string | null }
+  | { state: "in"; me: Me; open: boolean };
 
 const OPEN_USER: Me = { name: "local", roles: ["admin"] };
 
@@ -22,24 +25,32 @@ export function App() {
   const [session, setSession] = useState<Session>({ state: "loading" });
   const route = useRoute();
 
+  // the Sign in page offers the identity provider's sign-in when the API has one configured
+  const signedOut = useCallback(() => {
+    api.authConfig().then(
+      (config) => setSession({ state: "signed-out", ssoUrl: config.oidc ? config.oidc_login_url : null }),
+      () => setSession({ state: "signed-out", ssoUrl: null }),
+    );
+  }, []);
   const refresh = useCallback(() => {
     api.me().then(
       (me) => setSession({ state: "in", me, open: false }),
       (err: unknown) => {
         // 404: an API without the auth routes (or with auth off) — everything is open
         if (err instanceof ApiError && err.status === 404) setSession({ state: "in", me: OPEN_USER, open: true });
-        else setSession({ state: "signed-out" });
+        else signedOut();
       },
     );
-  }, []);
+  }, [signedOut]);
   useEffect(refresh, [refresh]);
 
   if (session.state === "loading") return <p className="p-8 text-slate-500">Loading…</p>;
-  if (session.state === "signed-out") return <SignIn onSignedIn={(me) => setSession({ state: "in", me, open: false })} />;
+  if (session.state === "signed-out")
+    return <SignIn ssoUrl={session.ssoUrl} onSignedIn={(me) => setSession({ state: "in", me, open: false })} />;
   const me = session.me;
 
   const signOut = async () => {
-    try { await api.signOut(); } finally { setSession({ state: "signed-out" }); }
+    try { await api.signOut(); } finally { signedOut(); }
   };
 
   const links: [string, string][] = [["runs", "Runs"], ["approvals", "Approvals"], ["new", "New run"], ["usage", "Usage"]];
@@ -78,7 +89,8 @@ function page(name: string, parts: string[], params: URLSearchParams, me: Me) {
       if (parts[0]) return <Run runId={parts[0]} me={me} />;
       return <Runs params={params} />;
     case "approvals":
-      return <Approvals me={me} runFilter={params.get("run")} />;
+      // keyed by the filter: another view of the inbox starts without the last view's confirmation
+      return <Approvals key={params.get("run") ?? ""} me={me} runFilter={params.get("run")} />;
     case "new":
       return <NewRun me={me} preset={params.get("workflow")} />;
     case "usage":

@@ -1,8 +1,9 @@
 // The typed API client: one fetch wrapper (same origin, session cookie, CSRF header on mutations, problem+json
 // errors) and one function per operation. Every path used here is listed in paths.json.
 import type {
-  ApprovalList, ArtifactDetail, ArtifactSummary, AuditEntry, DailyUsageList, DecisionBody, Me, Paused, RerunCreate,
-  RerunCreated, RunCreate, RunCreated, RunDetail, RunPage, RunUsage, WorkflowInputs, WorkflowListItem,
+  ApprovalList, ArtifactDetail, ArtifactSummary, AuditEntry, AuthConfig, BulkAnswer, DailyUsageList, DecisionBody, Me,
+  Paused, RerunCreate, RerunCreated, RunCreate, RunCreated, RunDetail, RunPage, RunUsage, WorkflowInputs,
+  WorkflowListItem,
 } from "./types";
 
 export const CSRF_COOKIE = "botarmy_csrf";
@@ -73,6 +74,7 @@ export async function request<T>(method: Method, path: string, body?: unknown, r
 
 export const api = {
   me: () => request<Me>("GET", "/auth/me"),
+  authConfig: () => request<AuthConfig>("GET", "/auth/config"),
   signIn: (token: string) => request<Me>("POST", "/auth/session", { token }),
   signOut: () => request<void>("DELETE", "/auth/session"),
 
@@ -103,8 +105,8 @@ export const api = {
   decide: (runId: string, step: string, body: DecisionBody) =>
     request<unknown>("POST", fillPath("/runs/{run_id}/approvals/{step}", { run_id: runId, step }), body),
   /** Approve several waiting steps at once; each is decided (and audited) on its own by the server. */
-  bulkApprove: (items: { run_id: string; step: string }[], comment = ""): Promise<unknown> =>
-    request<unknown>("POST", "/approvals/bulk", { items: items.map((i) => ({ ...i, decision: "approve", comment })) }),
+  bulkApprove: (items: { run_id: string; step: string }[], comment = ""): Promise<BulkAnswer> =>
+    request<BulkAnswer>("POST", "/approvals/bulk", { items: items.map((i) => ({ ...i, decision: "approve", comment })) }),
 
   workflows: () => request<WorkflowListItem[]>("GET", "/catalog/workflows"),
   workflowInputs: (workflowId: string) =>

@@ -7,6 +7,19 @@ export interface Me {
   roles: Role[];
 }
 
+/** GET /auth/config: how one signs in here (a token always; the identity provider when `oidc`). */
+export interface AuthConfig {
+  oidc: boolean;
+  oidc_login_url: string | null;
+}
+
+/** POST /approvals/bulk: always 200, each item with the status its own decision answered. */
+export interface BulkAnswer {
+  decided: number;
+  refused: number;
+  items: { run_id: string; step: string; status: number; result?: unknown; detail?: string | null }[];
+}
+
 export interface RunSummary {
   run_id: string;
   workflow_id: string;
@@ -49,10 +62,15 @@ export interface UsageTotalsObject {
   calls: number;
 }
 
+/** A run's decisions: a person's (`decision`, `by`), or the interpreter's record of what a condition or route came
+ * to (`condition`, `value`, `choice`, `source` such as "decided by ada", "input" or "default"). */
 export interface Decision {
   step: string;
   kind?: string;
-  decision: string;
+  decision?: string;
+  condition?: string;
+  value?: boolean;
+  choice?: string | null;
   comment?: string;
   by?: string;
   role?: string | null;

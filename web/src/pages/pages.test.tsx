@@ -3,8 +3,8 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Approvals, newestFirst } from "./approvals/Approvals";
 import { buildRequest } from "./newrun/NewRun";
-import { Run } from "./run/Run";
 import { SignIn } from "./signin/SignIn";
+import { Run, decisionText } from "./run/Run";
 import type { Me, RunApproval, RunDetail, RunStep, WorkflowInputs } from "../api/types";
 
 function reply(body: unknown, status = 200): Response {
@@ -42,6 +42,16 @@ describe("Sign in", () => {
     await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
     expect(await screen.findByRole("alert")).toHaveProperty("textContent", "unknown or expired token");
   });
+  it("offers the identity provider's sign-in only when the API has one", async () => {
+    const { unmount } = render(<SignIn onSignedIn={() => {}} />);
+    expect(screen.queryByRole("button", { name: "Sign in with SSO" })).toBeNull();
+    unmount();
+    const assign = vi.fn();
+    vi.stubGlobal("location", { ...window.location, assign });
+    render(<SignIn onSignedIn={() => {}} ssoUrl="/auth/oidc/login" />);
+    await userEvent.click(screen.getByRole("button", { name: "Sign in with SSO" }));
+    expect(assign).toHaveBeenCalledWith("/auth/oidc/login");
+  });
 });
 
 describe("Approvals", () => {
@@ -72,6 +82,32 @@ describe("Approvals", () => {
     await screen.findByText("reject sent");
     const call = fetch.mock.calls.find(([u]) => u === "/runs/r1/approvals/01-pm-prd")!;
     expect(JSON.parse(String(call[1]!.body))).toEqual({ decision: "reject", comment: "add a table" });
+  });
+  it("bulk-approves the selected steps and names the ones the server refused", async () => {
+    const fetch = vi.fn(async (url: string, _init?: RequestInit) =>
+      url === "/approvals"
+        ? reply({ items: [waiting("a", "2026-01-01T00:00:00Z"), waiting("b", "2026-01-02T00:00:00Z")], unreachable: [] })
+        : url === "/approvals/bulk"
+          ? reply({ decided: 1, refused: 1, items: [{ run_id: "r1", step: "b", status: 200 },
+            { run_id: "r1", step: "a", status: 409, detail: "a is no longer waiting" }] })
+          : reply("# PRD"));
+    vi.stubGlobal("fetch", fetch);
+    render(<Approvals me={{ name: "a", roles: ["approver"] }} runFilter={null} />);
+    await userEvent.click(await screen.findByRole("checkbox", { name: "Select a of r1" }));
+    await userEvent.click(screen.getByRole("checkbox", { name: "Select b of r1" }));
+    await userEvent.click(screen.getByRole("button", { name: "Approve selected" }));
+    expect(await screen.findByRole("status")).toHaveProperty("textContent", "1 approved");
+    expect((await screen.findByRole("alert")).textContent).toContain("a of r1: a is no longer waiting");
+    const call = fetch.mock.calls.find(([u]) => u === "/approvals/bulk")!;
+    expect(JSON.parse(String(call[1]!.body)).items.map((i: { step: string }) => i.step)).toEqual(["b", "a"]);
+  });
+});
+
+describe("Run", () => {
+  it("shows a person's decision and what a condition or route came to", () => {
+    expect(decisionText({ step: "s", decision: "amend", by: "ada" })).toBe("amend");
+    expect(decisionText({ step: "s", condition: "has_ui", value: false, source: "decided by ada" })).toBe("has_ui: no");
+    expect(decisionText({ step: "s", condition: "path", value: true, choice: "fast" })).toBe("path: fast");
   });
 });
 

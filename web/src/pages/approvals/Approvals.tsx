@@ -22,6 +22,8 @@ export function Approvals({ me, runFilter }: { me: Me; runFilter: string | null 
   const [selectedKey, setSelectedKey] = useState<string>();
   const [checked, setChecked] = useState<Set<string>>(new Set());
   const [bulkError, setBulkError] = useState<Error>();
+  // what was last sent, kept here: the decided item leaves the list (and its panel) at the next reload
+  const [sent, setSent] = useState<string>();
   const selected = items.find((a) => key(a) === selectedKey) ?? items[0];
   const approvable = items.filter((a) => a.kind === "approval" && can.decide(me, a.role));
 
@@ -35,7 +37,12 @@ export function Approvals({ me, runFilter }: { me: Me; runFilter: string | null 
     setBulkError(undefined);
     const chosen = approvable.filter((a) => checked.has(key(a))).map((a) => ({ run_id: a.run_id, step: a.step }));
     try {
-      await api.bulkApprove(chosen);
+      // always 200: each item says what its own decision answered
+      const answer = await api.bulkApprove(chosen);
+      const refused = answer.items.filter((i) => i.status !== 200);
+      setSent(`${answer.decided} approved`);
+      if (refused.length > 0)
+        setBulkError(new Error(refused.map((r) => `${r.step} of ${r.run_id}: ${r.detail ?? `HTTP ${r.status}`}`).join("; ")));
       setChecked(new Set());
       list.reload();
     } catch (err) { setBulkError(err as Error); }
@@ -48,6 +55,7 @@ export function Approvals({ me, runFilter }: { me: Me; runFilter: string | null 
     }>
       {runFilter && <p className="mb-2 text-sm">Showing run <span className="font-mono">{runFilter}</span> · <a className="text-blue-700 underline" href="#/approvals">show all</a></p>}
       <ErrorLine error={list.error ?? bulkError} />
+      {sent && <p role="status" className="mb-2 text-sm text-green-700">{sent}</p>}
       <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
         <ul aria-label="Waiting" className="space-y-2">
           {items.length === 0 && !list.loading && <li className="text-sm text-slate-500">Nothing waits for a decision.</li>}
@@ -66,7 +74,8 @@ export function Approvals({ me, runFilter }: { me: Me; runFilter: string | null 
           ))}
         </ul>
         <div className="lg:col-span-2">
-          {selected && <Decide key={`${key(selected)}/${selected.version ?? ""}`} item={selected} me={me} onDone={list.reload} />}
+          {selected && <Decide key={`${key(selected)}/${selected.version ?? ""}`} item={selected} me={me}
+                                onDone={(what) => { setBulkError(undefined); setSent(what); list.reload(); }} />}
         </div>
       </div>
     </Page>
@@ -80,7 +89,15 @@ function label(a: RunApproval): string {
   return `${a.question ?? a.step}?`;
 }
 
-function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: () => void }) {
+function Question({ item }: { item: RunApproval }) {
+  const name = <code className="font-mono">{item.question ?? item.step}</code>;
+  if (item.kind === "condition")
+    return <p>Is {name} true for this run? <span className="text-slate-500">Yes runs step {item.step}; No skips it.</span></p>;
+  if (item.kind === "route") return <p>Which way does the run go at {name}?</p>;
+  return <p>{name}</p>;
+}
+
+function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: (sent: string) => void }) {
   const allowed = can.decide(me, item.role);
   const artifact = typeof item.artifact === "string" ? item.artifact : null;
   const doc = useResource(
@@ -92,18 +109,18 @@ function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: () =>
   const [budget, setBudget] = useState("");
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState(false);
-  const [done, setDone] = useState<string>();
+  const [done, setDone] = useState(false);
 
   const send = async (decision: Verb, extra: { content?: string; choice?: string } = {}) => {
     setBusy(true);
     setError(undefined);
     try {
       await api.decide(item.run_id, item.step, { decision, comment, ...extra });
-      setDone(`${decision} sent`);
-      onDone();
+      setDone(true);
+      onDone(`${decision} sent`);
     } catch (err) { setError(err as Error); } finally { setBusy(false); }
   };
-  const off = !allowed || busy || !!done;
+  const off = !allowed || busy || done;
 
   return (
     <section aria-label="Decision" className="grid grid-cols-1 gap-3 xl:grid-cols-3">
@@ -115,7 +132,7 @@ function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: () =>
           {amending !== null
             ? <textarea aria-label="Document" className={`${input} h-96 w-full font-mono`} value={amending} onChange={(e) => setAmending(e.target.value)} />
             : <div dangerouslySetInnerHTML={{ __html: renderMarkdown(doc.data ?? "") }} />}
-        </> : <p>{item.question ?? item.step}</p>}
+        </> : <Question item={item} />}
       </article>
       <div className="space-y-3 rounded bg-white p-3 shadow-sm">
         <p className="text-sm"><span className="font-mono">{item.step}</span>{item.role ? ` · role ${item.role}` : ""}</p>
@@ -127,7 +144,7 @@ function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: () =>
             <button type="button" className={primary} disabled={off} onClick={() => send("approve")}>Approve</button>
             <button type="button" className={button} disabled={off || !comment.trim()} title="feedback from the comment" onClick={() => send("reject")}>Reject</button>
             {amending === null
-              ? <button type="button" className={button} disabled={off} onClick={() => setAmending(doc.data ?? "")}>Amend</button>
+              ? <button type="button" className={button} disabled={off || doc.data === undefined} title="edit the document; the edit becomes its next version" onClick={() => setAmending(doc.data ?? "")}>Amend</button>
               : <button type="button" className={button} disabled={off || !amending.trim()} onClick={() => send("amend", { content: amending })}>Save amendment</button>}
           </>}
           {item.kind === "condition" && <>
@@ -144,7 +161,6 @@ function Decide({ item, me, onDone }: { item: RunApproval; me: Me; onDone: () =>
           </>}
         </div>
         <ErrorLine error={error} />
-        {done && <p role="status" className="text-sm text-green-700">{done}</p>}
       </div>
     </section>
   );

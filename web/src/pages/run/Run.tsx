@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { api } from "../../api/client";
 import { useResource, useRunEvents } from "../../api/hooks";
-import type { Me, RunDetail, RunUsage } from "../../api/types";
+import type { Decision, Me, RunDetail, RunUsage } from "../../api/types";
 import { RerunFromHere } from "./Rerun";
 import { duration, tokens, usd, when } from "../../lib/format";
 import { go, href } from "../../lib/route";
@@ -146,6 +146,13 @@ function Inputs({ inputs }: { inputs: Record<string, unknown> }) {
   );
 }
 
+/** A person's decision as they made it; a condition's or route's outcome as "name: yes/no/choice". */
+export function decisionText(d: Decision): string {
+  if (d.decision !== undefined) return d.decision;
+  if (d.condition !== undefined) return `${d.condition}: ${d.choice ?? (d.value ? "yes" : "no")}`;
+  return "";
+}
+
 function Decisions({ run }: { run: RunDetail }) {
   return (
     <section aria-label="Decisions" className="bg-white p-3 shadow-sm">
@@ -154,8 +161,8 @@ function Decisions({ run }: { run: RunDetail }) {
         <table className="w-full">
           <thead><tr>{["Step", "Decision", "By", "Comment"].map((h) => <th key={h} className={th}>{h}</th>)}</tr></thead>
           <tbody>{run.decisions.map((d, i) => (
-            <tr key={i}><td className={`${td} font-mono`}>{d.step}</td><td className={td}>{d.decision}</td>
-              <td className={td}>{d.by}{d.role ? ` (${d.role})` : ""}</td><td className={td}>{d.comment}</td></tr>
+            <tr key={i}><td className={`${td} font-mono`}>{d.step}</td><td className={td}>{decisionText(d)}</td>
+              <td className={td}>{d.by ?? d.source}{d.role ? ` (${d.role})` : ""}</td><td className={td}>{d.comment}</td></tr>
           ))}</tbody>
         </table>
       )}

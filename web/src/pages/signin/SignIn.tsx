@@ -1,10 +1,11 @@
-// Sign in with a token (`botarmy token create NAME --role ROLE`): the API sets a session cookie.
+// Sign in with a token (`botarmy token create NAME --role ROLE`): the API sets a session cookie. With an identity
+// provider configured, "Sign in with SSO" goes through it instead (GET /auth/oidc/login, a browser navigation).
 import { useState, type FormEvent } from "react";
 import { api } from "../../api/client";
 import type { Me } from "../../api/types";
-import { ErrorLine, input, primary } from "../../ui";
+import { ErrorLine, button, input, primary } from "../../ui";
 
-export function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
+export function SignIn({ onSignedIn, ssoUrl = null }: { onSignedIn: (me: Me) => void; ssoUrl?: string | null }) {
   const [token, setToken] = useState("");
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState(false);
@@ -32,6 +33,13 @@ export function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
         <p className="mb-3 text-xs text-slate-500">Get one with <code>botarmy token create NAME --role ROLE</code>.</p>
         <ErrorLine error={error} />
         <button type="submit" className={primary} disabled={busy || !token.trim()}>Sign in</button>
+        {ssoUrl && (
+          <div className="mt-4 border-t border-slate-200 pt-4">
+            <button type="button" className={`${button} w-full`} onClick={() => window.location.assign(ssoUrl)}>
+              Sign in with SSO
+            </button>
+          </div>
+        )}
       </form>
     </main>
   );
