@@ -308,6 +308,16 @@ class Store:
         with self._read() as s:
             return events.list_after(s, run_id, after_seq)
 
+    def event_heads(self, run_ids: list[str]) -> dict[str, int]:
+        """The last event seq of each of these runs that has events (followers' watcher: one read for all)."""
+        with self._read() as s:
+            return events.heads(s, run_ids)
+
+    def run_statuses(self, run_ids: list[str]) -> dict[str, str]:
+        """The status of each of these runs that exists (one read)."""
+        with self._read() as s:
+            return runs.statuses(s, run_ids)
+
     def recent_events(self, type: str, since: datetime, limit: int = 100) -> list[tuple[str, EventRow]]:
         """(run_id, event) of every run's events of `type` since `since`, newest first."""
         with self._read() as s:
