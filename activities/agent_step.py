@@ -48,7 +48,7 @@ from bmad.criteria import CHECK_AGENT
 from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, cost_decimal, from_model_spec, load_config, resolve
-from providers.factory import build_client
+from providers.factory import shared_client
 from providers.guard import GuardedClient, call_with_fallback
 from providers.health import ProviderHealth, shared_health
 from providers.limits import shared_limiter
@@ -336,8 +336,8 @@ class AgentStepActivities:
                 require_key(pin, config, choice, self.settings, _worker_identity())
             settings = self._pinned_settings if pin is not None else self.settings
             client = GuardedClient(
-                build_client(settings, choice, config), choice.provider, limiter, self.health,
-                is_fault=lambda e: classify(e, choice).retryable,
+                shared_client(settings, choice, config), choice.provider, limiter, self.health,
+                is_fault=lambda e: classify(e, choice).retryable, owns_inner=False,
             )
             try:
                 return await self._answer(client, members, prompt, sections, slog)

@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     offline_latency_ms: int = 0
 
     # worker
-    max_concurrent_activities: int = 50
+    max_concurrent_activities: int = 500  # agent steps are async I/O: provider limits, not slots, throttle model calls
     max_concurrent_workflow_tasks: int = 100
+    # workflows kept in the worker's sticky cache; past it the least recently used is evicted and rebuilt by replay
+    # when its next task comes (a decision after hours of waiting): bounds the memory of thousands of waiting runs
+    max_cached_workflows: int = 1000
     # run workflow code in Temporal's sandbox (costs CPU, checks little: see worker.workflow_runner)
     workflow_sandbox: bool = False
 
