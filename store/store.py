@@ -39,6 +39,9 @@ class Store:
         self.contents = ContentCache(content_cache_bytes)
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self._engine), expire_on_commit=False)
+        # plans and model pins are stored by content hash and never change or go: one INSERT per process is enough
+        # (every launch stored both again: a statement compiled and a writer's lock taken per run for nothing)
+        self._stored_hashes: set[tuple[str, str]] = set()
 
     def migrate(self) -> None:
         """Upgrade the schema to the latest revision (always checks; cheap when already current)."""
@@ -55,8 +58,11 @@ class Store:
     # plans
 
     def save_plan(self, definition_hash: str, workflow_id: str, body: str) -> None:
+        if ("plan", definition_hash) in self._stored_hashes:
+            return
         with self._write() as s:
             runs.save_plan(s, definition_hash, workflow_id, body)
+        self._stored_hashes.add(("plan", definition_hash))
 
     def load_plan(self, definition_hash: str) -> str:
         with self._read() as s:
@@ -70,8 +76,10 @@ class Store:
     def pin_model(self, run_id: str, sha256: str, spec: str, body: str) -> None:
         """Store the pin (once) and point the run at it when its row exists (`begin_run` does it otherwise)."""
         with self._write() as s:
-            runs.save_run_model(s, sha256, spec, body)
+            if ("pin", sha256) not in self._stored_hashes:
+                runs.save_run_model(s, sha256, spec, body)
             runs.pin_run(s, run_id, sha256)
+        self._stored_hashes.add(("pin", sha256))
 
     def load_run_model(self, sha256: str) -> str:
         with self._read() as s:
