@@ -101,12 +101,13 @@ class _Watcher:
 
     async def _listen(self, redis_url: str) -> None:
         prefix = event_channel("")
+        warned = False
         while True:
             client = aioredis.from_url(redis_url, socket_connect_timeout=2)
             pubsub = client.pubsub()
             try:
                 await pubsub.psubscribe(prefix + "*")
-                self.redis_live = True
+                self.redis_live, warned = True, False
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=REDIS_WATCH_S)
                     if message is None:
@@ -115,10 +116,10 @@ class _Watcher:
                     run_id = (channel.decode() if isinstance(channel, bytes) else str(channel))[len(prefix):]
                     bus.notify(run_id)
             except (RedisError, OSError) as err:
-                if self.redis_live:
-                    log.warning("events.redis_lost", error=str(err))
-                else:
-                    log.warning("events.redis_unavailable", error=str(err))
+                if self.redis_live or not warned:  # once per outage, not once per retry
+                    log.warning("events.redis_lost" if self.redis_live else "events.redis_unavailable",
+                                error=str(err))
+                warned = True
             finally:
                 self.redis_live = False
                 with contextlib.suppress(RedisError, OSError):
