@@ -1,7 +1,8 @@
 """Waiting at scale: N runs waiting for an approval at once on one worker (offline model, SQLite). Reports the
 worker's RSS before and while they wait (bounded by the sticky cache, `max_cached_workflows`: past it a run is
-evicted and rebuilt by replay when its decision arrives), then sends a decision to each, paced, and measures
-decision sent -> the next step started (its `step.started` event), p50/p99.
+evicted and rebuilt by replay when its decision arrives), then sends a decision, paced, to `decisions` runs taken
+evenly across all (so evicted and cached ones alike) and measures decision sent -> the run's next step started (its
+`step.started` event), p50/p99.
 
 `python -m bench.waiting [--runs 2000 --rate 50]` runs it alone (merged into results.json).
 """
@@ -38,7 +39,8 @@ TARGET_P99_MS = 2000.0
 @dataclass
 class WaitingOptions:
     runs: int = 2000
-    rate: float = 50.0  # decisions per second, sent paced (people decide one by one, not in one burst)
+    decisions: int = 200  # decided runs, taken evenly across all (the oldest are the ones evicted from the cache)
+    rate: float = 5.0  # decisions per second, sent paced (people decide one by one, not in one burst)
     start_concurrency: int = 50
     cache: int | None = None  # max_cached_workflows; None: the settings' default
 
@@ -94,28 +96,36 @@ async def waiting_bench(client: Client, settings: Settings, store: Store, opts: 
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 failures.append(f"{run_id}: {exc}")
 
+        picked = runs[::max(1, n // max(1, min(opts.decisions, n)))][:opts.decisions]
         tasks = []
-        for run_id, workflow_id in runs:
+        for run_id, workflow_id in picked:
             tasks.append(asyncio.create_task(decide(run_id, workflow_id)))
             await asyncio.sleep(1.0 / opts.rate)
         await asyncio.gather(*tasks)
 
         async def all_next_started() -> bool:
-            return await asyncio.to_thread(_count, store, "step.started", since, 2 * n + 10) >= 2 * n - len(failures)
+            started_steps = await asyncio.to_thread(_count, store, "step.started", since, n + len(picked) + 10)
+            return started_steps >= n + len(picked) - len(failures)
 
         await _until("every next step starting", all_next_started, 120)
         rss_after = rss_mb()
 
-        def delays() -> list[float]:
-            out = []
+        oldest = {run_id for run_id, _ in runs[:max(0, n - phase.max_cached_workflows)]}  # evicted (LRU)
+
+        def delays() -> tuple[list[float], list[float]]:
+            out: list[float] = []
+            replayed: list[float] = []
             for run_id, at in sent.items():
                 second = [e for e in store.list_events(run_id) if e.type == "step.started"
                           and e.data.get("step") != "01-pm-prd"]
                 if second:
-                    out.append(1000 * (second[0].created_at - at).total_seconds())
-            return out
+                    delay = 1000 * (second[0].created_at - at).total_seconds()
+                    out.append(delay)
+                    if run_id in oldest:
+                        replayed.append(delay)
+            return out, replayed
 
-        measured = await asyncio.to_thread(delays)
+        measured, replayed = await asyncio.to_thread(delays)
         for _, workflow_id in runs:  # leave nothing waiting on the server
             await client.get_workflow_handle(workflow_id).terminate("bench done")
     cuts = quantiles(measured, n=100, method="inclusive") if len(measured) > 1 else measured * 99
@@ -123,6 +133,9 @@ async def waiting_bench(client: Client, settings: Settings, store: Store, opts: 
         "runs": n,
         "max_cached_workflows": phase.max_cached_workflows,
         "decision_rate_per_s": opts.rate,
+        "decisions": len(picked),
+        "decided_evicted_runs": len(replayed),
+        "evicted_decision_to_next_step_ms_p50": round(median(replayed), 1) if replayed else None,
         "start_to_all_waiting_s": round(to_waiting_s, 1),
         "rss_mb_before": round(rss_before, 1),
         "rss_mb_waiting": round(rss_waiting, 1),
@@ -163,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m bench.waiting", description=__doc__)
     p.add_argument("--runs", type=int, default=2000)
-    p.add_argument("--rate", type=float, default=50.0, help="decisions per second")
+    p.add_argument("--decisions", type=int, default=200, help="runs decided, taken evenly across all")
+    p.add_argument("--rate", type=float, default=5.0, help="decisions per second")
     p.add_argument("--cache", type=int, help="max_cached_workflows (default: the setting's default)")
     a = p.parse_args(argv)
-    opts = WaitingOptions(runs=a.runs, rate=a.rate, cache=a.cache)
+    opts = WaitingOptions(runs=a.runs, decisions=a.decisions, rate=a.rate, cache=a.cache)
     configure_logging("WARNING")
     with dev_server() as address:
         figures = asyncio.run(_alone(opts, address))

@@ -20,8 +20,8 @@ async def test_scale_phases_report_engine_bare_waiting_and_followers(dev_server:
     store.migrate()
     client = await connect(dev_server)
     await ensure_search_attributes(client)
-    opts = ScaleOptions(llm_runs=3, llm_latencies_s=[0.2], llm_big_runs=4, waiting_runs=3, waiting_rate=10,
-                        followers=3, followers_idle_s=1.0)
+    opts = ScaleOptions(llm_runs=3, llm_latencies_s=[0.2], llm_big_runs=4, waiting_runs=3, waiting_decisions=3,
+                        waiting_rate=10, followers=3, followers_idle_s=1.0)
 
     r = await scale_phases(client, settings, store, tmp_path, dev_server, opts)
 
@@ -32,7 +32,7 @@ async def test_scale_phases_report_engine_bare_waiting_and_followers(dev_server:
     assert lat["ratio"] > 0
     assert (r["llm"]["big"]["runs"], r["llm"]["big"]["failed_runs"]) == (4, 0)
     w = r["waiting"]
-    assert (w["runs"], w["measured_runs"], w["failed_decisions"]) == (3, 3, 0)
+    assert (w["runs"], w["decisions"], w["measured_runs"], w["failed_decisions"]) == (3, 3, 3, 0)
     assert 0 < w["decision_to_next_step_ms_p50"] <= w["decision_to_next_step_ms_p99"]
     f = r["followers"]
     assert f["followers"] == 3 and 0 < f["cross_process_delay_ms_p50"] <= f["cross_process_delay_ms_max"]
