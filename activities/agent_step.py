@@ -192,6 +192,17 @@ class AgentStepActivities:
 
     @activity.defn(name=ACTIVITY_AGENT_STEP)
     async def agent_step(self, inp: AgentStepInput) -> AgentStepResult:
+        # heartbeats from the start: with hundreds of steps in flight a step may wait seconds for the store (one
+        # SQLite writer, a few store threads) before its model call, and must not time out meanwhile
+        beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {output_name(inp.step, inp.scope)}"))
+        try:
+            return await self._step(inp)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _step(self, inp: AgentStepInput) -> AgentStepResult:
         if inp.step.agent == CHECK_AGENT:  # the workflow's completion criteria: no model
             plan = await self._db(self._plans, inp.definition_hash)
             return await self._db(check_criteria, self.store, plan, inp, output_key(inp), self.events.publish)
@@ -219,7 +230,6 @@ class AgentStepActivities:
         slog.info("step.started", agent=inp.step.agent, output=name, models=[c.label for c in choices])
         run = _Attempt(inp.run_id, inp.key, attempt)
         succeeded = False
-        beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {name}"))
         try:
             if config_error is not None or config is None:
                 raise config_error or ModelConfigError("no providers config")
@@ -237,9 +247,6 @@ class AgentStepActivities:
             err = await self._failure(inp, run, config, choices, key, exc, slog)
             raise err.with_traceback(exc.__traceback__) from None
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
             if not succeeded:
                 await asyncio.to_thread(self._watch_providers, inp, choices)
         return AgentStepResult(
