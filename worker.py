@@ -10,7 +10,16 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    FixedSizeSlotSupplier,
+    ResourceBasedSlotConfig,
+    ResourceBasedSlotSupplier,
+    ResourceBasedTunerConfig,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkerTuner,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agent_step import AgentStepActivities
@@ -44,6 +53,21 @@ def workflow_runner(sandbox: bool = False, passthrough: tuple[str, ...] = ("work
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough))
 
 
+def _slots(settings: Settings) -> dict[str, Any]:
+    """Worker slot options: fixed counts, or activity slots by the machine's CPU and memory (`activity_slots`)."""
+    if settings.activity_slots == "fixed":
+        return {"max_concurrent_activities": settings.max_concurrent_activities,
+                "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks}
+    resources = ResourceBasedTunerConfig(target_memory_usage=0.8, target_cpu_usage=0.9)
+    fixed = FixedSizeSlotSupplier(settings.max_concurrent_workflow_tasks)
+    activities = ResourceBasedSlotSupplier(ResourceBasedSlotConfig(
+        minimum_slots=10, maximum_slots=settings.max_concurrent_activities, ramp_throttle=timedelta(milliseconds=20),
+    ), resources)
+    return {"tuner": WorkerTuner.create_composite(workflow_supplier=fixed, activity_supplier=activities,
+                                                  local_activity_supplier=FixedSizeSlotSupplier(100),
+                                                  nexus_supplier=FixedSizeSlotSupplier(10))}
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -65,8 +89,8 @@ def build_worker(
         activities=[agent_step or steps.agent_step, records.start_run, records.finish_run, records.store_amendment,
                     emitter.emit_event, scheduled.launch_scheduled],
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        **_slots(settings),
+        max_cached_workflows=settings.max_cached_workflows,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_schedule_to_start_s),
         workflow_runner=workflow_runner(settings.workflow_sandbox),
     )

@@ -50,7 +50,7 @@ from bmad.criteria import CHECK_AGENT
 from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, cost_decimal, from_model_spec, load_config, resolve
-from providers.factory import build_client
+from providers.factory import shared_client
 from providers.guard import GuardedClient, call_with_fallback
 from providers.health import ProviderHealth, shared_health
 from providers.limits import shared_limiter
@@ -216,6 +216,17 @@ class AgentStepActivities:
 
     @activity.defn(name=ACTIVITY_AGENT_STEP)
     async def agent_step(self, inp: AgentStepInput) -> AgentStepResult:
+        # heartbeats from the start: with hundreds of steps in flight a step may wait seconds for the store (one
+        # SQLite writer, a few store threads) before its model call, and must not time out meanwhile
+        beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {output_name(inp.step, inp.scope)}"))
+        try:
+            return await self._step(inp)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _step(self, inp: AgentStepInput) -> AgentStepResult:
         if inp.step.agent == CHECK_AGENT:  # the workflow's completion criteria: no model
             plan = await self._db(self._plans, inp.definition_hash)
             return await self._db(check_criteria, self.store, plan, inp, output_key(inp), self.events.publish)
@@ -245,7 +256,6 @@ class AgentStepActivities:
         slog.info("step.started", agent=inp.step.agent, output=name, models=[c.label for c in choices])
         run = _Attempt(inp.run_id, inp.key, attempt)
         succeeded = False
-        beat = asyncio.create_task(self._heartbeat(f"{inp.step.agent} → {name}"))
         try:
             if config_error is not None or config is None:
                 raise config_error or ModelConfigError("no providers config")
@@ -265,9 +275,6 @@ class AgentStepActivities:
             err = await self._failure(inp, run, config, choices, key, exc, slog)
             raise err.with_traceback(exc.__traceback__) from None
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
             if not succeeded:
                 await asyncio.to_thread(self._watch_providers, inp, choices)
         return AgentStepResult(
@@ -387,8 +394,8 @@ class AgentStepActivities:
                 require_key(pin, config, choice, self.settings, _worker_identity())
             settings = self._pinned_settings if pin is not None else self.settings
             client = GuardedClient(
-                build_client(settings, choice, config), choice.provider, limiter, self.health,
-                is_fault=lambda e: classify(e, choice).retryable,
+                shared_client(settings, choice, config), choice.provider, limiter, self.health,
+                is_fault=lambda e: classify(e, choice).retryable, owns_inner=False,
             )
             try:
                 return await self._answer(client, members, prompt, sections, slog)

@@ -4,6 +4,7 @@ snapshot for `botarmy providers` and GET /health/providers is written from here 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from decimal import Decimal
@@ -36,6 +37,7 @@ class AnomalyWatch:
         # the baseline per (agent, provider, model): read from the store at most every `anomaly_refresh_s`,
         # and extended with each step this worker checks in between (other workers' steps arrive on refresh)
         self._baselines: dict[tuple[str | None, str, str], tuple[float, deque[_Sample]]] = {}
+        self._lock = threading.Lock()  # steps check from many threads at once; a deque must not change mid-read
 
     def _emit(self, run_id: str, data: dict[str, Any]) -> None:
         self.events.emit(run_id, ANOMALY_EVENT, data)
@@ -49,8 +51,9 @@ class AnomalyWatch:
         model; silent until there are `anomaly_min_samples` of them. Sync: call from a thread."""
         k, need = self.settings.anomaly_k, self.settings.anomaly_min_samples
         baseline = self._baseline(agent, provider, model)
-        samples = [(t, c) for r, t, c in baseline if r != run_id][:SAMPLES]
-        baseline.appendleft((run_id, tokens, cost))
+        with self._lock:
+            samples = [(t, c) for r, t, c in baseline if r != run_id][:SAMPLES]
+            baseline.appendleft((run_id, tokens, cost))
         found: list[dict[str, Any]] = []
         metrics: list[tuple[str, Decimal | None, list[Decimal]]] = [
             ("tokens", Decimal(tokens), [Decimal(t) for t, _ in samples]),

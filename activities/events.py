@@ -1,4 +1,5 @@
-"""Run events: stored in the database with a sequence number, then fanned out through Redis when configured.
+"""Run events: stored in the database with a sequence number, then announced on the in-process bus and through
+Redis when configured.
 
 Redis is best effort: when it is down, events still land in the database (the API's streams read from there)
 and the sink says so in its `redis_ok` flag and the logs.
@@ -14,6 +15,7 @@ import structlog
 from temporalio import activity
 
 from store import Store
+from store.bus import bus
 from workflows.contracts import EventInput, event_channel
 
 log = structlog.get_logger(__name__)
@@ -40,7 +42,10 @@ class EventSink:
         return seq
 
     def publish(self, run_id: str, seq: int, type_: str, data: dict[str, Any]) -> None:
-        """Fan out an event already stored with `seq` (sync; call from a thread)."""
+        """Fan out an event already stored with `seq` (sync; call from a thread): followers in this process wake at
+        once through the in-process bus, those in other processes through Redis when it is set (else their API's
+        watcher sees the new row in the table, see api/events.py)."""
+        bus.notify(run_id)
         client = self._client()
         if client is not None:
             payload = json.dumps({"run_id": run_id, "seq": seq, "type": type_, "data": data}, default=str)

@@ -50,9 +50,10 @@ def _start_api(database_url: str, address: str, task_queue: str, port: int, log:
     )
 
 
-async def _wait_ready(base: str, timeout_s: float = 30) -> None:
+async def _wait_ready(base: str, timeout_s: float = 30, token: str | None = None) -> None:
     deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(base_url=base) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
         while time.monotonic() < deadline:
             try:
                 if (await client.get("/runs?limit=1")).status_code == 200:
@@ -83,8 +84,9 @@ class _Connection(asyncio.Protocol):
     which shares the machine's cores with the server it measures, spends microseconds per request, not the
     ~0.5 ms of CPU httpx spent (at 50 clients it took half the CPU and the figures measured it, not the server)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, token: str | None = None) -> None:
         self._host = host.encode()
+        self._auth = b"Authorization: Bearer %s\r\n" % token.encode() if token else b""
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiter: asyncio.Future[int] | None = None
@@ -114,7 +116,7 @@ class _Connection(asyncio.Protocol):
         if self._closed is not None or self._transport is None:
             raise HttpError(f"the connection is closed: {self._closed}")
         self._waiter = asyncio.get_running_loop().create_future()
-        self._transport.write(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), self._host))
+        self._transport.write(b"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (path.encode(), self._host, self._auth))
         return await self._waiter
 
     def close(self) -> None:
@@ -171,8 +173,8 @@ def _chunked_end(buffer: bytearray, pos: int) -> int | None:
             return None
 
 
-async def _connect(host: str, port: int) -> _Connection:
-    _, conn = await asyncio.get_running_loop().create_connection(lambda: _Connection(host), host, port)
+async def _connect(host: str, port: int, token: str | None = None) -> _Connection:
+    _, conn = await asyncio.get_running_loop().create_connection(lambda: _Connection(host, token), host, port)
     return conn
 
 
@@ -187,16 +189,16 @@ async def _client(conn: _Connection, paths: list[str], requests: int, offset: in
             errors.append(f"{path}: {err}")
             return
         elapsed = (time.perf_counter() - started) * 1000
-        if status >= 500:
+        if status >= 500 or status in (401, 403):
             errors.append(f"{path}: {status}")
         latencies.setdefault(_route(path), []).append(elapsed)
 
 
 async def _load(host: str, port: int, paths: list[str], clients: int, requests: int,
-                latencies: dict[str, list[float]], errors: list[str]) -> float:
+                latencies: dict[str, list[float]], errors: list[str], token: str | None = None) -> float:
     """`clients` concurrent clients, each with its own connection, `requests` GETs each with no pause between
     them; returns the wall time. The connections are opened before the clock starts."""
-    pool = [await _connect(host, port) for _ in range(clients)]
+    pool = [await _connect(host, port, token) for _ in range(clients)]
     try:
         started = time.perf_counter()
         await asyncio.gather(*(_client(c, paths, requests, n, latencies, errors) for n, c in enumerate(pool)))
@@ -221,23 +223,24 @@ def _pct(values: list[float]) -> dict[str, float]:
 
 async def api_latency(database_url: str, address: str, task_queue: str, clients: int = 50,
                       requests_per_client: int = 40, log_dir: Path | None = None,
-                      workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
+                      workers: int = DEFAULT_WORKERS, token: str | None = None) -> dict[str, Any]:
     """p50/p99 of GET endpoints with `clients` concurrent clients on `workers` server processes; every request
-    counted, warm-up excluded."""
+    counted, warm-up excluded. `token`: every request carries `Authorization: Bearer <token>` (an API with auth
+    on; a 401/403 is counted as an error, so a wrong token cannot pass for a fast server)."""
     port = _free_port()
     log = (log_dir or Path("/tmp")) / "bench-api.log"
     proc = _start_api(database_url, address, task_queue, port, log, workers)
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_ready(base)
+        await _wait_ready(base, token=token)
         store = Store(database_url)
         paths = await asyncio.to_thread(_paths, store)
         store.close()
-        await _load("127.0.0.1", port, paths, min(clients, 10), 5, {}, [])  # warm-up
+        await _load("127.0.0.1", port, paths, min(clients, 10), 5, {}, [], token)  # warm-up
         latencies: dict[str, list[float]] = {}
         errors: list[str] = []
         cpu = time.process_time()
-        wall = await _load("127.0.0.1", port, paths, clients, requests_per_client, latencies, errors)
+        wall = await _load("127.0.0.1", port, paths, clients, requests_per_client, latencies, errors, token)
         cpu = time.process_time() - cpu
     finally:
         stop(proc)
@@ -245,6 +248,7 @@ async def api_latency(database_url: str, address: str, task_queue: str, clients:
     return {
         "clients": clients,
         "workers": workers,
+        "auth": bool(token),
         "generator": GENERATOR,
         "requests": len(everything),
         "requests_per_s": round(len(everything) / wall, 1),

@@ -284,6 +284,9 @@ def render(r: dict[str, Any], profile: str | None) -> str:
     m = r["machine"]
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _rows(r))
     meaning = MEANING
+    from bench.scale import section
+
+    scale = section(r)
     if r.get("providers"):
         meaning += "\n\n" + PROVIDERS_MEANING.format(date=r["providers"].get("measured", m["date"]))
     return f"""# BotArmy benchmark results
@@ -299,7 +302,7 @@ database {r['params']['database']}, offline model, private `temporal server star
 
 {meaning}
 
-## Changes and what they bought
+{scale + chr(10) if scale else ""}## Changes and what they bought
 
 {CHANGES}
 

@@ -20,6 +20,7 @@ from bench.history import history_bytes, measure_size, parse_size
 from bench.machine import BENCH_DIR, OUT_DIR, machine_info
 from bench.phases import linear_latency, shape_latency, step_latency, throughput, validate_time
 from bench.report import write_results_md
+from bench.scale import ScaleOptions, add_arguments, from_args, scale_phases
 from bench.server import UNTHROTTLED, dev_server
 from botarmy.logging import configure_logging
 from botarmy.settings import Settings
@@ -47,6 +48,8 @@ class Options:
     fault_runs: int = 30  # runs against the fake that faults 30 % of requests
     unthrottled: bool = True  # step latency again on a dev server without the 20/s transfer-queue read limit
     only_shapes: bool = False  # just the shapes phase (engine ÷ plain chain per workflow shape), printed as JSON
+    # bench/scale.py: LLM-bound, waiting, followers; off unless asked (`make bench` asks: its CLI defaults are full)
+    scale: ScaleOptions = field(default_factory=ScaleOptions.off)
 
 
 @asynccontextmanager
@@ -90,7 +93,7 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
             from bench.api_latency import api_latency
 
             figures["api"] = await api_latency(bench.settings.database_url, address, bench.settings.task_queue,
-                                               clients=opts.api_clients, log_dir=out_dir)
+                                               clients=opts.api_clients, log_dir=out_dir, token=opts.scale.api_token)
         if opts.providers_runs:
             from bench.providers_load import ProviderLoadOptions, providers_load
 
@@ -98,6 +101,8 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
                                                         ProviderLoadOptions(runs=opts.providers_runs,
                                                                             rpm=opts.providers_rpm,
                                                                             fault_runs=opts.fault_runs))
+        figures.update(await scale_phases(bench.client, bench.settings, bench.store, tmp, address, opts.scale,
+                                          out_dir))
         database = bench.settings.database_url.split(":", 1)[0]
     if opts.unthrottled and opts.address is None:
         figures["unthrottled"] = await unthrottled_latency(opts)
@@ -164,8 +169,9 @@ def parse_args(argv: list[str] | None) -> Options:
                    help="skip the step latency phase on a dev server with unthrottled workflow-task dispatch")
     p.add_argument("--only-shapes", action="store_true",
                    help="only the shapes phase (no loop, loop 2x3, loop 8x1); prints JSON, leaves RESULTS.md as is")
+    add_arguments(p)
     a = p.parse_args(argv)
-    return Options(
+    return Options(scale=from_args(a),
         rounds=a.rounds, concurrency=a.concurrency, throughput_rounds=a.throughput_rounds,
         sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
         validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,

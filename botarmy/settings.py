@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,8 +68,15 @@ class Settings(BaseSettings):
     offline_latency_ms: int = 0
 
     # worker
-    max_concurrent_activities: int = 50
+    max_concurrent_activities: int = 500  # agent steps are async I/O: provider limits, not slots, throttle model calls
     max_concurrent_workflow_tasks: int = 100
+    # "resource": activity slots (up to max_concurrent_activities) are handed out only while the machine's CPU
+    # and memory stay under 90 % / 80 % (Temporal's resource-based slot supplier), so a CPU-starved worker stops
+    # taking steps it could not heartbeat for; "fixed": always max_concurrent_activities
+    activity_slots: Literal["fixed", "resource"] = "fixed"
+    # workflows kept in the worker's sticky cache; past it the least recently used is evicted and rebuilt by replay
+    # when its next task comes (a decision after hours of waiting): bounds the memory of thousands of waiting runs
+    max_cached_workflows: int = 1000
     # run workflow code in Temporal's sandbox (costs CPU, checks little: see worker.workflow_runner)
     workflow_sandbox: bool = False
 

@@ -127,16 +127,32 @@ class ProvidersConfig(_Strict):
         return list(seen)
 
 
+_loaded: dict[Path, tuple[str, ProvidersConfig]] = {}
+
+
 def load_config(path: Path) -> ProvidersConfig:
-    """Load and validate the providers file; problems raise ModelConfigError naming the file."""
+    """Load and validate the providers file; problems raise ModelConfigError naming the file. A file whose text
+    is the same as when it was last loaded is not parsed again: every run's launch reads it to pin the run's model,
+    and parsing the YAML cost ~1 ms of CPU each time. Treat the result as read-only."""
     try:
-        data = YAML(typ="safe").load(path.read_text()) or {}
-    except (OSError, YAMLError) as exc:
+        text = path.read_text()
+    except OSError as exc:
+        raise ModelConfigError(f"{path}: cannot read the providers file: {exc}") from exc
+    found = _loaded.get(path)
+    if found is not None and found[0] == text:
+        return found[1]
+    try:
+        data = YAML(typ="safe").load(text) or {}
+    except YAMLError as exc:
         raise ModelConfigError(f"{path}: cannot read the providers file: {exc}") from exc
     try:
-        return ProvidersConfig.model_validate(data)
+        config = ProvidersConfig.model_validate(data)
     except ValueError as exc:
         raise ModelConfigError(f"{path}: {exc}") from exc
+    if len(_loaded) > 64:
+        _loaded.clear()
+    _loaded[path] = (text, config)
+    return config
 
 
 def from_model_spec(spec: str) -> ProvidersConfig:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
@@ -89,3 +94,51 @@ def build_client(
         **_sampling(choice),  # type: ignore[arg-type]
         **extra,  # type: ignore[arg-type]
     )
+
+
+# Building an SDK client costs ~5 ms of CPU (an SSL context with the CA bundle loaded, an HTTP pool), and a client
+# built per step opens a new connection per step: at hundreds of steps in flight that was a quarter of a worker's
+# CPU. Clients are reused per event loop (their connection pool belongs to the loop) and per resolved arguments
+# (provider, model, sampling, endpoint, key, timeout), so a changed providers file or key builds a new one.
+_CACHE_SIZE = 64
+_cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[tuple[object, ...], ChatCompletionClient]]
+_cache = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def _client_key(settings: Settings, choice: ModelChoice, config: ProvidersConfig | None,
+                environ: Mapping[str, str] | None) -> tuple[object, ...]:
+    config = config or ProvidersConfig()
+    provider = config.provider(choice.provider) if choice.provider != "offline" else None
+    key = config.api_key(choice.provider, environ) if provider is not None else None
+    if choice.provider == "openai":
+        key = key or settings.openai_api_key
+    secret = hashlib.sha256(key.encode()).hexdigest() if key else None  # the key itself is not kept as a dict key
+    return (choice, provider.base_url if provider else None, provider.timeout_s if provider else None, secret,
+            settings.openai_base_url if choice.provider == "openai" else None, settings.model_timeout_s,
+            settings.offline_latency_ms)
+
+
+def shared_client(
+    settings: Settings,
+    choice: ModelChoice | None = None,
+    config: ProvidersConfig | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ChatCompletionClient:
+    """`build_client`, reused by every step of this event loop with the same resolved arguments. Never close it:
+    it lives as long as the loop (least recently used ones past 64 are closed by the garbage collector)."""
+    choice = choice or parse_model(settings.model)
+    key = _client_key(settings, choice, config, environ)
+    loop = asyncio.get_running_loop()
+    with _cache_lock:
+        clients = _cache.setdefault(loop, OrderedDict())
+        found = clients.get(key)
+        if found is not None:
+            clients.move_to_end(key)
+            return found
+    client = build_client(settings, choice, config, environ)  # may raise ModelConfigError: nothing cached
+    with _cache_lock:
+        clients[key] = client
+        while len(clients) > _CACHE_SIZE:
+            clients.popitem(last=False)
+    return client

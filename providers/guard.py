@@ -36,8 +36,10 @@ class GuardedClient(ChatCompletionClient):
         health: ProviderHealth | None = None,
         is_fault: Callable[[BaseException], bool] = _every_error,
         clock: Callable[[], float] = time.monotonic,
+        owns_inner: bool = True,
     ) -> None:
         self.inner = inner
+        self._owns_inner = owns_inner  # False: `inner` is shared (providers.factory.shared_client), close leaves it
         self.provider = provider
         self._limiter = limiter
         self._health = health
@@ -109,7 +111,8 @@ class GuardedClient(ChatCompletionClient):
             self._record(True, started)
 
     async def close(self) -> None:
-        await self.inner.close()
+        if self._owns_inner:
+            await self.inner.close()
 
     def actual_usage(self) -> RequestUsage:
         return self.inner.actual_usage()

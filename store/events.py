@@ -14,6 +14,7 @@ from store.types import EventRow
 _EVENTS = Event.__table__.c
 _LAST_SEQ = select(func.coalesce(func.max(_EVENTS.seq), 0)).where(_EVENTS.run_id == bindparam("run_id"))
 _INSERT = insert(Event)
+_CHUNK = 500  # run ids per IN (...) list, well inside every database's bound-parameter limit
 _DATA_OF_TYPE = select(_EVENTS.data).where(_EVENTS.run_id == bindparam("run_id"), _EVENTS.type == bindparam("type"))
 
 
@@ -51,6 +52,15 @@ def comment_bytes(s: Session, run_id: str, type_: str) -> int:
         comment = (data or {}).get("comment")
         total += len(comment.encode()) if isinstance(comment, str) else 0
     return total
+
+
+def heads(s: Session, run_ids: list[str]) -> dict[str, int]:
+    """The last seq of each run that has events (one grouped read over the (run_id, seq) index)."""
+    found: dict[str, int] = {}
+    for i in range(0, len(run_ids), _CHUNK):
+        q = select(_EVENTS.run_id, func.max(_EVENTS.seq)).where(_EVENTS.run_id.in_(run_ids[i:i + _CHUNK]))
+        found.update({run_id: seq for run_id, seq in s.connection().execute(q.group_by(_EVENTS.run_id))})
+    return found
 
 
 def list_after(s: Session, run_id: str, after_seq: int) -> list[EventRow]:

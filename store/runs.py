@@ -112,6 +112,15 @@ def finish_run(s: Session, run_id: str, status: str, error: str | None, decision
     return bool(result.rowcount)
 
 
+def statuses(s: Session, run_ids: list[str]) -> dict[str, str]:
+    """The status of each of these runs that exists."""
+    found: dict[str, str] = {}
+    for i in range(0, len(run_ids), 500):
+        q = select(Run.run_id, Run.status).where(Run.run_id.in_(run_ids[i:i + 500]))
+        found.update({run_id: status for run_id, status in s.execute(q)})
+    return found
+
+
 def get_run(s: Session, run_id: str) -> RunView | None:
     params, conn = {"run_id": run_id}, s.connection()  # Core statements skip the ORM's per-execute work
     run = conn.execute(_RUN_BY_ID, params).first()

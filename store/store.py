@@ -66,6 +66,9 @@ class Store:
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self._engine), expire_on_commit=False)
         self.identity = IdentityStore(self._read, self._write)  # users, tokens, sessions, audit
+        # plans and model pins are stored by content hash and never change or go: one INSERT per process is enough
+        # (every launch stored both again: a statement compiled and a writer's lock taken per run for nothing)
+        self._stored_hashes: set[tuple[str, str]] = set()
 
     def migrate(self) -> None:
         """Upgrade the schema to the latest revision (always checks; cheap when already current)."""
@@ -82,8 +85,11 @@ class Store:
     # plans
 
     def save_plan(self, definition_hash: str, workflow_id: str, body: str) -> None:
+        if ("plan", definition_hash) in self._stored_hashes:
+            return
         with self._write() as s:
             runs.save_plan(s, definition_hash, workflow_id, body)
+        self._stored_hashes.add(("plan", definition_hash))
 
     def load_plan(self, definition_hash: str) -> str:
         with self._read() as s:
@@ -114,8 +120,10 @@ class Store:
     def pin_model(self, run_id: str, sha256: str, spec: str, body: str) -> None:
         """Store the pin (once) and point the run at it when its row exists (`begin_run` does it otherwise)."""
         with self._write() as s:
-            runs.save_run_model(s, sha256, spec, body)
+            if ("pin", sha256) not in self._stored_hashes:
+                runs.save_run_model(s, sha256, spec, body)
             runs.pin_run(s, run_id, sha256)
+        self._stored_hashes.add(("pin", sha256))
 
     def load_run_model(self, sha256: str) -> str:
         with self._read() as s:
@@ -456,6 +464,16 @@ class Store:
     def list_events(self, run_id: str, after_seq: int = 0) -> list[EventRow]:
         with self._read() as s:
             return events.list_after(s, run_id, after_seq)
+
+    def event_heads(self, run_ids: list[str]) -> dict[str, int]:
+        """The last event seq of each of these runs that has events (followers' watcher: one read for all)."""
+        with self._read() as s:
+            return events.heads(s, run_ids)
+
+    def run_statuses(self, run_ids: list[str]) -> dict[str, str]:
+        """The status of each of these runs that exists (one read)."""
+        with self._read() as s:
+            return runs.statuses(s, run_ids)
 
     def recent_events(self, type: str, since: datetime, limit: int = 100) -> list[tuple[str, EventRow]]:
         """(run_id, event) of every run's events of `type` since `since`, newest first."""

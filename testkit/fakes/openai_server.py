@@ -18,6 +18,11 @@ class Fault:
     echo_key: bool = False  # append the request's bearer token to the message, as careless providers do
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # a burst of hundreds of connections must not wait on SYN retries (default 5)
+
+
 @dataclass
 class FakeOpenAI:
     """Answers POST /v1/chat/completions. `script` holds faults served before normal answers; `replies` the texts
@@ -27,6 +32,7 @@ class FakeOpenAI:
     script: deque[Fault] = field(default_factory=deque)
     replies: deque[str] = field(default_factory=deque)
     delay_s: float = 0.0
+    keep_alive: bool = False  # HTTP/1.1 keep-alive, as real providers answer (load benches); default: one per call
     calls: list[dict] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -39,6 +45,8 @@ class FakeOpenAI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: object) -> None:  # keep test output clean
                 return
 
@@ -55,7 +63,8 @@ class FakeOpenAI:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                fake.calls.append({"t": time.monotonic(), "body": body, "auth": self.headers.get("authorization")})
+                fake.calls.append({"t": time.monotonic(), "body": body, "auth": self.headers.get("authorization"),
+                                   "peer": self.client_address})
                 if fake.delay_s:
                     time.sleep(fake.delay_s)
                 if fake.script:
@@ -90,7 +99,7 @@ class FakeOpenAI:
                     },
                 )
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -104,3 +113,21 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+def main() -> None:
+    """`python -m testkit.fakes.openai_server --delay-s 2`: serve in this process (a load bench keeps the fake's CPU
+    out of the process it measures); prints the base URL on the first line, serves until killed."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--delay-s", type=float, default=0.0)
+    a = p.parse_args()
+    fake = FakeOpenAI(delay_s=a.delay_s, keep_alive=True).start()
+    sys.stdout.write(fake.base_url + "\n")
+    sys.stdout.flush()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

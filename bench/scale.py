@@ -1,0 +1,230 @@
+"""The at-scale phases of `make bench` (issue 16): LLM-bound throughput (bench/llm_load.py), runs waiting for
+approval (bench/waiting.py) and idle followers (bench/followers.py); their options, and their RESULTS.md section."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from botarmy.settings import Settings
+from store import Store
+
+
+@dataclass
+class ScaleOptions:
+    llm_runs: int = 200  # 0 skips the LLM-bound phase
+    llm_latencies_s: list[float] = field(default_factory=lambda: [2.0, 0.0])
+    llm_big_runs: int = 1000
+    waiting_runs: int = 2000  # 0 skips the waiting phase
+    waiting_decisions: int = 200
+    waiting_rate: float = 5.0
+    followers: int = 500  # 0 skips the followers phase
+    followers_idle_s: float = 30.0
+    api_token: str | None = None  # Authorization: Bearer for the API phases (an API with auth on)
+
+    @classmethod
+    def off(cls) -> ScaleOptions:
+        return cls(llm_runs=0, waiting_runs=0, followers=0)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("at scale (issue 16)")
+    g.add_argument("--llm-runs", type=int, default=200, help="2-step runs at once, LLM-bound (0 skips)")
+    g.add_argument("--llm-latency-s", default="2,0", help="fake provider latencies, comma-separated")
+    g.add_argument("--llm-big-runs", type=int, default=1000, help="engine runs at once that must all complete")
+    g.add_argument("--waiting-runs", type=int, default=2000, help="runs waiting for approval at once (0 skips)")
+    g.add_argument("--waiting-decisions", type=int, default=200, help="of them decided, taken evenly across all")
+    g.add_argument("--waiting-rate", type=float, default=5.0, help="decisions per second sent to them")
+    g.add_argument("--followers", type=int, default=500, help="idle SSE followers (0 skips)")
+    g.add_argument("--followers-idle-s", type=float, default=30.0)
+    g.add_argument("--api-token", help="send Authorization: Bearer TOKEN to the API")
+    g.add_argument("--quick", action="store_true", help="small sizes of the at-scale phases (development)")
+
+
+def from_args(a: argparse.Namespace) -> ScaleOptions:
+    if a.quick:
+        return ScaleOptions(50, [2.0, 0.0], 100, 200, 40, 5.0, 100, 10.0, a.api_token)
+    return ScaleOptions(a.llm_runs, [float(x) for x in a.llm_latency_s.split(",") if x.strip()], a.llm_big_runs,
+                        a.waiting_runs, a.waiting_decisions, a.waiting_rate, a.followers, a.followers_idle_s,
+                        a.api_token)
+
+
+async def scale_phases(client: Client, settings: Settings, store: Store, tmp: Path, address: str,
+                       opts: ScaleOptions, log_dir: Path | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if opts.llm_runs:
+        from bench.llm_load import LLMLoadOptions, llm_load
+
+        out["llm"] = await llm_load(client, settings, store, tmp,
+                                    LLMLoadOptions(opts.llm_runs, opts.llm_latencies_s, opts.llm_big_runs))
+    if opts.waiting_runs:
+        from bench.waiting import WaitingOptions, waiting_bench
+
+        out["waiting"] = await waiting_bench(client, settings, store,
+                                             WaitingOptions(runs=opts.waiting_runs,
+                                                            decisions=opts.waiting_decisions,
+                                                            rate=opts.waiting_rate))
+    if opts.followers:
+        from bench.followers import FollowersOptions, followers_bench
+
+        out["followers"] = await followers_bench(address, FollowersOptions(
+            opts.followers, opts.followers_idle_s, token=opts.api_token), log_dir)
+    return out
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(metric, measured, baseline measured in the same run, target, met?)"""
+    rows: list[tuple[str, str, str, str, str]] = []
+    llm = r.get("llm")
+    if llm:
+        for lat in llm["by_latency"].values():
+            e, b = lat["engine"], lat["bare"]
+            when = f"{lat['latency_s']:g} s provider latency"
+            target = "≥ 0.8" if lat["latency_s"] >= 1 else ""
+            ideal = f", ideal {lat['ideal_steps_per_s']:g}" if lat["ideal_steps_per_s"] else ""
+            rows += [
+                (f"LLM-bound: {llm['runs']} concurrent 2-step runs, {when}: steps/s, engine (bare){ideal}",
+                 f"{e['steps_per_s']:.1f}", f"{b['steps_per_s']:.1f}", "", ""),
+                (f"LLM-bound, {when}: throughput ratio engine ÷ bare", f"{lat['ratio']:.2f}", "1", target,
+                 _yes(lat["ratio"] >= 0.8) if target else ""),
+                (f"LLM-bound, {when}: CPU-ms per step of the worker process (worker + driver)",
+                 f"{e['cpu_ms_per_step']:.1f}", f"{b['cpu_ms_per_step']:.1f}", "", ""),
+                (f"LLM-bound, {when}: worker RSS after the runs", f"{e['rss_mb']:.0f} MiB", f"{b['rss_mb']:.0f} MiB",
+                 "", ""),
+                (f"LLM-bound, {when}: failed runs", f"{e['failed_runs']}", f"{b['failed_runs']}", "0",
+                 _yes(e["failed_runs"] == 0)),
+            ]
+        big = llm.get("big")
+        if big:
+            rows += [(f"LLM-bound: {big['runs']} concurrent 2-step runs at {big['latency_s']:g} s: completed "
+                      f"({big['steps_per_s']:.1f} steps/s, {big['cpu_ms_per_step']:.1f} CPU-ms/step, RSS "
+                      f"{big['rss_mb']:.0f} MiB)", f"{big['runs'] - big['failed_runs']}/{big['runs']}", "", "all",
+                      _yes(big["failed_runs"] == 0))]
+    w = r.get("waiting")
+    if w:
+        rows += [
+            (f"waiting: {w['runs']} runs waiting for approval on one worker (max_cached_workflows "
+             f"{w['max_cached_workflows']}): worker RSS while they wait (before they started)",
+             f"{w['rss_mb_waiting']:.0f} MiB", f"{w['rss_mb_before']:.0f} MiB", "bounded", ""),
+            ("waiting: RSS per waiting run", f"{w['rss_kb_per_waiting_run']:.0f} KiB", "", "", ""),
+            (f"waiting: decision → next step started, p50 / max ({w['decisions']} runs decided, "
+             f"{w['decision_rate_per_s']:g} decisions/s, {w['failed_decisions']} failed)",
+             f"{w['decision_to_next_step_ms_p50']:.0f} / {w['decision_to_next_step_ms_max']:.0f} ms", "", "", ""),
+            (f"waiting: the same, p50 of the {w['decided_evicted_runs']} decided runs that had been evicted from the "
+             "cache (rebuilt by replay)", f"{w['evicted_decision_to_next_step_ms_p50']:.0f} ms"
+             if w["evicted_decision_to_next_step_ms_p50"] is not None else "none evicted", "", "", ""),
+            ("waiting: decision → next step started, p99", f"{w['decision_to_next_step_ms_p99']:.0f} ms", "",
+             "≤ 2000 ms", _yes(w["decision_to_next_step_ms_p99"] <= 2000 and w["failed_decisions"] == 0)),
+        ]
+    f = r.get("followers")
+    if f:
+        rows += [
+            (f"followers: API CPU with {f['followers']} idle SSE followers over {f['idle_s']:g} s (no followers, "
+             f"{f['baseline_s']:g} s)", f"{f['api_cpu_share_idle_followers']:.1%} of a core",
+             f"{f['api_cpu_share_no_followers']:.1%}", "< 5 %", _yes(f["api_cpu_share_idle_followers"] < 0.05)),
+            ("followers: an event stored by another process (no Redis) → each follower, p50 / p99 / max",
+             f"{f['cross_process_delay_ms_p50']:.0f} / {f['cross_process_delay_ms_p99']:.0f} / "
+             f"{f['cross_process_delay_ms_max']:.0f} ms", "", "", ""),
+        ]
+    return rows
+
+
+MEANING = """\
+**How to read them.** Every *baseline* figure was measured in the same run on the same machine and server.
+*LLM-bound*: N runs of two model steps started at once (`launch`, as the API does) on one in-process worker with
+the default settings, against a fake OpenAI-compatible server in its own process answering after the given
+latency; the baseline is a bare Temporal workflow of two activities each making the same OpenAI SDK chat call
+(one SDK client per worker, reused), same server, same slots. Steps/s is all completed steps over the wall time
+from the first start to the last end; *ideal* is what the provider's latency allows (N steps in flight every
+latency); neither side comes near it here because the Temporal dev server (about two thirds of a core for the
+bare side alone) and the other work on the machine share its 2 cores, which is why the ratio is the figure.
+*CPU-ms per step* is this process's CPU (worker, driver; the Temporal server and the fake run apart) over
+the phase, per step; at 0 s latency the runs are CPU-bound and the ratio is the engine's CPU against the SDK's.
+Both sides run a warm-up first. *Waiting*: N runs of a 2-step plan with `approve=all` and the offline model are
+started (50 at a time) until every one waits for the approval of its first document; RSS is the worker process's
+(it hosts the driver too). The worker keeps at most `max_cached_workflows` runs in its sticky cache; the others
+(the oldest) were evicted and are rebuilt by replaying their history when their decision arrives. Decisions are
+then sent paced (the rate shown) through the `decide` Update to runs taken evenly across all of them, and the
+delay runs from sending one to its run's next `step.started` event (timestamps of one clock). Each decision costs
+the worker a replay when its run was evicted, the decision's workflow task, the next (offline) step and its next
+approval request: at 20 decisions/s this loaded 2-core machine fell behind (p99 82 s over 2,000 decisions, the
+backlog growing), so the rate is one a team of reviewers might reach, and the figure is the latency of a decision
+among 2,000 waiting runs, not a decision throughput. *Followers*: the real API (`botarmy serve`, one process, SQLite,
+no Redis) with N SSE clients following quiet runs; its process CPU over the quiet window (from /proc), against the
+same server with no followers measured just before. Then this process stores one event per run, as a worker in
+another process would, and each follower's delay is timed: without Redis the API's one table watcher reads the
+last seq of every followed run in one query every 0.5 s (api/events.py), so about half of that is expected; with
+Redis, or a worker in the API's process, followers wake at once."""
+
+
+CHANGES = """\
+What the profile showed on the model path and what changed (py-spy of 100 concurrent 2-step runs against the fake
+answering at once, `py-spy record --gil`, this machine):
+
+- **Spread**: four full LLM-bound runs on this shared machine the same afternoon gave engine ÷ bare 0.90, 0.88,
+  0.94 and 0.81 at 2 s latency (target ≥ 0.8), and 0.86, 0.95, 0.63 and 0.58 at 0 s, where the engine's twice
+  larger CPU per step decides and the figure follows whatever else the 2 cores run; the table shows the last.
+- **An SDK client per step**: each agent step built its AutoGen `OpenAIChatCompletionClient`, and with it an
+  `AsyncOpenAI` client, an httpx pool and an SSL context with the CA bundle loaded (`ssl.create_default_context`:
+  23 % of all samples), then opened a new connection. Clients are now reused per event loop and resolved settings
+  (provider, model, sampling, endpoint, key, timeout: `providers.factory.shared_client`), so steps share one pool
+  of kept-alive connections. Engine CPU per step, 0 s latency, same bench without warm-up: 72 → 24 ms.
+- **Slots**: 50 activity slots capped a worker at 50 model calls in flight whatever the provider allowed; agent
+  steps are async, so the default is now 500 and the providers file's `max_concurrent` / `requests_per_minute`
+  throttle calls per provider (`providers/limits.py`).
+- **Sticky cache as a setting** (`BOTARMY_MAX_CACHED_WORKFLOWS`, default 1000): the waiting phase shows what it
+  bounds. A cache smaller than the runs *in flight* thrashes (every workflow task replays the whole history): with
+  100 cached of 400 and 20 decisions/s, decision → next step took 7 s at p50 on this machine instead of 0.13 s.
+- **1,000 runs in flight on one worker** with 500 fixed slots on this shared machine: agent steps miss their 10 s
+  heartbeat timeout when the CPU is starved (the worker's log shows "activity not found on completion" for the
+  late ones, which Temporal retried). Over three full runs at load averages 6 to 12: 0, 68 and 0 of 1,000 runs
+  failed, with 319 to 1,677 late completions. A step now heartbeats from its start (it used to begin after its
+  first store call, which waits behind hundreds of others), and `BOTARMY_ACTIVITY_SLOTS=resource` hands out slots
+  only while the machine's CPU stays under 90 %: 1,000 runs completed with none failing at load 8 (13.5 steps/s,
+  slower than fixed slots when they hold). Fixed stays the default until that trade is measured on a quiet machine.
+- **Per launch**: the plan and the model pin were inserted again for every run (a compiled INSERT and the
+  writer's lock); the store now inserts each content hash once per process.
+- **A data race**: the anomaly watch read its per-agent baseline (a deque) in one store thread while another
+  step's thread appended to it (`deque mutated during iteration` under load); it is read under a lock now.
+- **Followers**: each SSE/WebSocket stream read the events table every 0.25 s and the run's status every 2 s; they
+  now wait on a wake-up (bus, Redis, one table watcher per API process), see *Followers* above.
+- Left, with its share of the engine's GIL samples at 0 s latency: the Temporal SDK's activation and payload
+  handling of the run workflow (its bookkeeping local activities, event activities and a large step input, which
+  the step-input-by-reference change reduces: ~25 %), SQLAlchemy for a step's two store transactions and the run's
+  rows (~15 %), the AutoGen agent built and run per step (~5 %; an agent holds the conversation, so it is not
+  shared between steps). The OpenAI SDK's own request work (~25 %) is the same in the baseline."""
+
+
+def section(r: dict[str, Any]) -> str | None:
+    rows = _rows(r)
+    if not rows:
+        return None
+    table = "\n".join(f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows)
+    load = r.get("machine", {}).get("load")
+    where = (f" Load averages of the machine (shared with other work) at the end of the run: {load}."
+             if load else "")
+    phases = (("llm", "LLM-bound"), ("waiting", "waiting"), ("followers", "followers"))
+    alone = [f"{name} {r[key]['measured']}" for key, name in phases if (r.get(key) or {}).get("measured")]
+    if alone:
+        where += " Re-run alone since (merged into the figures): " + ", ".join(alone) + "."
+    return f"""## At scale: model-bound runs, waiting runs, idle followers
+
+`python -m bench.llm_load`, `bench.waiting`, `bench.followers` run one phase alone (smaller with their options);
+`make bench` runs all three.{where}
+
+| metric | measured | baseline (same run) | target | met? |
+|---|---|---|---|---|
+{table}
+
+{MEANING}
+
+{CHANGES}
+"""
