@@ -114,6 +114,7 @@ class FakeOpenAI:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+
 def main() -> None:
     """`python -m testkit.fakes.openai_server --delay-s 2`: serve in this process (a load bench keeps the fake's CPU
     out of the process it measures); prints the base URL on the first line, serves until killed."""
