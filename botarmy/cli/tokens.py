@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,14 @@ def audit(
                   f"  {r.request_id}", highlight=False, markup=False)
 
 
+def _local_user() -> str:
+    """The name of the person at this machine (the local admin token's user), else `local`."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment and no passwd entry
+        return "local"
+
+
 def ensure_admin_token(settings: Settings) -> tuple[Path, bool]:
     """.botarmy/admin.token (mode 0600) holding a live admin token for the local user; (path, created now)."""
     path = settings.home_dir / ADMIN_TOKEN_FILE
@@ -131,7 +140,7 @@ def ensure_admin_token(settings: Settings) -> tuple[Path, bool]:
         found = identity.token_by_secret(secret) if secret else None
         if found is not None and found.usable(datetime.now(UTC)) and "admin" in found.roles:
             return path, False
-    user = os.environ.get("USER") or os.environ.get("LOGNAME") or "local"
+    user = _local_user()
     secret, _ = identity.create_token(user, ["admin"])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

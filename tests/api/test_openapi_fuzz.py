@@ -18,7 +18,11 @@ from botarmy.settings import Settings
 from store import Store
 
 TEMPORAL_ROUTES = [("POST", "/runs"), ("POST", "/runs/{run_id}/cancel"), ("POST", "/runs/{run_id}/signals/{name}"),
-                   ("POST", "/runs/{run_id}/approvals/{step}"), ("GET", "/approvals")]
+                   ("POST", "/runs/{run_id}/approvals/{step}"), ("GET", "/approvals"), ("POST", "/runs/{run_id}/rerun"),
+                   ("POST", "/runs/{run_id}/pause"), ("POST", "/runs/{run_id}/resume"), ("GET", "/schedules"),
+                   ("POST", "/schedules"), ("POST", "/schedules/{schedule_id}/pause"),
+                   ("POST", "/schedules/{schedule_id}/unpause"), ("POST", "/schedules/{schedule_id}/trigger"),
+                   ("DELETE", "/schedules/{schedule_id}")]
 # Schema-valid requests that a rule the schema cannot state refuses with a 422 problem naming it: the workflow
 # must be in the catalog (and its inputs fit the definition), an amendment's content and a choice go with their
 # decision only, a template's body must compile.
