@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bmad.agentnames import meant_agent
 from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize, slug, stem
 from bmad.criteria import CHECK_AGENT, CHECK_STEP
@@ -51,17 +52,18 @@ def _template_for(catalog: Catalog, uses: str | None, agents: list[str], output:
     return None
 
 
-def _agent_ids(catalog: Catalog, agent: str | None) -> list[str]:
-    """The agent ids of `agent` as written (`analyst/pm` → two; `various` → none; a file name → its id)."""
+def _agent_ids(catalog: Catalog, agent: str | None, near: str) -> list[str]:
+    """The agent ids of `agent` as written in the file `near` (`analyst/pm` → two; `various` → none; a file
+    name → its id; an unknown id → the one agent that fits it, bmad/agentnames.py)."""
     parts = [p.strip() for p in (agent or "").split("/") if p.strip() and p.strip() != "various"]
-    return [catalog.agent_id(p) or p for p in parts]
+    return [meant_agent(catalog, p, near) or p for p in parts]
 
 
 def _plan_step(catalog: Catalog, wf: WorkflowDef, sd: StepDef) -> PlanStep:
     f = sd.fields
     name = _text(f.get("step"))
     agent = _text(f.get("agent")) if sd.bare_key is None else None
-    agents = _agent_ids(catalog, agent)
+    agents = _agent_ids(catalog, agent, wf.source.path)
     step = PlanStep(
         index=sd.index,
         id=name or "",
@@ -140,7 +142,7 @@ def _steps(catalog: Catalog, wf: WorkflowDef) -> list[PlanStep]:
     if wf.completion_criteria:
         steps.append(_criteria_step(wf, len(steps), used))
     for parent, name, branch in branches:
-        option, sub = _route(catalog, parent, name, branch, len(steps))
+        option, sub = _route(catalog, wf, parent, name, branch, len(steps))
         parent.routes.append(option)
         if sub is not None:
             steps.append(sub)
@@ -159,7 +161,7 @@ def _criteria_step(wf: WorkflowDef, index: int, used: set[str]) -> PlanStep:
 
 
 def _route(
-    catalog: Catalog, parent: PlanStep, name: str, branch: dict, index: int
+    catalog: Catalog, wf: WorkflowDef, parent: PlanStep, name: str, branch: dict, index: int
 ) -> tuple[RouteOption, PlanStep | None]:
     """A branch with an agent runs that agent's step and then ends the workflow, unless it says `continue:`;
     a branch with only `continue:` goes on with the next entry of the sequence."""
@@ -168,7 +170,7 @@ def _route(
     then: Literal["continue", "exit"] = "continue" if "continue" in branch or not agent else "exit"
     if not agent:
         return RouteOption(name=name, then=then, notes=notes), None
-    agents = _agent_ids(catalog, agent)
+    agents = _agent_ids(catalog, agent, wf.source.path)
     sub = PlanStep(
         index=index, id=f"{parent.id}.{slug(name)}", kind="agent", agent=agent, agents=agents,
         creates=normalize(_text(branch.get("creates")), None), creates_raw=_text(branch.get("creates")),

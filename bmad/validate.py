@@ -1,13 +1,15 @@
 """Cross-file checks of a loaded Catalog: step shapes, agents, templates, artifact order, teams; and the
 placeholders of one template file (`validate_template_text`, run by the loader on each template).
 
-Errors make a workflow uncompilable; warnings (ignored keys, external inputs, unsupported `routes:`) do not.
+Errors make a workflow uncompilable; warnings (ignored keys, external inputs, unsupported `routes:`, an unknown
+agent id that exactly one agent fits, bmad/agentnames.py) do not.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bmad.agentnames import unknown_agent_message
 from bmad.approval import parse_approval
 from bmad.artifacts import COLLECTIVE, name_list, normalize
 from bmad.criteria import document_of
@@ -26,12 +28,6 @@ def _known(names: Any, limit: int = 15) -> str:
     ordered = sorted(names)
     shown = ", ".join(ordered[:limit]) + (", ..." if len(ordered) > limit else "")
     return shown or "none"
-
-
-def _did_you_mean(name: str, catalog: Catalog) -> str:
-    """A longer agent id that starts with the name (the Godot pack's `game-dev` → `game-developer`)."""
-    close = sorted(a for a in catalog.agents if a.startswith(name))
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _kind(value: Any) -> str:
@@ -54,6 +50,14 @@ class _WorkflowCheck:
 
     def diag(self, pos: tuple[int, int], message: str, severity: Severity = "error") -> None:
         self.out.append(Diagnostic(self.wf.source.path, pos[0], pos[1], message, severity))
+
+    def unknown_agent(self, pos: tuple[int, int], name: str, where: str = "", prefix: str = "") -> None:
+        """An agent id no folder defines: a warning when exactly one agent fits (bmad/agentnames.py)."""
+        message, guessed = unknown_agent_message(self.catalog, name, self.wf.source.path, where)
+        if guessed:
+            self.diag(pos, prefix + message, "warning")
+        else:
+            self.diag(pos, f"{prefix}{message}; known agents: {_known(self.catalog.agents)}")
 
     def types(self, step: StepDef) -> None:
         fields = step.fields
@@ -78,9 +82,7 @@ class _WorkflowCheck:
         if isinstance(agent, str):
             for part in (p.strip() for p in agent.split("/")):
                 if part != "various" and self.catalog.agent_id(part) is None:
-                    where = f" in '{agent}'" if part != agent else ""
-                    self.diag(step.pos("agent"), f"unknown agent '{part}'{where}{_did_you_mean(part, self.catalog)}"
-                              f"; known agents: {_known(self.catalog.agents)}")
+                    self.unknown_agent(step.pos("agent"), part, f" in '{agent}'" if part != agent else "")
         uses = fields.get("uses")
         if isinstance(uses, str):
             self.uses(step, uses.strip())
@@ -126,8 +128,7 @@ class _WorkflowCheck:
             agent = branch.get("agent")
             for part in (p.strip() for p in str(agent or "").split("/") if p.strip()):
                 if part != "various" and self.catalog.agent_id(part) is None:
-                    self.diag(pos, f"route '{name}': unknown agent '{part}'; known agents: "
-                              f"{_known(self.catalog.agents)}")
+                    self.unknown_agent(pos, part, prefix=f"route '{name}': ")
 
     def step_names(self) -> None:
         seen: dict[str, StepDef] = {}
@@ -183,7 +184,7 @@ class _WorkflowCheck:
         """The `agents:` list of the `steps:` form: each must be loaded, like a step's agent."""
         for name, pos in zip(self.wf.declared_agents, self.wf.declared_agents_pos, strict=False):
             if self.catalog.agent_id(name) is None:
-                self.diag(pos, f"unknown agent '{name}' in 'agents'; known agents: {_known(self.catalog.agents)}")
+                self.unknown_agent(pos, name, " in 'agents'")
 
     def criteria(self) -> None:
         """`<document> exists` must name a document a step writes; another criterion cannot be checked."""
