@@ -83,7 +83,7 @@ def test_pack_validates_from_the_cli(bmad_corpus: BmadCorpus, tmp_path: Path, pa
     assert done.returncode == 0, done.stderr
     assert errors == [] and done.stdout.splitlines()[-1].startswith("ok: ")
     prefix = f"{dirs[1].as_posix()}/workflows/"
-    agents = [ln.removeprefix(prefix) for ln in done.stderr.splitlines() if "unknown agent" in ln]
+    agents = [ln.removeprefix(prefix) for ln in done.stdout.splitlines() if "unknown agent" in ln]
     assert agents == AGENT_WARNINGS.get(pack, [])
 
 
