@@ -6,7 +6,7 @@ workflow's own layer (its pack, or the core) and then among all loaded agents:
 1) an agent whose id is the unknown id with a word added or removed at either end (`game-dev` -> `game-developer`,
    `solution-architect` -> `architect`, `dev` -> `game-dev`);
 2) an agent whose id ends with the same hyphen word (`solution-architect` -> the pack's `game-architect`);
-and last, 3) the one agent id that difflib finds close (ratio >= 0.8, a typo such as `analsyt`).
+A typo (`analsyt`) is not guessed: it stays an error, with the close agent ids as a "did you mean" hint.
 The first tier with exactly one agent decides (validation warns at the reference); a tier with more than one
 leaves the reference an error naming them; an agent id that is defined is never looked at here.
 """
@@ -23,11 +23,13 @@ _CLOSE = 0.8
 
 @dataclass(frozen=True)
 class Guess:
-    """`agent` when exactly one fits (with `why`, for the warning); else the `candidates` that fit equally."""
+    """`agent` when exactly one fits (with `why`, for the warning); else the `candidates` that fit equally, or the
+    close ids to suggest (`close`) when none fits."""
 
     agent: str | None = None
     why: str = ""
     candidates: list[str] = field(default_factory=list)
+    close: list[str] = field(default_factory=list)
 
 
 def layer(path: str) -> str:
@@ -70,9 +72,7 @@ def guess_agent(catalog: Catalog, name: str, near: str) -> Guess:
         if found:
             return Guess(candidates=found)
     close = sorted({names[n] for n in difflib.get_close_matches(name, list(names), n=3, cutoff=_CLOSE)})
-    if len(close) == 1:
-        return Guess(close[0], "the only close match")
-    return Guess(candidates=close)
+    return Guess(close=close)
 
 
 def meant_agent(catalog: Catalog, name: str, near: str) -> str | None:
@@ -88,4 +88,6 @@ def unknown_agent_message(catalog: Catalog, name: str, near: str, where: str = "
     if guess.candidates:
         listed = " and ".join(f"'{c}'" for c in guess.candidates)
         return f"unknown agent '{name}'{where}: {listed} fit equally; name one of them", False
+    if guess.close:
+        return f"unknown agent '{name}'{where} (did you mean {' or '.join(repr(c) for c in guess.close)}?)", False
     return f"unknown agent '{name}'{where}", False
