@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -136,8 +134,7 @@ async def followers_bench(address: str, opts: FollowersOptions, log_dir: Path | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.machine import BENCH_DIR, OUT_DIR, machine_info
-    from bench.report import write_results_md
+    from bench.alone import publish
     from bench.server import dev_server
 
     p = argparse.ArgumentParser(prog="python -m bench.followers", description=__doc__)
@@ -149,21 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = FollowersOptions(a.followers, a.idle_s, a.baseline_s, a.token)
     with dev_server() as address:
         figures = asyncio.run(followers_bench(address, opts))
-    figures["measured"] = machine_info()["date"]
-    merge(OUT_DIR, BENCH_DIR, "followers", figures, write_results_md)
-    json.dump(figures, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    publish("followers", figures)
     return 0
-
-
-def merge(out_dir: Path, bench_dir: Path, key: str, figures: dict[str, Any], write: Any) -> None:
-    """Merge one phase run alone into the last full `make bench` results, so RESULTS.md keeps every other figure."""
-    results_path = out_dir / "results.json"
-    if results_path.exists():
-        results = json.loads(results_path.read_text())
-        results[key] = figures
-        results_path.write_text(json.dumps(results, indent=2) + "\n")
-        write(results, bench_dir / "RESULTS.md")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -196,25 +194,8 @@ async def llm_load(client: Client, settings: Settings, store: Store, tmp: Path, 
     return out
 
 
-async def _alone(opts: LLMLoadOptions, address: str) -> dict[str, Any]:
-    from botarmy.temporal import connect, ensure_search_attributes
-
-    with tempfile.TemporaryDirectory(prefix="botarmy-bench-llm-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", temporal_address=address)
-        store = Store(settings.database_url)
-        await asyncio.to_thread(store.migrate)
-        try:
-            client = await connect(address, settings.temporal_namespace)
-            await ensure_search_attributes(client)
-            return await llm_load(client, settings, store, Path(tmp), opts)
-        finally:
-            store.close()
-
-
 def main(argv: list[str] | None = None) -> int:
-    from bench.followers import merge
-    from bench.machine import BENCH_DIR, OUT_DIR, machine_info
-    from bench.report import write_results_md
+    from bench.alone import on_fresh_store, publish
     from bench.server import dev_server
     from botarmy.logging import configure_logging
 
@@ -226,11 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = LLMLoadOptions(a.runs, [float(x) for x in a.latency_s.split(",")], a.big_runs)
     configure_logging("WARNING")
     with dev_server() as address:
-        figures = asyncio.run(_alone(opts, address))
-    figures["measured"] = machine_info()["date"]
-    merge(OUT_DIR, BENCH_DIR, "llm", figures, write_results_md)
-    json.dump(figures, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+        figures = asyncio.run(on_fresh_store(
+            address, "llm", lambda client, settings, store, tmp: llm_load(client, settings, store, tmp, opts)))
+    publish("llm", figures)
     return 0
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import math
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -240,26 +238,8 @@ async def providers_load(client: Client, settings: Settings, store: Store, tmp: 
 
 # -- alone: `python -m bench.providers_load` -------------------------------------------------------------------------
 
-async def _alone(opts: ProviderLoadOptions, address: str) -> dict[str, Any]:
-    import tempfile
-
-    from botarmy.temporal import connect, ensure_search_attributes
-
-    with tempfile.TemporaryDirectory(prefix="botarmy-bench-providers-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", temporal_address=address)
-        store = Store(settings.database_url)
-        await asyncio.to_thread(store.migrate)
-        try:
-            client = await connect(address, settings.temporal_namespace)
-            await ensure_search_attributes(client)
-            return await providers_load(client, settings, store, Path(tmp), opts)
-        finally:
-            store.close()
-
-
 def main(argv: list[str] | None = None) -> int:
-    from bench.machine import BENCH_DIR, OUT_DIR, machine_info
-    from bench.report import write_results_md
+    from bench.alone import on_fresh_store, publish
     from bench.server import dev_server
     from botarmy.logging import configure_logging
 
@@ -272,16 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = ProviderLoadOptions(runs=a.runs, rpm=a.rpm, fault_runs=a.fault_runs, seed=a.seed)
     configure_logging("WARNING")
     with dev_server() as address:
-        figures = asyncio.run(_alone(opts, address))
-    figures["measured"] = machine_info()["date"]
-    results_path = OUT_DIR / "results.json"
-    if results_path.exists():  # merged into the last full `make bench`, so RESULTS.md keeps every other figure
-        results = json.loads(results_path.read_text())
-        results["providers"] = figures
-        results_path.write_text(json.dumps(results, indent=2) + "\n")
-        write_results_md(results, BENCH_DIR / "RESULTS.md")
-    json.dump(figures, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+        figures = asyncio.run(on_fresh_store(
+            address, "providers",
+            lambda client, settings, store, tmp: providers_load(client, settings, store, tmp, opts)))
+    publish("providers", figures)
     return 0
 
 

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from statistics import median, quantiles
 from typing import Any
 
@@ -151,26 +147,8 @@ async def waiting_bench(client: Client, settings: Settings, store: Store, opts: 
     }
 
 
-async def _alone(opts: WaitingOptions, address: str) -> dict[str, Any]:
-    from botarmy.temporal import connect, ensure_search_attributes
-
-    with tempfile.TemporaryDirectory(prefix="botarmy-bench-wait-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", temporal_address=address,
-                            provider_health_file=Path(tmp) / "health.json")
-        store = Store(settings.database_url)
-        await asyncio.to_thread(store.migrate)
-        try:
-            client = await connect(address, settings.temporal_namespace)
-            await ensure_search_attributes(client)
-            return await waiting_bench(client, settings, store, opts)
-        finally:
-            store.close()
-
-
 def main(argv: list[str] | None = None) -> int:
-    from bench.followers import merge
-    from bench.machine import BENCH_DIR, OUT_DIR, machine_info
-    from bench.report import write_results_md
+    from bench.alone import on_fresh_store, publish
     from bench.server import dev_server
     from botarmy.logging import configure_logging
 
@@ -183,11 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = WaitingOptions(runs=a.runs, decisions=a.decisions, rate=a.rate, cache=a.cache)
     configure_logging("WARNING")
     with dev_server() as address:
-        figures = asyncio.run(_alone(opts, address))
-    figures["measured"] = machine_info()["date"]
-    merge(OUT_DIR, BENCH_DIR, "waiting", figures, write_results_md)
-    json.dump(figures, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+        figures = asyncio.run(on_fresh_store(
+            address, "wait", lambda client, settings, store, tmp: waiting_bench(client, settings, store, opts),
+            lambda tmp: {"provider_health_file": tmp / "health.json"}))
+    publish("waiting", figures)
     return 0
 
 
