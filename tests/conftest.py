@@ -189,6 +189,20 @@ def store(sqlite_url: str) -> Store:
 
 
 @pytest.fixture
+def bmad_dir(tmp_path: Path) -> Path:
+    """A copy of our .bmad-core, so template edits never touch the repository (API and console tests)."""
+    target = tmp_path / "bmad"
+    shutil.copytree(OWN_BMAD, target)
+    return target
+
+
+@pytest.fixture
+def live_settings(settings: Settings, dev_server: str) -> Settings:
+    """`settings` pointing at the session's dev server."""
+    return settings.model_copy(update={"temporal_address": dev_server})
+
+
+@pytest.fixture
 def settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=sqlite_url, task_queue=f"tq-{uuid.uuid4().hex[:8]}", step_heartbeat_s=5,
                     provider_health_file=tmp_path / "provider-health.json")

@@ -20,22 +20,10 @@ from fastapi import FastAPI
 from api.main import create_app
 from botarmy.settings import Settings
 from store import Store
-from tests.conftest import OWN_BMAD, free_port
+from tests.conftest import free_port
 
 PROBLEM_JSON = "application/problem+json"
 
-
-@pytest.fixture
-def bmad_dir(tmp_path: Path) -> Path:
-    """A copy of our .bmad-core, so template edits never touch the repository."""
-    target = tmp_path / "bmad"
-    shutil.copytree(OWN_BMAD, target)
-    return target
-
-
-@pytest.fixture
-def live_settings(settings: Settings, dev_server: str) -> Settings:
-    return settings.model_copy(update={"temporal_address": dev_server})
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from botarmy.settings import Settings
-from tests.conftest import OWN_BMAD, ROOT
+from tests.conftest import ROOT
 
 WEB = ROOT / "web"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,13 +40,3 @@ def chromium() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture
-def bmad_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "bmad"
-    shutil.copytree(OWN_BMAD, target)
-    return target
-
-
-@pytest.fixture
-def live_settings(settings: Settings, dev_server: str) -> Settings:
-    return settings.model_copy(update={"temporal_address": dev_server})

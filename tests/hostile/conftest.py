@@ -1,5 +1,6 @@
-"""The API fixtures, for the hostile-input tests that go through the API."""
+"""The API fixtures, for the hostile-input tests that go through the API (bmad_dir and live_settings are in
+tests/conftest.py)."""
 
-from tests.api.conftest import bmad_dir, down_settings, live_settings
+from tests.api.conftest import down_settings
 
-__all__ = ["bmad_dir", "down_settings", "live_settings"]
+__all__ = ["down_settings"]
