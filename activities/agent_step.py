@@ -42,7 +42,7 @@ from activities.errors import (
     validate_output,
 )
 from activities.events import EventSink
-from activities.headless import RESULT_SUFFIX, load_report, split_result
+from activities.headless import RESULT_SUFFIX, split_result
 from activities.prompt import build_task_prompt, required_sections
 from activities.reuse import StepReuse, input_hash
 from activities.storecalls import db_call, is_outage, store_unavailable
@@ -233,6 +233,8 @@ class AgentStepActivities:
         attempt = activity.info().attempt
         name = output_name(inp.step, inp.scope)
         key = output_key(inp)
+        if key != inp.key:  # a revision or a round of answers: a carried step's own ones are keyed apart
+            key = await self._db(self.reuse.own_key, inp, key)
         slog = log.bind(run_id=inp.run_id, step=inp.key, attempt=attempt)
         config: ProvidersConfig | None = None
         pin: RunModel | None = None
@@ -346,14 +348,9 @@ class AgentStepActivities:
     async def _reuse(self, inp: AgentStepInput, done: ArtifactRef, attempt: int, slog: Any) -> AgentStepResult:
         slog.info("step.reused", artifact=done.name, version=done.version)
         provider, model = await self._db(self.store.reuse_step, inp.run_id, inp.key, attempt)
-        report = await self._db(self._stored_report, inp, done) if inp.step.headless else None
+        report = await self._db(self.reuse.report_of, done) if inp.step.headless else None
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
                                provider=provider, model=model, headless=report)
-
-    def _stored_report(self, inp: AgentStepInput, done: ArtifactRef) -> HeadlessReport | None:
-        """The headless result stored with an output an earlier attempt wrote (sync: call from a thread)."""
-        ref = self.store.find_artifact(inp.run_id, output_key(inp), done.name + RESULT_SUFFIX)
-        return load_report(self.store.read_artifact(ref.id, ref.sha256)) if ref else None
 
     async def _failure(
         self, inp: AgentStepInput, run: _Attempt, config: ProvidersConfig | None, choices: list[ModelChoice],

@@ -5,6 +5,10 @@ records that output by reference (same sha256, same versions), then any edited d
 returns the result a real call would, with cost 0. With the step cache on (`run --reuse`), a step whose input hash
 (`input_hash`: personas, prompt, input documents, template, models and parameters) equals an earlier run's stored
 output takes that output over the same way. Both are recorded on the step (`reused_from`) and in its events.
+
+A headless step's result comes with the headless report stored beside the document it takes over, so a reused
+`partial`/`blocked` result asks its open questions again in the new run, and the step then runs again with this
+run's answers (a model call, or the cache when an earlier run's call had the very same answers in its prompt).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import structlog
 
 from activities.conversation import Persona
 from activities.events import EventSink
+from activities.headless import RESULT_SUFFIX, load_report
 from bmad.plan import Plan
 from providers.types import ModelChoice
 from store import ArtifactRef, ReusePlan, Store
 from store.types import EventSpec, TakeOver
-from workflows.contracts import AgentStepInput, AgentStepResult, ArtifactPointer, resolve_requires
+from workflows.contracts import AgentStepInput, AgentStepResult, ArtifactPointer, HeadlessReport, resolve_requires
 
 log = structlog.get_logger(__name__)
 NO_REUSE = ReusePlan()
@@ -56,10 +61,11 @@ class StepReuse:
 
     def carry(self, inp: AgentStepInput, attempt: int, name: str) -> AgentStepResult | None:
         """Take over the parent's output of a carried step (sync: call from a thread); None when the step is not
-        carried, or its parent has no such output (then it runs)."""
+        carried, or its parent has no such output, or it runs again in this run (a person rejected what it took
+        over, or answered the open questions its result asked): then it runs."""
         plan = self.plan_of(inp.run_id)
         source = plan.carry.get(inp.key)
-        if source is None or inp.revision:
+        if source is None or inp.revision or any(a.round for a in inp.answers):
             return None
         return self._take(inp, attempt, name, source, inp.key, None, plan.replace.get(inp.key, {}), "carried")
 
@@ -96,4 +102,19 @@ class StepReuse:
         log.info("step.reused", run_id=inp.run_id, step=inp.key, how=how, source=f"{source_run}/{source_key}",
                  artifact=name, version=ref.version)
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(ref), attempts=attempt,
-                               provider=answered[0], model=answered[1])
+                               provider=answered[0], model=answered[1],
+                               headless=self.report_of(ref) if inp.step.headless else None)
+
+    def own_key(self, inp: AgentStepInput, key: str) -> str:
+        """The output key of a carried step's own later output (a revision, a round of answers) in this run: its
+        parent's outputs were recorded here under their own keys (`02-pm@r1`), so this run's are marked with its id
+        (`02-pm@r1@<run>`) and a retry never mistakes the parent's output for its own (sync: call from a thread)."""
+        if key == inp.key or inp.key not in self.plan_of(inp.run_id).carry:
+            return key
+        return f"{key}@{inp.run_id}"
+
+    def report_of(self, ref: ArtifactRef) -> HeadlessReport | None:
+        """The headless report stored beside the document version `ref` (under its step key); None when that
+        version is a person's (an amendment, an edited document) or has none (sync: call from a thread)."""
+        found = self.store.find_artifact(ref.run_id, ref.step, ref.name + RESULT_SUFFIX)
+        return load_report(self.store.read_artifact(found.id, found.sha256)) if found else None

@@ -309,7 +309,10 @@ class Store:
         ]:
             source_step = reuse.base_key(t.source_key)
             answered = reuse.answered_by(s, t.source_run, source_step)
-            mine = reuse.outputs_of_step(s, t.run_id, t.key)
+            # done before: a carried step's outputs, or (the cache) those under this output key (a headless step's
+            # next round is another output of the same step)
+            mine = (reuse.outputs_of_step(s, t.run_id, t.key) if t.output_key is None
+                    else reuse.outputs_with_key(s, t.run_id, t.output_key))
             if mine:
                 return _latest(mine, t.name), [], answered
             if t.output_key is None:
