@@ -1,6 +1,7 @@
 """A headless step's open questions in reused results: a `partial` result taken from the step cache or carried over
 by a rerun asks its questions again in the new run, and the step then runs again with this run's answers (from the
-cache when an earlier run's call had the very same answers, else a model call)."""
+cache when an earlier run's call had the very same answers, else a model call). A carried step's own revision is a
+model call too, never the parent's revision recorded under the same key."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from activities.headless import RESULT_SUFFIX
-from bmad.plan import AgentSpec, Plan, PlanStep
+from bmad.plan import AgentSpec, ApprovalSpec, Plan, PlanStep
 from botarmy.launch import launch
 from botarmy.rerun import prepare_rerun
 from botarmy.settings import Settings
@@ -133,3 +134,32 @@ async def test_a_carried_partial_result_asks_its_last_questions_again_and_runs_w
     report = HeadlessReport.model_validate_json(text(store, child, "prd.md" + RESULT_SUFFIX))
     assert report.status == "complete"
     assert [a.version for a in child.artifacts if a.name == "prd.md"] == [1, 2, 3]
+
+
+async def test_a_carried_step_rejected_in_the_rerun_is_revised_by_a_model_call_not_by_the_parents_revision(
+    time_env, settings, store
+):
+    plain = two_step_plan()
+    first = plain.steps[0].model_copy(update={"headless": "", "approval": ApprovalSpec()})
+    plan = plain.model_copy(update={"steps": [first, plain.steps[1]]}).seal()
+
+    async def decide(handle: WorkflowHandle, *decisions: tuple[str, str]) -> None:
+        for decision, comment in decisions:
+            await wait_pending(handle, "01-pm-prd")
+            await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(
+                step="01-pm-prd", decision=decision, comment=comment, by="ana"))
+
+    with FakeOpenAI(replies=deque(["# PRD\n\nOne.\n", "# PRD\n\nTwo.\n", "# Arch\n"])).start() as fake:
+        paid = with_fake(settings, fake)
+        parent = await run(time_env, paid, store, plan, lambda h: decide(h, ("reject", "Shorter."), ("approve", "")))
+        assert parent.status == "completed" and len(fake.calls) == 3
+        r = await asyncio.to_thread(prepare_rerun, store, parent.run_id, "02-architect-arch")
+        assert r.carried == ["01-pm-prd"]
+        fake.replies.extend(["# PRD\n\nThree.\n", "# Arch\n"])
+        child = await run(time_env, paid, store, r.plan,
+                          lambda h: decide(h, ("reject", "Name the office."), ("approve", "")), r.lineage,
+                          files=r.files, run_model=r.run_model, approve=r.approve)
+        calls = [prompt_of(c) for c in fake.calls[3:]]
+    assert child.status == "completed"
+    assert len(calls) == 2 and "Name the office." in calls[0] and "Shorter." not in calls[0]
+    assert text(store, child, "prd.md") == "# PRD\n\nThree.\n"
