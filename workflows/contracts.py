@@ -34,6 +34,8 @@ DECISION_VERBS: dict[str, tuple[str, ...]] = {
 PATCH_QUESTIONS = "steps-ask-a-person"  # workflow.patched id: a step with questions waits for their answer
 # workflow.patched id: a headless step whose result has open questions asks a person, then runs again with the answer
 PATCH_HEADLESS = "headless-open-questions"
+# workflow.patched id: a headless step revised after a rejection asks its revision's open questions too
+PATCH_REVISION_QUESTIONS = "headless-questions-after-revision"
 MAX_QUESTION_ROUNDS = 3  # rounds of a headless step's open questions, then it goes on (partial) or fails (blocked)
 PATCH_PAUSE = "pause-between-steps"  # workflow.patched id: a paused run starts no step until it is resumed
 # BmadRun's Updates that pause and resume a run between steps, and the events the store keeps of them

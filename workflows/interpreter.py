@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         PATCH_HEADLESS,
         PATCH_PAUSE,
         PATCH_QUESTIONS,
+        PATCH_REVISION_QUESTIONS,
         AgentStepInput,
         AgentStepResult,
         AmendInput,
@@ -89,6 +90,7 @@ class Interpreter:
         self.exited: str | None = None  # set when a route branch ends the workflow
         self.answers: dict[str, list[Answer]] = {}  # step key -> the answers to its questions (OutlineStep.asks)
         self.pause_on = False  # the run honours `pause` (patch asked in `uses_patches`)
+        self.revision_questions = False  # a revision's open questions are asked (patch asked in `uses_patches`)
         self.paused_by: str | None = None  # set by the `pause` Update, cleared by `resume`
         self.paused_before: str | None = None  # the step it holds before while paused
 
@@ -105,6 +107,8 @@ class Interpreter:
             self.gate.questions_on = workflow.patched(PATCH_QUESTIONS)
         if any(step.headless for step in self.outline.steps):  # likewise headless steps (their open questions)
             self.gate.headless_on = workflow.patched(PATCH_HEADLESS)
+        if any(step.headless and needs_approval(step, self.approve, self.auto_approve) for step in self.outline.steps):
+            self.revision_questions = workflow.patched(PATCH_REVISION_QUESTIONS)
         self.pause_on = workflow.patched(PATCH_PAUSE)
 
     async def hold_while_paused(self, key: str) -> None:
@@ -298,6 +302,11 @@ class Interpreter:
                     f"last feedback: {answer.comment}", type="Rejected", non_retryable=True,
                 )
             await self.execute(step, st, iteration, item, scope, revision, answer.comment)
+            # the revision may leave questions open again: asked, then it runs again with the answers and feedback
+            while self.revision_questions and (
+                    answers := await self.gate.open_questions(step, st, self.auto_approve)):
+                self.answers[st.key] = [*self.answers.get(st.key, []), *answers]
+                await self.execute(step, st, iteration, item, scope, revision, answer.comment)
 
     def summary(self, step: OutlineStep, name: str, scope: str | None, again: str) -> str:
         """What the Web UI shows of a step's activity: `sm → story.md (epic 3)` inside a loop."""

@@ -82,6 +82,17 @@ async def _answer_question(handle: WorkflowHandle) -> None:
         step=req.step, decision="answer", comment="Lunch orders for one office", by="ana"))
 
 
+async def _answer_reject_answer_approve(handle: WorkflowHandle) -> None:
+    """A headless step with an approval: its open question answered, rejected, its revision's question answered."""
+    from tests.workflows.test_approvals import wait_pending
+
+    for decision, comment in (("answer", "Lyon"), ("reject", "Add payment"), ("answer", "Weekdays"),
+                              ("approve", "")):
+        req = await wait_pending(handle)
+        await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(
+            step=req.step, decision=decision, comment=comment, by="ana"))
+
+
 async def _pause_then_resume(handle: WorkflowHandle) -> None:
     """Paused while the analyst's output waits for approval, approved, held before the pm step, resumed."""
     from tests.workflows.test_approvals import wait_pending
@@ -114,6 +125,12 @@ def _headless_plan() -> Plan:
 _PARTIAL = ('# PRD\n\nA first cut.\n\n```json\n{"status": "partial", "assumptions": ["one office"], '
             '"open_questions": ["Which office?"]}\n```\n')
 _COMPLETE = '# PRD\n\nFor Lyon.\n\n```json\n{"status": "complete", "assumptions": ["one office"]}\n```\n'
+
+
+def _headless_approval_plan() -> Plan:
+    plan = _headless_plan()
+    steps = [plan.steps[0].model_copy(update={"approval": ApprovalSpec()})]
+    return plan.model_copy(update={"steps": steps}).seal()
 
 
 def _approval_plan() -> Plan:
@@ -192,6 +209,9 @@ CASES: dict[str, tuple] = {
     "headless-questions-answered-by-a-person": (_headless_plan, {}, [_PARTIAL, _COMPLETE], {}, _answer_question),
     "headless-questions-assumed-with-auto-approve": (
         _headless_plan, {}, [_PARTIAL, _COMPLETE], {"auto_approve": True}, None),
+    # recorded after a headless step's revision asked its open questions (patch "headless-questions-after-revision")
+    "headless-questions-after-a-revision": (
+        _headless_approval_plan, {}, [_PARTIAL, _COMPLETE, _PARTIAL, _COMPLETE], {}, _answer_reject_answer_approve),
     # the launcher a Temporal Schedule starts (workflows/scheduled.py): one activity that launches the run
     "scheduled-launch": (single_step_plan, {}, None, {_SCHEDULED: True}, None),
     # recorded after runs could pause between steps (patch "pause-between-steps", asked in the first activation)

@@ -1,5 +1,6 @@
 """A person's answers to a step's questions (`<ask>`, a headless result's open questions) stay with the step: a
-rejection that makes it run again still gives the model the answers, beside the person's feedback."""
+rejection that makes it run again still gives the model the answers, beside the person's feedback; a headless
+revision that leaves questions open asks them (patch headless-questions-after-revision) before the approval."""
 
 from __future__ import annotations
 
@@ -81,3 +82,31 @@ async def test_a_rejected_headless_step_runs_again_with_the_answers_to_its_open_
     assert f"Your last result's open questions: {QUESTION}\nana answered: {ANSWER}" in answered
     assert f"Your last result's open questions: {QUESTION}\nana answered: {ANSWER}" in revision
     assert FEEDBACK in revision and FEEDBACK not in answered
+
+
+async def test_a_revision_that_leaves_questions_open_asks_them_and_runs_again_with_every_answer_and_the_feedback(
+    time_env, settings: Settings, store: Store
+) -> None:
+    again = "Which days are orders taken?"
+    partial_again = PARTIAL.replace(QUESTION, again)
+    plan = step_plan(headless="# Headless Mode\n\nDo not ask; end with the JSON result.")
+    with FakeOpenAI(replies=deque([PARTIAL, COMPLETE, partial_again, COMPLETE])).start() as fake:
+        settings = settings.model_copy(update={"model": "openai:gpt-test", "openai_base_url": fake.base_url,
+                                               "openai_api_key": "sk-test"})
+        async with running_worker(time_env.client, settings, store):
+            handle = await start_run(time_env.client, save_plan(store, plan), settings, {},
+                                     task_queue=settings.task_queue)
+            for kind, decision, comment in (("answer", "answer", ANSWER), ("approval", "reject", FEEDBACK),
+                                            ("answer", "answer", "Weekdays."), ("approval", "approve", "")):
+                req = await wait_pending(handle)
+                assert req.kind == kind
+                await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(
+                    step=req.step, decision=decision, comment=comment, by="ana"))
+            assert req.revision == 1
+            assert (await handle.result()).status == "completed"
+        prompts = [prompt_of(c) for c in fake.calls]
+    assert len(prompts) == 4
+    last = prompts[3]
+    assert f"Your last result's open questions: {QUESTION}\nana answered: {ANSWER}" in last
+    assert f"Your last result's open questions: {again}\nana answered: Weekdays." in last
+    assert FEEDBACK in last
