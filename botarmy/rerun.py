@@ -4,7 +4,8 @@ The new run is pinned to its parent's plan (or, asked for, the current definitio
 parent that completed before the fork point is carried over without a model call (its documents recorded by
 reference, same sha256 and versions: activities/reuse.py), edited documents become new versions right after the
 step that last wrote them (or replace an external input), and the fork point and what follows run again. Without a
-fork point, a failed, cancelled or stopped run continues from its first step that did not complete.
+fork point, a failed, cancelled or stopped run continues from its first step that did not complete. A carried
+headless step whose last result is still partial or blocked asks its open questions again in the new run.
 """
 
 from __future__ import annotations

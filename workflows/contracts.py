@@ -201,7 +201,9 @@ class Budget(BaseModel):
 
 class RunCarry(BaseModel):
     """What a run carries into its next execution when it continues as new (a long loop, past the threshold of
-    history events): its state, and where in the loop it goes on."""
+    history events): its state, and where in the loop it goes on. Not the answers to steps' questions
+    (Interpreter.answers) nor their rounds: it continues between iterations, when every step so far has finished
+    (its approvals and revisions too), and no step runs again after it; the answers stay in `approvals`."""
 
     steps: list[StepState]
     artifacts: dict[str, ArtifactPointer]
