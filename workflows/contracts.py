@@ -35,6 +35,9 @@ PATCH_QUESTIONS = "steps-ask-a-person"  # workflow.patched id: a step with quest
 # workflow.patched id: a headless step whose result has open questions asks a person, then runs again with the answer
 PATCH_HEADLESS = "headless-open-questions"
 MAX_QUESTION_ROUNDS = 3  # rounds of a headless step's open questions, then it goes on (partial) or fails (blocked)
+# workflow.patched id: a step's `<goto>` the agent took moves the run there (OutlineStep.jumps)
+PATCH_GOTO = "goto-steps"
+MAX_STEP_VISITS = 10  # a backward jump to a step run this many times is refused: the run goes on in order
 PATCH_PAUSE = "pause-between-steps"  # workflow.patched id: a paused run starts no step until it is resumed
 # BmadRun's Updates that pause and resume a run between steps, and the events the store keeps of them
 UPDATE_PAUSE, UPDATE_RESUME = "pause", "resume"
@@ -98,6 +101,8 @@ class StepState(BaseModel):
     reason: str | None = None
     artifact: ArtifactPointer | None = None
     headless: HeadlessReport | None = None  # a headless step's last result: its assumptions and open questions
+    visit: int | None = None  # > 1: the step runs again after a backward `<goto>` (its key is `<id>#<visit>`)
+    jump: str | None = None  # the step id its `<goto>` led to (taken, or refused: see the run's decisions)
 
 
 class Decision(BaseModel):
@@ -210,6 +215,7 @@ class RunCarry(BaseModel):
     next_iteration: int  # 1-based: the iteration it goes on with
     continued: int = 1  # how many times the run has continued as new
     paused_by: str | None = None  # paused when it continued: it stays paused
+    visits: dict[str, int] = Field(default_factory=dict)  # step id -> its visit now, when a `<goto>` ran it again
 
 
 class RunInput(BaseModel):
@@ -363,6 +369,7 @@ class AgentStepResult(BaseModel):
     provider: str | None = None  # the provider that answered (after any fallback)
     model: str | None = None
     headless: HeadlessReport | None = None  # a headless step's JSON result (OutlineStep.headless)
+    jump: str | None = None  # the step id of the `<goto>` the agent took (OutlineStep.jumps); None: go on in order
 
     @property
     def open_questions(self) -> list[str]:
