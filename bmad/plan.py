@@ -103,6 +103,9 @@ class PlanStep(BaseModel):
     requires: list[str] = Field(default_factory=list)
     condition: str | None = None
     optional: bool = False
+    # v6 `optional="true"`: workflow.xml asks the user whether to include it (unless #yolo): the run asks a person
+    # when one is asked (not --auto-approve), else it runs as any optional step
+    ask_optional: bool = False
     optional_steps: list[str] = Field(default_factory=list)
     repeats: str | None = None  # "for_each_epic" -> run input `for_each_epic`
     action: str | None = None
@@ -154,7 +157,7 @@ class Plan(BaseModel):
     def canonical_json(self) -> str:
         body = self.model_dump(mode="json", exclude={"definition_hash"})
         for step in body["steps"]:  # plans without questions keep the hash they had before steps could ask
-            for later in ("asks", "headless", "jumps"):  # (or run headless, or jump)
+            for later in ("asks", "headless", "jumps", "ask_optional"):  # (or run headless, jump, ask to include)
                 if not step.get(later):
                     step.pop(later, None)
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -178,6 +181,7 @@ class Plan(BaseModel):
                     requires=s.requires,
                     condition=s.condition,
                     optional=s.optional,
+                    ask_optional=s.ask_optional,
                     approval=s.approval,
                     routes=s.routes,
                     route_of=s.route_of,
@@ -203,6 +207,7 @@ class OutlineStep(BaseModel):
     requires: list[str] = Field(default_factory=list)
     condition: str | None = None
     optional: bool = False
+    ask_optional: bool = False  # a person is asked whether to include it (PlanStep.ask_optional)
     approval: ApprovalSpec | None = None
     routes: list[RouteOption] = Field(default_factory=list)
     route_of: str | None = None

@@ -38,6 +38,8 @@ MAX_QUESTION_ROUNDS = 3  # rounds of a headless step's open questions, then it g
 # workflow.patched id: a step's `<goto>` the agent took moves the run there (OutlineStep.jumps)
 PATCH_GOTO = "goto-steps"
 MAX_STEP_VISITS = 10  # a backward jump to a step run this many times is refused: the run goes on in order
+# workflow.patched id: a v6 optional step asks a person whether to include it (OutlineStep.ask_optional)
+PATCH_OPTIONAL_ASKS = "optional-steps-ask-a-person"
 PATCH_PAUSE = "pause-between-steps"  # workflow.patched id: a paused run starts no step until it is resumed
 # BmadRun's Updates that pause and resume a run between steps, and the events the store keeps of them
 UPDATE_PAUSE, UPDATE_RESUME = "pause", "resume"
@@ -388,7 +390,15 @@ def control_inputs(outline: PlanOutline, inputs: dict[str, Any]) -> dict[str, An
             names.add(step.condition)
         if step.routes:
             names.add(step.condition or step.id)
+        if step.ask_optional:
+            names.add(optional_question(step))
     return {k: v for k, v in inputs.items() if k in names}
+
+
+def optional_question(step: OutlineStep) -> str:
+    """What a person is asked of a v6 optional step (a condition: yes includes it); a run input of that name
+    answers it beforehand."""
+    return f"include optional step {step.id}"
 
 
 def run_started_event(workflow_id: str, inputs: dict[str, Any], definition_hash: str) -> tuple[str, dict[str, Any]]:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         MAX_STEP_VISITS,
         PATCH_GOTO,
         PATCH_HEADLESS,
+        PATCH_OPTIONAL_ASKS,
         PATCH_PAUSE,
         PATCH_QUESTIONS,
         AgentStepInput,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         StepPolicy,
         StepState,
+        optional_question,
         output_name,
         template_variables,
     )
@@ -95,6 +97,7 @@ class Interpreter:
         self.pause_on = False  # the run honours `pause` (patch asked in `uses_patches`)
         self.paused_by: str | None = None  # set by the `pause` Update, cleared by `resume`
         self.paused_before: str | None = None  # the step it holds before while paused
+        self.optional_asks_on = False  # v6 optional steps ask a person (patch asked in `uses_patches`)
         self.goto_on = False  # a step's `<goto>` the agent took moves the run (patch asked in `uses_patches`)
         self.visits: dict[str, int] = {}  # step id -> the visit it is on, once a backward `<goto>` ran it again
 
@@ -112,6 +115,8 @@ class Interpreter:
         if any(step.headless for step in self.outline.steps):  # likewise headless steps (their open questions)
             self.gate.headless_on = workflow.patched(PATCH_HEADLESS)
         self.pause_on = workflow.patched(PATCH_PAUSE)
+        if any(step.ask_optional for step in self.outline.steps):  # likewise v6 optional steps
+            self.optional_asks_on = workflow.patched(PATCH_OPTIONAL_ASKS)
         if any(step.jumps for step in self.outline.steps):  # likewise `<goto>`s (v6 instructions)
             self.goto_on = workflow.patched(PATCH_GOTO)
 
@@ -190,6 +195,12 @@ class Interpreter:
             return "skipped by run input 'skip'"
         if step.optional and truthy(self.inputs.get("skip_optional", False)):
             return "optional step skipped by run input 'skip_optional'"
+        question = optional_question(step)  # workflow.xml: "optional steps: ask user unless #yolo mode active"
+        if step.ask_optional and self.optional_asks_on and (
+            question in self.inputs or asks_conditions(self.approve, self.auto_approve)
+        ) and not await self.decide(question, key):
+            source = next(d.source for d in self.decisions if d.condition == question)
+            return f"optional step not included ({source})"
         return None
 
     def over_budget(self) -> tuple[str, str] | None:

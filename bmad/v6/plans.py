@@ -2,7 +2,8 @@
 persona, the step's text as its task. A step with `<template-output>` (or a step file with `outputFile`) saves a
 new version of the output document, named by its resolved path (`_bmad-output/planning-artifacts/prd.md`); the
 first such step creates it, later ones update it. A step without one writes a report named for the step.
-`if=` becomes a condition (a run input, default false), `optional="true"` an optional step, `for-each`/`repeat` a
+`if=` becomes a condition (a run input, default false), `optional="true"` an optional step a person is asked
+to include (when one is asked), `for-each`/`repeat` a
 repeat over a run input, `<invoke-workflow>` the other workflow's steps inlined after the step. A `<goto>` to
 another step becomes a jump of the step (PlanStep.jumps) to that step's id among the same workflow's steps (an
 inlined workflow's gotos stay within it); a jump into, out of or across a repeated step is not followed (a
@@ -108,6 +109,7 @@ class _Builder:
                         action=f"{wf.id} — {raw.title}",
                         notes=f"{raw.body}\n\n{HEADLESS_NOTE if wf.headless else ASSUMPTION_NOTE}",
                         condition=raw.condition or condition, optional=raw.optional or optional,
+                        ask_optional=raw.optional,
                         repeats=raw.repeat_input,
                         template=template, asks=list(raw.asks), headless=wf.headless,
                         source=SourceRef(path=raw.path, line=raw.line, col=1))

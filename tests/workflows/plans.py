@@ -95,3 +95,11 @@ def goto_plan(workflow_id: str = "test-goto") -> Plan:
     steps[2].jumps = [Jump(to="02-pm-draft", step="2", condition="the draft needs another pass", text="Redraft"),
                       Jump(to="05-pm-final", step="5", condition="nothing is left to check")]
     return Plan(workflow_id=workflow_id, steps=steps, agents={a: _agent(a) for a in ["analyst", "pm", "qa"]}).seal()
+
+
+def optional_plan(workflow_id: str = "test-optional") -> Plan:
+    """Three steps; the second is a v6 `optional="true"` step, which asks a person whether to include it."""
+    plan = three_step_plan(workflow_id)
+    steps = [s.model_copy(update={"optional": True, "ask_optional": True}) if s.index == 1 else s
+             for s in plan.steps]
+    return plan.model_copy(update={"steps": steps}).seal()

@@ -26,7 +26,7 @@ from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
 from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
-from tests.workflows.plans import goto_plan, loop_plan, pipeline_plan, single_step_plan
+from tests.workflows.plans import goto_plan, loop_plan, optional_plan, pipeline_plan, single_step_plan
 from workflows.contracts import WORKFLOW_SCHEDULED_LAUNCH, ApprovalDecision, ScheduledLaunchInput
 from workflows.run import BmadRunWorkflow
 
@@ -97,6 +97,13 @@ async def _pause_then_resume(handle: WorkflowHandle) -> None:
     else:
         raise AssertionError("the run did not hold before 02-pm-prd")
     await handle.execute_update(BmadRunWorkflow.resume, PauseRequest(by="ana"))
+
+
+async def _leave_out_optional(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    await wait_pending(handle, "02-pm-prd")
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step="02-pm-prd", decision="no", by="ana"))
 
 
 def _asking_plan() -> Plan:
@@ -205,6 +212,8 @@ CASES: dict[str, tuple] = {
     ),
     # recorded after a step's `<goto>` moved the run (patch "goto-steps"): back once (a second visit), then on
     "goto-back-then-forward": (goto_plan, {}, _GOTO_ANSWERS, {"auto_approve": True}, None),
+    # recorded after a v6 optional step asked a person whether to include it (patch "optional-steps-ask-a-person")
+    "optional-step-left-out-by-a-person": (optional_plan, {}, None, {"approve": ["nobody"]}, _leave_out_optional),
 }
 
 
