@@ -15,6 +15,7 @@ from bmad.diagnostics import Diagnostic
 from bmad.plan import Plan
 from bmad.v6 import instructions
 from bmad.v6.workflows import _jumps
+from botarmy.cli.follow import describe
 from botarmy.settings import Settings
 from botarmy.temporal import start_run
 from store import RunView, Store
@@ -142,6 +143,9 @@ async def test_dev_story_goes_back_to_step_5_once_then_on_and_the_steps_run_agai
     events = store.list_events(run.run_id)
     done = {e.data["step"]: e.data for e in events if e.type == "step.completed"}
     assert done[n["8"]]["jump"] == n["5"] and done[f"{n['8']}#2"]["jump_ignored"] == "12"
+    followed = [describe(e, run.run_id) for e in events]  # what `botarmy run`/`watch` print as it goes
+    assert f"  goto      {n['8']} → {n['5']}" in followed
+    assert any(line and line.startswith(f"  goto      {n['8']}#2: NEXT STEP 12 is none") for line in followed)
     report = next(a for a in run.artifacts if a.name == f"{n['8']}.md" and a.version == 1)
     assert store.read_artifact(report.id, report.sha256).decode() == DOC  # the NEXT STEP line is not kept
 
