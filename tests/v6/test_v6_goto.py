@@ -13,8 +13,9 @@ from activities.jumps import split_jump
 from bmad import Catalog, compile_workflow, load_bmad
 from bmad.diagnostics import Diagnostic
 from bmad.plan import Plan
-from bmad.v6 import instructions
-from bmad.v6.workflows import _jumps
+from bmad.v6 import find_install, instructions
+from bmad.v6.plans import compile_v6
+from bmad.v6.workflows import RawJump, RawStep, V6Workflow, _jumps
 from botarmy.cli.follow import describe
 from botarmy.settings import Settings
 from botarmy.temporal import start_run
@@ -195,3 +196,34 @@ async def test_offline_dev_story_takes_no_jump_and_runs_every_step_once(time_env
     assert failure is None and run.status == "completed", run.error
     assert sorted(s.key for s in run.steps) == sorted(s.id for s in plan.steps)
     assert {s.status for s in run.steps} == {"completed"} and not jumps_of(run)
+
+
+def test_an_inlined_workflows_gotos_lead_within_it_and_jumps_across_a_repeated_step_are_warned_and_dropped() -> None:
+    install = find_install(v6_install("6.0.4"))
+    assert install is not None
+    inner_path = "{project-root}/_bmad/bmm/workflows/inner/workflow.yaml"
+    inner = V6Workflow(id="inner", name="inner", description="", module="bmm", path="inner/workflow.yaml",
+                       kind="workflow.yaml", directory=install.root / "bmm/workflows/inner", steps=[
+                           RawStep(title="Step 1: Draft", body="", path="inner/instructions.md", line=1, n="1"),
+                           RawStep(title="Step 2: Check", body="", path="inner/instructions.md", line=5, n="2",
+                                   jumps=[RawJump(step="1", condition="the draft is thin", text="", line=7)]),
+                       ])
+    outer = V6Workflow(id="outer", name="outer", description="", module="bmm", path="outer/workflow.yaml",
+                       kind="workflow.yaml", directory=install.root / "bmm/workflows/outer", steps=[
+                           RawStep(title="Step 1: Start", body="", path="outer/instructions.md", line=1, n="1",
+                                   invokes=[inner_path]),
+                           RawStep(title="Step 2: Each", body="", path="outer/instructions.md", line=4, n="2",
+                                   repeat_input="for_each_item"),
+                           RawStep(title="Step 3: End", body="", path="outer/instructions.md", line=8, n="3",
+                                   jumps=[RawJump(step="1", condition="start over", text="", line=9)]),
+                       ])
+    problems: list[Diagnostic] = []
+    shown = install.shown(install.root / "bmm/workflows/inner/workflow.yaml")
+    plan = compile_v6(install, outer, {}, {shown: inner}, problems)
+    assert [s.id for s in plan.steps] == ["01-step-1-start", "02-step-1-draft", "03-step-2-check", "04-step-2-each",
+                                          "05-step-3-end"]
+    assert [(j.to, j.condition) for j in plan.steps[2].jumps] == [("02-step-1-draft", "the draft is thin")]
+    assert not plan.steps[4].jumps  # back to 1 would cross the repeated step 2
+    assert [(p.path, p.line, p.message) for p in problems] == [
+        ("outer/instructions.md", 9, '<goto step="1"> in step 3 is not acted on: it would move into, out of or '
+                                     "across the repeated step 04-step-2-each")]
