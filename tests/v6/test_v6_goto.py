@@ -9,6 +9,10 @@ import uuid
 from collections import deque
 from functools import cache
 
+from temporalio.testing import ActivityEnvironment
+
+from activities.agent_step import AgentStepActivities
+from activities.events import EventSink
 from activities.jumps import split_jump
 from bmad import Catalog, compile_workflow, load_bmad
 from bmad.diagnostics import Diagnostic
@@ -24,7 +28,7 @@ from testkit.fakes.openai_server import FakeOpenAI
 from tests.conftest import running_worker, save_plan, v6_install
 from tests.upstream.test_pack_forms_runs import run_plan
 from tests.v6.test_v6_headless import prompt_of, with_fake
-from workflows.contracts import MAX_STEP_VISITS, RunProgress
+from workflows.contracts import MAX_STEP_VISITS, AgentStepInput, RunProgress
 from workflows.run import BmadRunWorkflow
 
 DOC = "# Notes\n\n## Section\n\nScripted answer.\n"
@@ -149,6 +153,13 @@ async def test_dev_story_goes_back_to_step_5_once_then_on_and_the_steps_run_agai
     assert any(line and line.startswith(f"  goto      {n['8']}#2: NEXT STEP 12 is none") for line in followed)
     report = next(a for a in run.artifacts if a.name == f"{n['8']}.md" and a.version == 1)
     assert store.read_artifact(report.id, report.sha256).decode() == DOC  # the NEXT STEP line is not kept
+    # an attempt retried after step 8's answer was stored (its completion lost) takes the same jump, from the store
+    step8 = plan.outline().steps[7]
+    again = AgentStepInput(run_id=run.run_id, definition_hash=plan.definition_hash, step=step8, key=n["8"],
+                           available={})
+    retried = await ActivityEnvironment().run(AgentStepActivities(settings, store, EventSink(store)).agent_step,
+                                              again)
+    assert (retried.jump, retried.artifact.version) == (n["5"], 1)
 
 
 async def test_dev_story_goes_forward_from_step_1_to_6_and_the_steps_between_are_skipped_with_the_reason(
