@@ -43,6 +43,7 @@ from activities.errors import (
 )
 from activities.events import EventSink
 from activities.headless import RESULT_SUFFIX, split_result
+from activities.jumps import TakenJump, split_jump
 from activities.prompt import build_task_prompt, required_sections
 from activities.reuse import StepReuse, input_hash
 from activities.storecalls import db_call, is_outage, store_unavailable
@@ -135,6 +136,7 @@ class _Output:
     composite: bool
     choice: ModelChoice
     headless: HeadlessReport | None = None  # a headless step's JSON result, taken out of `text`
+    jump: TakenJump = field(default_factory=TakenJump)  # the `NEXT STEP:` line of a step with jumps, likewise
 
 
 class AgentStepActivities:
@@ -262,6 +264,11 @@ class AgentStepActivities:
             if config_error is not None or config is None:
                 raise config_error or ModelConfigError("no providers config")
             out = await self._converse(inp, name, run, config, choices, prepared, slog, pin)
+            if inp.step.jumps:
+                out.jump, out.text = split_jump(out.text, prepared.plan.steps[inp.step.index])
+                if out.jump.ignored is not None:
+                    slog.warning("step.jump_ignored", said=out.jump.ignored,
+                                 jumps=[j.step for j in inp.step.jumps])
             if inp.step.headless:
                 out.headless, out.text = split_result(out.text)
             calls = run.usage_calls(config, key)
@@ -289,6 +296,7 @@ class AgentStepActivities:
             provider=out.choice.provider,
             model=out.choice.model,
             headless=out.headless,
+            jump=out.jump.to,
         )
 
     def _begin(
@@ -349,8 +357,15 @@ class AgentStepActivities:
         slog.info("step.reused", artifact=done.name, version=done.version)
         provider, model = await self._db(self.store.reuse_step, inp.run_id, inp.key, attempt)
         report = await self._db(self.reuse.report_of, done) if inp.step.headless else None
+        jump = await self._db(self._stored_jump, inp) if inp.step.jumps else None
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
-                               provider=provider, model=model, headless=report)
+                               provider=provider, model=model, headless=report, jump=jump)
+
+    def _stored_jump(self, inp: AgentStepInput) -> str | None:
+        """The jump an earlier attempt's stored answer took: its `step.completed` event says (sync)."""
+        done = [e for e in self.store.list_events(inp.run_id)
+                if e.type == "step.completed" and e.data.get("step") == inp.key]
+        return done[-1].data.get("jump") if done else None
 
     async def _failure(
         self, inp: AgentStepInput, run: _Attempt, config: ProvidersConfig | None, choices: list[ModelChoice],
@@ -448,7 +463,11 @@ class AgentStepActivities:
             "cost_usd": float(sum(priced, Decimal(0))), "unpriced_calls": len(calls) - len(priced),
         }
 
-        headless: dict[str, Any] = {"headless": out.headless.model_dump(mode="json")} if out.headless else {}
+        # what the answer said besides the document: a headless result, the `<goto>` taken (or a target named
+        # that is none of the step's)
+        said: dict[str, Any] = {"headless": out.headless.model_dump(mode="json")} if out.headless else {}
+        if out.jump.to or out.jump.ignored:
+            said.update({"jump": out.jump.to} if out.jump.to else {"jump_ignored": out.jump.ignored})
 
         def events_for(ref: ArtifactRef) -> list[tuple[str, dict[str, Any]]]:
             return [
@@ -456,7 +475,7 @@ class AgentStepActivities:
                 ("artifact.created", {"name": name, "version": ref.version, "step": inp.key,
                                       "sha256": ref.sha256, "bytes": ref.bytes}),
                 ("step.completed", {"step": inp.key, "artifact": name, "version": ref.version,
-                                    "provider": choice.provider, "model": choice.model, **headless}),
+                                    "provider": choice.provider, "model": choice.model, **said}),
             ]
 
         def extra_events_for(refs: list[ArtifactRef]) -> list[tuple[str, dict[str, Any]]]:

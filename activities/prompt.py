@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from activities.headless import headless_section
+from activities.jumps import jumps_section
 from bmad.plan import Plan, PlanStep, TemplateSection, TemplateSpec
 from bmad.templates import substitute
 from providers.offline import ANSWERS_HEADING, FEEDBACK_HEADING, ITERATION_LINE, OUTLINE_END, OUTLINE_START
@@ -157,6 +158,8 @@ def build_task_prompt(
         )
     if step.headless:
         parts.append(headless_section(step))
+    if step.jumps:
+        parts.append(jumps_section(plan.steps, step))
     template = plan.templates.get(step.template) if step.template else None
     known = {**(variables or {}), **iteration_variables(scope, item)}
     outline = outline_for(template, output, known, None if scope else repeated_items(plan, known))

@@ -77,6 +77,17 @@ class RouteOption(BaseModel):
     notes: str = ""
 
 
+class Jump(BaseModel):
+    """A v6 `<goto>` the step may take when its condition holds: the agent says so (`NEXT STEP: <step>`), the
+    workflow goes on at `to` (forward: the steps between are skipped; backward: they run again as new visits)."""
+
+    to: str  # the target's step id in this plan
+    step: str  # the target as the instructions number it: "5"
+    condition: str = ""  # the `<check if>` / `<action if>` around the goto (natural language, for the agent)
+    text: str = ""  # the goto's own text ("Next task")
+    source: SourceRef | None = None
+
+
 class PlanStep(BaseModel):
     """One entry of a workflow's `sequence`, compiled."""
 
@@ -92,6 +103,9 @@ class PlanStep(BaseModel):
     requires: list[str] = Field(default_factory=list)
     condition: str | None = None
     optional: bool = False
+    # v6 `optional="true"`: workflow.xml asks the user whether to include it (unless #yolo): the run asks a person
+    # when one is asked (not --auto-approve), else it runs as any optional step
+    ask_optional: bool = False
     optional_steps: list[str] = Field(default_factory=list)
     repeats: str | None = None  # "for_each_epic" -> run input `for_each_epic`
     action: str | None = None
@@ -107,6 +121,7 @@ class PlanStep(BaseModel):
     # a skill's headless contract (6.7+ `references/headless.md`, `assets/headless-schemas.md`): the step is run
     # headless and ends its answer with the JSON result (status, assumptions, open_questions)
     headless: str = ""
+    jumps: list[Jump] = Field(default_factory=list)  # where its `<goto>`s lead (v6); main-level steps only
     source: SourceRef | None = None
 
     @property
@@ -142,7 +157,7 @@ class Plan(BaseModel):
     def canonical_json(self) -> str:
         body = self.model_dump(mode="json", exclude={"definition_hash"})
         for step in body["steps"]:  # plans without questions keep the hash they had before steps could ask
-            for later in ("asks", "headless"):  # (or run headless)
+            for later in ("asks", "headless", "jumps", "ask_optional"):  # (or run headless, jump, ask to include)
                 if not step.get(later):
                     step.pop(later, None)
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -166,11 +181,13 @@ class Plan(BaseModel):
                     requires=s.requires,
                     condition=s.condition,
                     optional=s.optional,
+                    ask_optional=s.ask_optional,
                     approval=s.approval,
                     routes=s.routes,
                     route_of=s.route_of,
                     asks=s.asks,
                     headless=bool(s.headless),
+                    jumps=[j.model_copy(update={"source": None}) for j in s.jumps],
                 )
                 for s in self.steps
             ],
@@ -190,11 +207,13 @@ class OutlineStep(BaseModel):
     requires: list[str] = Field(default_factory=list)
     condition: str | None = None
     optional: bool = False
+    ask_optional: bool = False  # a person is asked whether to include it (PlanStep.ask_optional)
     approval: ApprovalSpec | None = None
     routes: list[RouteOption] = Field(default_factory=list)
     route_of: str | None = None
     asks: list[str] = Field(default_factory=list)  # questions for a person before the step runs (PlanStep.asks)
     headless: bool = False  # run headless: its result may hold open questions for a person (PlanStep.headless)
+    jumps: list[Jump] = Field(default_factory=list)  # its `<goto>`s (PlanStep.jumps)
 
 
 class PlanOutline(BaseModel):

@@ -37,6 +37,11 @@ PATCH_HEADLESS = "headless-open-questions"
 # workflow.patched id: a headless step revised after a rejection asks its revision's open questions too
 PATCH_REVISION_QUESTIONS = "headless-questions-after-revision"
 MAX_QUESTION_ROUNDS = 3  # rounds of a headless step's open questions, then it goes on (partial) or fails (blocked)
+# workflow.patched id: a step's `<goto>` the agent took moves the run there (OutlineStep.jumps)
+PATCH_GOTO = "goto-steps"
+MAX_STEP_VISITS = 10  # a backward jump to a step run this many times is refused: the run goes on in order
+# workflow.patched id: a v6 optional step asks a person whether to include it (OutlineStep.ask_optional)
+PATCH_OPTIONAL_ASKS = "optional-steps-ask-a-person"
 PATCH_PAUSE = "pause-between-steps"  # workflow.patched id: a paused run starts no step until it is resumed
 # BmadRun's Updates that pause and resume a run between steps, and the events the store keeps of them
 UPDATE_PAUSE, UPDATE_RESUME = "pause", "resume"
@@ -100,6 +105,8 @@ class StepState(BaseModel):
     reason: str | None = None
     artifact: ArtifactPointer | None = None
     headless: HeadlessReport | None = None  # a headless step's last result: its assumptions and open questions
+    visit: int | None = None  # > 1: the step runs again after a backward `<goto>` (its key is `<id>#<visit>`)
+    jump: str | None = None  # the step id its `<goto>` led to (taken, or refused: see the run's decisions)
 
 
 class Decision(BaseModel):
@@ -214,6 +221,7 @@ class RunCarry(BaseModel):
     next_iteration: int  # 1-based: the iteration it goes on with
     continued: int = 1  # how many times the run has continued as new
     paused_by: str | None = None  # paused when it continued: it stays paused
+    visits: dict[str, int] = Field(default_factory=dict)  # step id -> its visit now, when a `<goto>` ran it again
 
 
 class RunInput(BaseModel):
@@ -367,6 +375,7 @@ class AgentStepResult(BaseModel):
     provider: str | None = None  # the provider that answered (after any fallback)
     model: str | None = None
     headless: HeadlessReport | None = None  # a headless step's JSON result (OutlineStep.headless)
+    jump: str | None = None  # the step id of the `<goto>` the agent took (OutlineStep.jumps); None: go on in order
 
     @property
     def open_questions(self) -> list[str]:
@@ -385,7 +394,15 @@ def control_inputs(outline: PlanOutline, inputs: dict[str, Any]) -> dict[str, An
             names.add(step.condition)
         if step.routes:
             names.add(step.condition or step.id)
+        if step.ask_optional:
+            names.add(optional_question(step))
     return {k: v for k, v in inputs.items() if k in names}
+
+
+def optional_question(step: OutlineStep) -> str:
+    """What a person is asked of a v6 optional step (a condition: yes includes it); a run input of that name
+    answers it beforehand."""
+    return f"include optional step {step.id}"
 
 
 def run_started_event(workflow_id: str, inputs: dict[str, Any], definition_hash: str) -> tuple[str, dict[str, Any]]:

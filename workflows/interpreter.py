@@ -19,7 +19,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ACTIVITY_AGENT_STEP,
         ACTIVITY_STORE_AMENDMENT,
+        MAX_STEP_VISITS,
+        PATCH_GOTO,
         PATCH_HEADLESS,
+        PATCH_OPTIONAL_ASKS,
         PATCH_PAUSE,
         PATCH_QUESTIONS,
         PATCH_REVISION_QUESTIONS,
@@ -33,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         StepPolicy,
         StepState,
+        optional_question,
         output_name,
         template_variables,
     )
@@ -49,8 +53,10 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def step_key(step: OutlineStep, iteration: int | None) -> str:
-    return step.id if iteration is None else f"{step.id}[{iteration}]"
+def step_key(step: OutlineStep, iteration: int | None, visit: int = 1) -> str:
+    """`id`, `id[2]` in a loop's second iteration, `id#2` when a backward `<goto>` runs it a second time."""
+    key = step.id if iteration is None else f"{step.id}[{iteration}]"
+    return key if visit <= 1 else f"{key}#{visit}"
 
 
 class Interpreter:
@@ -93,6 +99,9 @@ class Interpreter:
         self.revision_questions = False  # a revision's open questions are asked (patch asked in `uses_patches`)
         self.paused_by: str | None = None  # set by the `pause` Update, cleared by `resume`
         self.paused_before: str | None = None  # the step it holds before while paused
+        self.optional_asks_on = False  # v6 optional steps ask a person (patch asked in `uses_patches`)
+        self.goto_on = False  # a step's `<goto>` the agent took moves the run (patch asked in `uses_patches`)
+        self.visits: dict[str, int] = {}  # step id -> the visit it is on, once a backward `<goto>` ran it again
 
     def uses_patches(self) -> None:
         """Decide the patches this code path depends on in the workflow's first activation, before anything else.
@@ -110,6 +119,10 @@ class Interpreter:
         if any(step.headless and needs_approval(step, self.approve, self.auto_approve) for step in self.outline.steps):
             self.revision_questions = workflow.patched(PATCH_REVISION_QUESTIONS)
         self.pause_on = workflow.patched(PATCH_PAUSE)
+        if any(step.ask_optional for step in self.outline.steps):  # likewise v6 optional steps
+            self.optional_asks_on = workflow.patched(PATCH_OPTIONAL_ASKS)
+        if any(step.jumps for step in self.outline.steps):  # likewise `<goto>`s (v6 instructions)
+            self.goto_on = workflow.patched(PATCH_GOTO)
 
     async def hold_while_paused(self, key: str) -> None:
         """Before a step starts: a paused run waits here (durably: the `pause` Update is in its history) until
@@ -122,10 +135,43 @@ class Interpreter:
         self.paused_before = None
 
     def state(self, step: OutlineStep, iteration: int | None) -> StepState:
-        key = step_key(step, iteration)
+        visit = self.visits.get(step.id, 1) if iteration is None else 1
+        key = step_key(step, iteration, visit)
         if key not in self.steps:
-            self.steps[key] = StepState(key=key, step_id=step.id, agent=step.agent, iteration=iteration)
+            self.steps[key] = StepState(key=key, step_id=step.id, agent=step.agent, iteration=iteration,
+                                        visit=visit if visit > 1 else None)
         return self.steps[key]
+
+    def after(self, i: int) -> int:
+        """The index of the main-level step to run after step `i`: the next one, or where the `<goto>` its agent
+        took leads. Forward, the steps between are skipped; backward, the steps from the target to `i` run again
+        as new visits (`id#2`), unless one of them has run MAX_STEP_VISITS times (then the jump is refused and the
+        run goes on in order). Every jump, taken or refused, is a recorded decision."""
+        step = self.outline.steps[i]
+        st = self.state(step, None)
+        if not self.goto_on or st.jump is None or st.status != "completed":
+            return i + 1
+        target = next(s for s in self.outline.steps if s.id == st.jump)
+        jump = next(j for j in step.jumps if j.to == target.id)
+        question = f"goto step {jump.step} from {st.key}" + (f" ({jump.condition})" if jump.condition else "")
+        span = self.outline.steps[target.index : i + 1]
+        tired = next((s for s in span if self.visits.get(s.id, 1) >= MAX_STEP_VISITS), None)
+        if target.index <= i and tired is not None:
+            self.decisions.append(Decision(
+                condition=question, value=False, step=st.key, choice=target.id,
+                source=f"refused: step {tired.id} ran {MAX_STEP_VISITS} times (the limit); going on in order"))
+            return i + 1
+        self.decisions.append(Decision(condition=question, value=True, source=f"agent {step.agent}", step=st.key,
+                                       choice=target.id))
+        if target.index <= i:
+            for s in span:
+                self.visits[s.id] = self.visits.get(s.id, 1) + 1
+                self.state(s, None)  # pending, under its new key
+        else:
+            for s in self.outline.steps[i + 1 : target.index]:
+                skipped = self.state(s, None)
+                skipped.status, skipped.reason = "skipped", f"goto step {jump.step} from {st.key}"
+        return target.index
 
     async def decide(self, condition: str, key: str) -> bool:
         for d in self.decisions:
@@ -153,6 +199,12 @@ class Interpreter:
             return "skipped by run input 'skip'"
         if step.optional and truthy(self.inputs.get("skip_optional", False)):
             return "optional step skipped by run input 'skip_optional'"
+        question = optional_question(step)  # workflow.xml: "optional steps: ask user unless #yolo mode active"
+        if step.ask_optional and self.optional_asks_on and (
+            question in self.inputs or asks_conditions(self.approve, self.auto_approve)
+        ) and not await self.decide(question, key):
+            source = next(d.source for d in self.decisions if d.condition == question)
+            return f"optional step not included ({source})"
         return None
 
     def over_budget(self) -> tuple[str, str] | None:
@@ -356,6 +408,8 @@ class Interpreter:
             summary=self.summary(step, name, scope, again),
         )
         st.status, st.artifact, st.headless = "completed", result.artifact, result.headless
+        if self.goto_on:
+            st.jump = result.jump if any(j.to == result.jump for j in step.jumps) else None
         self.artifacts[result.artifact.name] = result.artifact
         self.budget.spent_usd += result.cost_usd
         self.budget.spent_tokens += result.prompt_tokens + result.completion_tokens

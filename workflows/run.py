@@ -173,6 +173,7 @@ class BmadRunWorkflow:
             self._interp.budget = carry.budget.model_copy()
             self._gate.records = list(carry.approvals)
             self._interp.paused_by = carry.paused_by
+            self._interp.visits = dict(carry.visits)
 
     @workflow.update
     async def decide(self, decision: ApprovalDecision) -> DecisionRecord:
@@ -334,7 +335,7 @@ class BmadRunWorkflow:
             block = blocks.get(i)
             if block is None:
                 await interp.run_step(inp.outline.steps[i])
-                i += 1
+                i = interp.after(i)  # the next step, or where a `<goto>` leads
                 continue
             items = iteration_items(block, inp.inputs, inp.outline.input_defaults)
             inline = self._inline_loops
@@ -378,7 +379,7 @@ class BmadRunWorkflow:
             steps=list(interp.steps.values()), artifacts=interp.artifacts, decisions=interp.decisions,
             approvals=self._gate.records, budget=interp.budget, block_start=block.start,
             next_iteration=next_iteration, continued=(inp.carry.continued + 1) if inp.carry else 1,
-            paused_by=interp.paused_by,
+            paused_by=interp.paused_by, visits=interp.visits,
         )
         workflow.continue_as_new(inp.model_copy(update={"carry": carry}))
 

@@ -2,8 +2,12 @@
 persona, the step's text as its task. A step with `<template-output>` (or a step file with `outputFile`) saves a
 new version of the output document, named by its resolved path (`_bmad-output/planning-artifacts/prd.md`); the
 first such step creates it, later ones update it. A step without one writes a report named for the step.
-`if=` becomes a condition (a run input, default false), `optional="true"` an optional step, `for-each`/`repeat` a
-repeat over a run input, `<invoke-workflow>` the other workflow's steps inlined after the step."""
+`if=` becomes a condition (a run input, default false), `optional="true"` an optional step a person is asked
+to include (when one is asked), `for-each`/`repeat` a
+repeat over a run input, `<invoke-workflow>` the other workflow's steps inlined after the step. A `<goto>` to
+another step becomes a jump of the step (PlanStep.jumps) to that step's id among the same workflow's steps (an
+inlined workflow's gotos stay within it); a jump into, out of or across a repeated step is not followed (a
+warning): the engine moves between main-level steps only."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pathlib import Path
 
 from bmad.artifacts import slug
 from bmad.diagnostics import Diagnostic
-from bmad.plan import AgentSpec, Plan, PlanStep, RepeatBlock, SourceRef, TemplateSection, TemplateSpec
+from bmad.plan import AgentSpec, Jump, Plan, PlanStep, RepeatBlock, SourceRef, TemplateSection, TemplateSpec
 from bmad.v6.install import Install
 from bmad.v6.workflows import ASSUMPTION_NOTE, HEADLESS_NOTE, RawStep, V6Workflow, _on_disk
 from bmad.yamlsrc import read_text
@@ -59,13 +63,34 @@ class _Builder:
         template = self._template(wf)
         saving = [s for s in wf.steps if s.saves or s.output]
         last = wf.steps[-1] if wf.steps else None
+        compiled: list[tuple[RawStep, PlanStep]] = []
         for raw in wf.steps:
             output = raw.output or (wf.output if raw.saves or (not saving and raw is last) else None)
             step = self._step(wf, raw, output, template if output == wf.output else None, optional, requires,
                               condition)
             self.steps.append(step)
+            compiled.append((raw, step))
             for target in raw.invokes:
                 self._inline(wf, raw, target, depth)
+        self._jumps(compiled)
+
+    def _jumps(self, compiled: list[tuple[RawStep, PlanStep]]) -> None:
+        """Each step's gotos, to the step of the same workflow they name (its first step of that number)."""
+        numbered: dict[str, PlanStep] = {}
+        for raw, step in compiled:
+            numbered.setdefault(raw.n, step)
+        for raw, step in compiled:
+            for jump in raw.jumps:
+                target = numbered[jump.step]
+                span = self.steps[min(step.index, target.index): max(step.index, target.index) + 1]
+                repeated = next((s for s in span if s.repeats), None)
+                if repeated is not None:
+                    self.problems.append(Diagnostic(raw.path, jump.line, 1, f"<goto step=\"{jump.step}\"> in step "
+                                                    f"{raw.n} is not acted on: it would move into, out of or across "
+                                                    f"the repeated step {repeated.id}", "warning"))
+                    continue
+                step.jumps.append(Jump(to=target.id, step=jump.step, condition=jump.condition, text=jump.text,
+                                       source=SourceRef(path=raw.path, line=jump.line, col=1)))
 
     def _template(self, wf: V6Workflow) -> str | None:
         if wf.template is None or not wf.template.is_file():
@@ -84,6 +109,7 @@ class _Builder:
                         action=f"{wf.id} — {raw.title}",
                         notes=f"{raw.body}\n\n{HEADLESS_NOTE if wf.headless else ASSUMPTION_NOTE}",
                         condition=raw.condition or condition, optional=raw.optional or optional,
+                        ask_optional=raw.optional,
                         repeats=raw.repeat_input,
                         template=template, asks=list(raw.asks), headless=wf.headless,
                         source=SourceRef(path=raw.path, line=raw.line, col=1))

@@ -1,7 +1,12 @@
 """The workflows of a v6 install, read into steps: a 6.0 `workflow.yaml` with its instructions (one step per
 `<step>`), a `workflow.md` with step files (one step per file, following `nextStepFile`), or a skill (one step per
 step file, else the whole SKILL.md as one step). What the engine does not act on is a warning naming the file,
-the line and the construct."""
+the line and the construct.
+
+A `<goto step>` (or a `<goto anchor>` whose anchor is in another step) is a jump the step may take (RawStep.jumps,
+compiled into PlanStep.jumps: the agent says whether its condition held, the engine moves there). A goto to an
+anchor in its own step is work within the step: nothing to act on, no warning. A goto whose target is in no step
+of the file stays a warning."""
 
 from __future__ import annotations
 
@@ -38,6 +43,16 @@ class RawStep:
     output: str | None = None  # a step file's own `outputFile`
     invokes: list[str] = field(default_factory=list)  # workflow paths (resolved) to run after this step
     asks: list[str] = field(default_factory=list)  # the texts of its <ask> tags: questions to a person
+    n: str = ""  # its number in the instructions (`<step n>`), which gotos name
+    jumps: list[RawJump] = field(default_factory=list)  # its gotos to other steps of the same file
+
+
+@dataclass
+class RawJump:
+    step: str  # the target step's `n`
+    condition: str
+    text: str
+    line: int
 
 
 @dataclass
@@ -132,11 +147,8 @@ def _instruction_steps(install: Install, file: Path, problems: list[Diagnostic])
             if not times.isdigit():
                 _warn(problems, shown, s.line, f"repeat=\"{times}\" on step {s.n} is not a count: the step runs "
                       f"once per item of run input '{step.repeat_input}' (default 1)")
-        for tag in s.gotos:
-            target = tag.attrs.get("step") or tag.attrs.get("anchor") or "?"
-            _warn(problems, shown, tag.line, f"<goto {'step' if 'step' in tag.attrs else 'anchor'}=\"{target}\"> "
-                  f"in step {s.n} is not acted on: the engine runs steps in numerical order; the jump is left to "
-                  "the agent within the step")
+        step.n = s.n
+        step.jumps = _jumps(s, parsed, shown, problems)
         for tag in s.invoke_tasks:
             _warn(problems, shown, tag.line, f"<invoke-task> in step {s.n} is not run by the engine: the agent of "
                   f"the step is asked to do it ({tag.text[:80]})")
@@ -148,6 +160,27 @@ def _instruction_steps(install: Install, file: Path, problems: list[Diagnostic])
                 step.invokes.append(invoked)
         steps.append(step)
     return steps
+
+
+def _jumps(step: instructions.Step, every: list[instructions.Step], shown: str,
+           problems: list[Diagnostic]) -> list[RawJump]:
+    """The step's gotos as jumps to steps of the file (by `n`); one to an anchor of its own step is work within
+    the step (no jump); one to a step or anchor the file does not have is a warning."""
+    numbers = {s.n for s in every}
+    anchors = {a.attrs.get("id"): s.n for s in every for a in s.anchors}
+    jumps: list[RawJump] = []
+    for goto in step.gotos:
+        target = goto.target if goto.kind == "step" else anchors.get(goto.target)
+        if goto.kind == "anchor" and target == step.n:
+            continue
+        if target is None or target not in numbers:
+            what = "no such step" if goto.kind == "step" else "no <anchor id> of that name"
+            _warn(problems, shown, goto.line, f"<goto {goto.kind}=\"{goto.target}\"> in step {step.n} is not acted "
+                  f"on: the instructions have {what}")
+            continue
+        text = goto.text or (f"anchor {goto.target}" if goto.kind == "anchor" else "")
+        jumps.append(RawJump(step=target, condition=goto.condition, text=text, line=goto.line))
+    return jumps
 
 
 def _markdown_steps(text: str, shown: str) -> list[RawStep]:

@@ -57,6 +57,10 @@ def describe(event: EventRow, run_id: str) -> str | None:
         "provider.fallback": f"  fallback  {step}: {d.get('from')} → {d.get('to')} ({d.get('error')})",
         "approval.resolved": f"  decided   {step}: {d.get('decision')} by {d.get('by')}",
     }
+    if event.type == "step.completed" and d.get("jump"):  # a v6 `<goto>` the agent took
+        return f"  goto      {step} → {d['jump']}"
+    if event.type == "step.completed" and d.get("jump_ignored"):
+        return f"  goto      {step}: NEXT STEP {d['jump_ignored']} is none of its gotos (ignored; goes on in order)"
     if event.type == "approval.requested":
         kind = d.get("kind")
         what, answers = {

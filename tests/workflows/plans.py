@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bmad.plan import AgentSpec, Plan, PlanStep, RepeatBlock, TemplateSection, TemplateSpec
+from bmad.plan import AgentSpec, Jump, Plan, PlanStep, RepeatBlock, TemplateSection, TemplateSpec
 
 
 def _agent(agent_id: str) -> AgentSpec:
@@ -83,3 +83,23 @@ def loop_plan(steps_per_iteration: int = 1, before: int = 0, workflow_id: str = 
     block = RepeatBlock(input_name="for_each_chapter", start=before, end=before + steps_per_iteration - 1)
     return Plan(workflow_id=workflow_id, steps=steps, agents={a: _agent(a) for a in ["analyst", "scribe"]},
                 repeat_blocks=[block], input_defaults={"for_each_chapter": 1}).seal()
+
+
+def goto_plan(workflow_id: str = "test-goto") -> Plan:
+    """Five steps as a v6 instructions file with `<goto>`s compiles them: step 3 may go back to step 2 (another
+    draft) or on to step 5 (nothing to check); step 1 may go on to step 3."""
+    names = ["analyst-notes", "pm-draft", "pm-review", "qa-check", "pm-final"]
+    steps = [PlanStep(index=i, id=f"{i + 1:02d}-{name}", agent=name.split("-")[0], agents=[name.split("-")[0]],
+                      notes=f"Step {i + 1}.") for i, name in enumerate(names)]
+    steps[0].jumps = [Jump(to="03-pm-review", step="3", condition="the notes exist already")]
+    steps[2].jumps = [Jump(to="02-pm-draft", step="2", condition="the draft needs another pass", text="Redraft"),
+                      Jump(to="05-pm-final", step="5", condition="nothing is left to check")]
+    return Plan(workflow_id=workflow_id, steps=steps, agents={a: _agent(a) for a in ["analyst", "pm", "qa"]}).seal()
+
+
+def optional_plan(workflow_id: str = "test-optional") -> Plan:
+    """Three steps; the second is a v6 `optional="true"` step, which asks a person whether to include it."""
+    plan = three_step_plan(workflow_id)
+    steps = [s.model_copy(update={"optional": True, "ask_optional": True}) if s.index == 1 else s
+             for s in plan.steps]
+    return plan.model_copy(update={"steps": steps}).seal()

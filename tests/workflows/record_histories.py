@@ -26,7 +26,7 @@ from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
 from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
-from tests.workflows.plans import loop_plan, pipeline_plan, single_step_plan
+from tests.workflows.plans import goto_plan, loop_plan, optional_plan, pipeline_plan, single_step_plan
 from workflows.contracts import WORKFLOW_SCHEDULED_LAUNCH, ApprovalDecision, ScheduledLaunchInput
 from workflows.run import BmadRunWorkflow
 
@@ -110,6 +110,13 @@ async def _pause_then_resume(handle: WorkflowHandle) -> None:
     await handle.execute_update(BmadRunWorkflow.resume, PauseRequest(by="ana"))
 
 
+async def _leave_out_optional(handle: WorkflowHandle) -> None:
+    from tests.workflows.test_approvals import wait_pending
+
+    await wait_pending(handle, "02-pm-prd")
+    await handle.execute_update(BmadRunWorkflow.decide, ApprovalDecision(step="02-pm-prd", decision="no", by="ana"))
+
+
 def _asking_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"asks": ["Which project is this PRD for?"]})]
@@ -121,6 +128,10 @@ def _headless_plan() -> Plan:
     steps = [plan.steps[0].model_copy(update={"headless": "# Headless Mode\n\nDo not ask; end with the JSON result."})]
     return plan.model_copy(update={"steps": steps}).seal()
 
+
+_DOC = "# Notes\n\n## Section\n\nScripted answer.\n"
+# goto_plan's steps in the order they run: 1, 2, 3 goes back to 2, 2#2, 3#2 goes on to 5 (4#2 skipped), 5
+_GOTO_ANSWERS = [_DOC, _DOC, _DOC + "\nNEXT STEP: 2\n", _DOC, _DOC + "\nNEXT STEP: 5\n", _DOC]
 
 _PARTIAL = ('# PRD\n\nA first cut.\n\n```json\n{"status": "partial", "assumptions": ["one office"], '
             '"open_questions": ["Which office?"]}\n```\n')
@@ -219,6 +230,10 @@ CASES: dict[str, tuple] = {
         pipeline_plan, {"for_each_epic": 1, "architecture_suggests_prd_changes": False}, None,
         {_LAUNCH: True, "approve": ["analyst"]}, _pause_then_resume,
     ),
+    # recorded after a step's `<goto>` moved the run (patch "goto-steps"): back once (a second visit), then on
+    "goto-back-then-forward": (goto_plan, {}, _GOTO_ANSWERS, {"auto_approve": True}, None),
+    # recorded after a v6 optional step asked a person whether to include it (patch "optional-steps-ask-a-person")
+    "optional-step-left-out-by-a-person": (optional_plan, {}, None, {"approve": ["nobody"]}, _leave_out_optional),
 }
 
 
