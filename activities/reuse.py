@@ -81,13 +81,16 @@ class StepReuse:
 
     def _take(self, inp: AgentStepInput, attempt: int, name: str, source_run: str, source_key: str,
               output_key: str | None, replacements: dict[str, str], how: str) -> AgentStepResult | None:
+        jump = self.jump_of(source_run, source_key) if inp.step.jumps else None
+
         def events_for(refs: list[ArtifactRef]) -> list[EventSpec]:
             created: list[EventSpec] = [
                 ("artifact.created", {"name": r.name, "version": r.version, "step": inp.key, "sha256": r.sha256,
                                       "bytes": r.bytes, "reused": r.step != f"{inp.key}@edit"}) for r in refs]
             last = [r for r in refs if r.name == name][-1]
             return [*created, ("step.completed", {"step": inp.key, "artifact": name, "version": last.version,
-                                                  "reused": how, "from": f"{source_run}/{source_key}"})]
+                                                  "reused": how, "from": f"{source_run}/{source_key}",
+                                                  **({"jump": jump} if jump else {})})]
 
         ref, stored, answered = self.store.take_over(TakeOver(
             run_id=inp.run_id, key=inp.key, step_id=inp.step.id, agent=inp.step.agent, iteration=inp.iteration,
@@ -103,7 +106,16 @@ class StepReuse:
                  artifact=name, version=ref.version)
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(ref), attempts=attempt,
                                provider=answered[0], model=answered[1],
-                               headless=self.report_of(ref) if inp.step.headless else None)
+                               headless=self.report_of(ref) if inp.step.headless else None,
+                               jump=jump if any(j.to == jump for j in inp.step.jumps) else None)
+
+    def jump_of(self, source_run: str, source_key: str) -> str | None:
+        """The `<goto>` the source step's answer took (its `step.completed` event says), so that the output taken
+        over leads where it led there (sync: call from a thread)."""
+        step = source_key.split("@", 1)[0]  # a revision's or a round's output is its step's
+        done = [e for e in self.store.list_events(source_run)
+                if e.type == "step.completed" and e.data.get("step") == step]
+        return done[-1].data.get("jump") if done else None
 
     def own_key(self, inp: AgentStepInput, key: str) -> str:
         """The output key of a carried step's own later output (a revision, a round of answers) in this run: its

@@ -238,3 +238,34 @@ def test_an_inlined_workflows_gotos_lead_within_it_and_jumps_across_a_repeated_s
     assert [(p.path, p.line, p.message) for p in problems] == [
         ("outer/instructions.md", 9, '<goto step="1"> in step 3 is not acted on: it would move into, out of or '
                                      "across the repeated step 04-step-2-each")]
+
+
+async def test_a_step_taken_from_the_step_cache_leads_where_its_cached_answer_led(
+    time_env, settings: Settings, store: Store
+) -> None:
+    """`run --reuse`: step 1's cached answer said NEXT STEP: 6, so the cached run jumps too (steps 2-5 skipped),
+    with no model call at all."""
+    from store import ReusePlan, RunLineage
+    from tests.activities.test_reuse_questions import run as run_launched
+
+    plan = plan_of("dev-story")
+    n = ids(plan)
+
+    async def nothing(handle: object) -> None:
+        return None
+
+    with FakeOpenAI(replies=deque([DOC + "NEXT STEP: 6\n"])).start() as fake:
+        paid = with_fake(settings, fake)
+        first = await run_launched(time_env, paid, store, plan, nothing, auto_approve=True)
+        assert first.status == "completed" and len(fake.calls) == 6
+        cached = await run_launched(time_env, paid, store, plan, nothing, RunLineage(reuse=ReusePlan(cache=True)),
+                                    auto_approve=True)
+        calls = len(fake.calls)
+    assert cached.status == "completed", cached.error
+    assert calls == 6  # every step of the second run came from the cache
+    steps = keys(cached)
+    assert {k: steps[n[k]][0] for k in "2345"} == dict.fromkeys("2345", "skipped")
+    assert jumps_of(cached) == [(n["1"], True, "agent dev", n["6"])]
+    assert next(s for s in cached.steps if s.key == n["1"]).reused_from == f"{first.run_id}/{n['1']}"
+    done = {e.data["step"]: e.data for e in store.list_events(cached.run_id) if e.type == "step.completed"}
+    assert done[n["1"]]["jump"] == n["6"]
