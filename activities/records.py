@@ -9,7 +9,7 @@ from temporalio import activity
 
 from activities.events import EventSink
 from activities.storecalls import db_call
-from store import Store
+from store import ArtifactRef, Store
 from workflows.contracts import (
     ACTIVITY_FINISH_RUN,
     ACTIVITY_START_RUN,
@@ -71,11 +71,20 @@ class RecordActivities:
 
     @activity.defn(name=ACTIVITY_STORE_AMENDMENT)
     async def store_amendment(self, inp: AmendInput) -> ArtifactPointer:
-        """A person's edited version of an artifact, stored as its next version (idempotent per amendment)."""
-        ref = await db_call(
-            self.store.put_artifact, inp.run_id, inp.name, inp.content.encode(), f"{inp.key}@amend{inp.amendment}",
-            outage_s=self.outage_s,
-        )
+        """A person's edited version of an artifact, stored as its next version (idempotent per amendment).
+
+        A rerun's carried step recorded its parent's amendments here under their own keys (`02-pm@amend1`), so an
+        amendment of it in this run is keyed with this run's id (`02-pm@amend1@<run>`), as its revisions are
+        (StepReuse.own_key): never taken for the parent's."""
+
+        def write() -> ArtifactRef:
+            key = f"{inp.key}@amend{inp.amendment}"
+            plan = self.store.reuse_plan(inp.run_id)
+            if plan is not None and inp.key in plan.carry:
+                key = f"{key}@{inp.run_id}"
+            return self.store.put_artifact(inp.run_id, inp.name, inp.content.encode(), key)
+
+        ref = await db_call(write, outage_s=self.outage_s)
         data = {"name": ref.name, "version": ref.version, "step": inp.key, "by": inp.by, "amended": True}
         await self._emit_once(inp.run_id, "artifact.created", data, {"name": ref.name, "version": ref.version})
         return ArtifactPointer.of(ref)
