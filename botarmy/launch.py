@@ -22,7 +22,14 @@ from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
 from providers.pin import RunModel, resolve_run_model
 from store import RunLineage, RunOpening, Store
-from workflows.contracts import ArtifactPointer, RunResult, control_inputs, run_started_event
+from workflows.contracts import (
+    ArtifactPointer,
+    CarriedSteps,
+    DecisionRecord,
+    RunResult,
+    control_inputs,
+    run_started_event,
+)
 from workflows.run import BmadRunWorkflow, all_step_rows
 
 log = structlog.get_logger(__name__)
@@ -66,6 +73,15 @@ def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str,
     return pointers, inputs_ref
 
 
+def carried_steps(lineage: RunLineage | None) -> CarriedSteps | None:
+    """What the workflow of a rerun knows of the steps it carries over: their keys and the parent's answers to
+    their questions (botarmy.rerun.carried_answers); None for a run that carries nothing."""
+    if lineage is None or lineage.parent_run_id is None or lineage.reuse is None or not lineage.reuse.carry:
+        return None
+    answers = {k: [DecisionRecord.model_validate(d) for d in ds] for k, ds in lineage.answers.items()}
+    return CarriedSteps(parent_run_id=lineage.parent_run_id, keys=list(lineage.reuse.carry), answers=answers)
+
+
 async def launch(
     client: Client,
     store: Store,
@@ -101,7 +117,7 @@ async def launch(
             client, plan, settings, recorded, pointers, task_queue=task_queue, auto_approve=auto_approve,
             run_id=rid, approve=approve, budget_usd=budget[0], budget_tokens=budget[1], run_model=run_model,
             store=store, console_url=console_url, recorded_inputs=inputs_ref,
-            parent_run_id=lineage.parent_run_id if lineage else None,
+            parent_run_id=lineage.parent_run_id if lineage else None, carried=carried_steps(lineage),
         )
     except Exception as exc:
         log.warning("run.start_failed", run_id=rid, error=str(exc))

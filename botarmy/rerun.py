@@ -5,13 +5,16 @@ parent that completed before the fork point is carried over without a model call
 reference, same sha256 and versions: activities/reuse.py), edited documents become new versions right after the
 step that last wrote them (or replace an external input), and the fork point and what follows run again. Without a
 fork point, a failed, cancelled or stopped run continues from its first step that did not complete. A carried
-headless step whose last result is still partial or blocked asks its open questions again in the new run.
+headless step whose last result is still partial or blocked asks its open questions again in the new run; a carried
+step that asks a person first (`<ask>`) does not ask again: the new run is given the parent's answers
+(RunLineage.answers, RunInput.carried_steps).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +99,19 @@ def _fork_step(plan: Plan, parent: RunView, from_step: str | None) -> PlanStep:
     raise RerunRefused(f"run {parent.run_id} has no step left to run; give --from STEP to rerun from a step")
 
 
+def carried_answers(plan: Plan, parent: RunView, carried: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The parent's recorded answers to the questions (`<ask>`) of the carried steps that ask, by step key: the
+    first answer recorded for such a step is its `<ask>`'s (asked before it ran; later ones answered a headless
+    result's open questions, which a completed carried step no longer has)."""
+    asking = {s.id for s in plan.steps if s.asks}
+    keys = {k for k in carried if re.split(r"[\[#]", k, maxsplit=1)[0] in asking}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for d in parent.decisions:
+        if d.get("kind") == "answer" and d.get("step") in keys and d["step"] not in found:
+            found[d["step"]] = [d]
+    return found
+
+
 def prepare_rerun(
     store: Store,
     run_id: str,
@@ -158,7 +174,8 @@ def prepare_rerun(
     if parent.model_sha256 is not None:
         run_model = RunModel.load(parent.model_sha256, store.load_run_model(parent.model_sha256))
     lineage = RunLineage(parent_run_id=run_id, rerun_from=fork.id,
-                         reuse=ReusePlan(carry=dict.fromkeys(carried, run_id), replace=replace))
+                         reuse=ReusePlan(carry=dict.fromkeys(carried, run_id), replace=replace),
+                         answers=carried_answers(plan, parent, carried))
     return Rerun(parent=parent, plan=plan, run_model=run_model, inputs=checked.inputs, files=files,
                  approve=checked.approve, team=team, from_step=fork.id, lineage=lineage, carried=carried,
                  changed=changed)

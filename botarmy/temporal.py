@@ -29,6 +29,7 @@ from workflows.contracts import (
     SEARCH_ATTR_WORKFLOW,
     ArtifactPointer,
     Budget,
+    CarriedSteps,
     RunInput,
     RunResult,
     StepPolicy,
@@ -131,6 +132,7 @@ async def start_run(
     parent_run_id: str | None = None,
     continue_as_new_events: int | None = None,
     recorded_inputs: str | None = None,
+    carried: CarriedSteps | None = None,
 ) -> WorkflowHandle[BmadRunWorkflow, RunResult]:
     """Start a run of an already stored plan. The workflow carries the outline; activities load the rest.
 
@@ -173,6 +175,7 @@ async def start_run(
             console_url=console_url or settings.console_url,
             continue_as_new_events=continue_as_new_events or settings.continue_as_new_events,
             recorded=recorded_inputs is not None,
+            carried_steps=carried,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

@@ -88,6 +88,10 @@ class RunLineage(BaseModel):
     parent_run_id: str | None = None
     rerun_from: str | None = None
     reuse: ReusePlan | None = None
+    # a rerun: the parent's recorded answers (its decisions of kind "answer") to the questions of the carried steps
+    # that ask (`<ask>`), by step key; the rerun's workflow gives them to those steps (not stored on the row: the
+    # parent's decisions keep them, and the rerun's its own copies)
+    answers: dict[str, list[dict[str, Any]]] = {}
 
 
 class UsageRow(_View):

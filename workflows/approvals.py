@@ -199,6 +199,19 @@ class ApprovalGate:
             return []
         return await self._answer(step, key, step.asks, auto_approve, "in its document under 'Assumptions'")
 
+    def carried(self, step: OutlineStep, key: str, records: list[DecisionRecord], parent_run_id: str) -> list[Answer]:
+        """A rerun's carried step with questions (`<ask>`) asks nobody: its answers are the parent's (`records`,
+        its stored records of them), those its output was made with; recorded here with source "carried", so the
+        rerun's decisions say where they came from. A step that asked nothing in the parent gets no answers."""
+        question = _question(step.asks)
+        answers = []
+        for r in records:
+            self.records.append(r.model_copy(update={"source": "carried",
+                                                     "carried_from": r.carried_from or parent_run_id}))
+            assumed = r.decision == "assume"
+            answers.append(Answer(question=question, answer="" if assumed else r.comment, by=r.by, assumed=assumed))
+        return answers
+
     async def open_questions(self, step: OutlineStep, st: StepState, auto_approve: bool) -> list[Answer]:
         """A headless step whose JSON result is partial or blocked with open questions asks a person (as `<ask>`
         does); the answers are for the step's next run. With auto-approve the agent answers with its best
@@ -221,9 +234,7 @@ class ApprovalGate:
 
     async def _answer(self, step: OutlineStep, key: str, asks: list[str], auto_approve: bool, where: str,
                       round_: int = 0) -> list[Answer]:
-        question = " / ".join(asks)
-        if len(question) > 2000:
-            question = question[:1999] + "…"
+        question = _question(asks)
         if auto_approve:
             by = f"agent {step.agent}" if step.agent else "agent"
             self.records.append(DecisionRecord(
@@ -269,6 +280,12 @@ class ApprovalGate:
             "emit_event", EventInput(run_id=self.run_id, type=type_, data=data, key=key),
             start_to_close_timeout=_EVENT_TIMEOUT, summary=type_,
         )
+
+
+def _question(asks: list[str]) -> str:
+    """The question a person is asked: the step's questions in one line, at most 2000 characters."""
+    question = " / ".join(asks)
+    return question[:1999] + "…" if len(question) > 2000 else question
 
 
 def waiting_details(req: ApprovalRequest) -> str:

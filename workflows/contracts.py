@@ -5,6 +5,7 @@ Pure pydantic; payloads carry references (ids, hashes), never document bodies, s
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -42,6 +43,8 @@ PATCH_GOTO = "goto-steps"
 MAX_STEP_VISITS = 10  # a backward jump to a step run this many times is refused: the run goes on in order
 # workflow.patched id: a v6 optional step asks a person whether to include it (OutlineStep.ask_optional)
 PATCH_OPTIONAL_ASKS = "optional-steps-ask-a-person"
+# workflow.patched id: a rerun's carried step that asks (`<ask>`) takes its parent's answers, nobody is asked again
+PATCH_CARRIED_ANSWERS = "carried-steps-keep-their-answers"
 PATCH_PAUSE = "pause-between-steps"  # workflow.patched id: a paused run starts no step until it is resumed
 # BmadRun's Updates that pause and resume a run between steps, and the events the store keeps of them
 UPDATE_PAUSE, UPDATE_RESUME = "pause", "resume"
@@ -164,10 +167,12 @@ class DecisionRecord(BaseModel):
     by: str
     role: str | None = None
     at: datetime
-    # "assumption": nobody was asked (--auto-approve); the step's agent answers with its best assumption
-    source: Literal["human", "timeout", "assumption"] = "human"
+    # "assumption": nobody was asked (--auto-approve); the step's agent answers with its best assumption;
+    # "carried": a rerun's carried step took the answer of the run named in `carried_from` (who and when are its)
+    source: Literal["human", "timeout", "assumption", "carried"] = "human"
     artifact: str | None = None
     version: int | None = None
+    carried_from: str | None = None  # source "carried": the run whose person (or agent) gave the answer
 
 
 class Answer(BaseModel):
@@ -224,6 +229,20 @@ class RunCarry(BaseModel):
     visits: dict[str, int] = Field(default_factory=dict)  # step id -> its visit now, when a `<goto>` ran it again
 
 
+class CarriedSteps(BaseModel):
+    """A rerun's steps carried over from its parent (store ReusePlan.carry: the agent step takes over the parent's
+    output). A carried step that asks (`<ask>`) is not asked again: its answers are the parent's, those its output
+    was made with (`answers`: step key -> the parent's records of them, as stored in its decisions)."""
+
+    parent_run_id: str
+    keys: list[str] = Field(default_factory=list)
+    answers: dict[str, list[DecisionRecord]] = Field(default_factory=dict)
+
+    def step_ids(self) -> set[str]:
+        """The plan step ids of the carried keys (`id[2]` in a loop's second iteration, `id#2` on a second visit)."""
+        return {re.split(r"[\[#]", k, maxsplit=1)[0] for k in self.keys}
+
+
 class RunInput(BaseModel):
     run_id: str
     outline: PlanOutline
@@ -244,6 +263,7 @@ class RunInput(BaseModel):
     # suggests it; None: only when Temporal suggests it
     continue_as_new_events: int | None = None
     carry: RunCarry | None = None  # set in an execution that continues a run
+    carried_steps: CarriedSteps | None = None  # a rerun: the steps it carries over from its parent
     # the launcher recorded the run (row, pending steps, `run.started`) with its plan, pin and inputs, in one
     # transaction before the workflow started (botarmy.launch): the workflow does not record it again
     recorded: bool = False

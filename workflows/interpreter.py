@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_AGENT_STEP,
         ACTIVITY_STORE_AMENDMENT,
         MAX_STEP_VISITS,
+        PATCH_CARRIED_ANSWERS,
         PATCH_GOTO,
         PATCH_HEADLESS,
         PATCH_OPTIONAL_ASKS,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalRequest,
         ArtifactPointer,
         Budget,
+        CarriedSteps,
         Decision,
         StepPolicy,
         StepState,
@@ -102,6 +104,8 @@ class Interpreter:
         self.optional_asks_on = False  # v6 optional steps ask a person (patch asked in `uses_patches`)
         self.goto_on = False  # a step's `<goto>` the agent took moves the run (patch asked in `uses_patches`)
         self.visits: dict[str, int] = {}  # step id -> the visit it is on, once a backward `<goto>` ran it again
+        self.carried: CarriedSteps | None = None  # a rerun: the steps it carries over (RunInput.carried_steps)
+        self.carried_answers_on = False  # carried steps take their parent's answers (patch asked in `uses_patches`)
 
     def uses_patches(self) -> None:
         """Decide the patches this code path depends on in the workflow's first activation, before anything else.
@@ -123,6 +127,9 @@ class Interpreter:
             self.optional_asks_on = workflow.patched(PATCH_OPTIONAL_ASKS)
         if any(step.jumps for step in self.outline.steps):  # likewise `<goto>`s (v6 instructions)
             self.goto_on = workflow.patched(PATCH_GOTO)
+        carried = self.carried.step_ids() if self.carried else set()
+        if any(step.asks and step.id in carried for step in self.outline.steps):  # a rerun carrying a step that asks
+            self.carried_answers_on = workflow.patched(PATCH_CARRIED_ANSWERS)
 
     async def hold_while_paused(self, key: str) -> None:
         """Before a step starts: a paused run waits here (durably: the `pause` Update is in its history) until
@@ -267,7 +274,11 @@ class Interpreter:
         if reason:
             st.status, st.reason = "skipped", reason
             return
-        if step.asks:  # a question to a person first (patched in ApprovalGate.questions)
+        if step.asks and self.carried_answers_on and self.carried and st.key in self.carried.keys:
+            # carried over by a rerun: its output was made with the parent's answers, nobody is asked again
+            self.answers[st.key] = self.gate.carried(step, st.key, self.carried.answers.get(st.key, []),
+                                                     self.carried.parent_run_id)
+        elif step.asks:  # a question to a person first (patched in ApprovalGate.questions)
             st.status = "waiting"
             self.answers[st.key] = await self.gate.questions(step, st.key, self.auto_approve)
         await self.execute(step, st, iteration, item, scope)

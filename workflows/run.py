@@ -162,6 +162,7 @@ class BmadRunWorkflow:
         self._interp = Interpreter(inp.run_id, inp.outline, inp.inputs, inp.policy, artifacts, [],
                                    self._gate, inp.approve, inp.auto_approve, inp.budget, inp.model_ref,
                                    inp.inputs_ref)
+        self._interp.carried = inp.carried_steps
         self._status = "running"
         self._error: str | None = None
         self._inline_loops = False

@@ -21,12 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 from bmad import compile_workflow, load_bmad
 from bmad.plan import ApprovalSpec, Plan
 from botarmy.launch import launch
+from botarmy.rerun import prepare_rerun
 from botarmy.settings import Settings
 from botarmy.temporal import ensure_search_attributes, start_run
 from store import Store
 from testkit.fakes.openai_server import FakeOpenAI, Fault
 from tests.conftest import binary, running_worker, save_plan
-from tests.workflows.plans import goto_plan, loop_plan, optional_plan, pipeline_plan, single_step_plan
+from tests.workflows.plans import goto_plan, loop_plan, optional_plan, pipeline_plan, single_step_plan, three_step_plan
 from workflows.contracts import WORKFLOW_SCHEDULED_LAUNCH, ApprovalDecision, ScheduledLaunchInput
 from workflows.run import BmadRunWorkflow
 
@@ -123,6 +124,14 @@ def _asking_plan() -> Plan:
     return plan.model_copy(update={"steps": steps}).seal()
 
 
+def _asking_three_plan() -> Plan:
+    """Three steps; the second asks a person first."""
+    plan = three_step_plan()
+    steps = [s.model_copy(update={"asks": ["Which project is this PRD for?"]}) if s.index == 1 else s
+             for s in plan.steps]
+    return plan.model_copy(update={"steps": steps}).seal()
+
+
 def _headless_plan() -> Plan:
     plan = single_step_plan()
     steps = [plan.steps[0].model_copy(update={"headless": "# Headless Mode\n\nDo not ask; end with the JSON result."})]
@@ -158,6 +167,8 @@ def _brownfield() -> Plan:
 
 _LAUNCH = "_launch"  # a start keyword of the cases below: start the run through botarmy.launch, not start_run
 _SCHEDULED = "_scheduled"  # start keyword: start `BmadScheduledLaunch` (what a schedule's action starts) instead
+# start keyword (step id, interaction): run the plan once with that interaction, then record its rerun from the step
+_RERUN = "_rerun"
 
 # name: (plan, inputs, model faults and scripted answers, start_run keywords, interaction while it runs)
 CASES: dict[str, tuple] = {
@@ -234,6 +245,10 @@ CASES: dict[str, tuple] = {
     "goto-back-then-forward": (goto_plan, {}, _GOTO_ANSWERS, {"auto_approve": True}, None),
     # recorded after a v6 optional step asked a person whether to include it (patch "optional-steps-ask-a-person")
     "optional-step-left-out-by-a-person": (optional_plan, {}, None, {"approve": ["nobody"]}, _leave_out_optional),
+    # recorded after a rerun's carried step that asks took its parent's answer (patch
+    # "carried-steps-keep-their-answers"): the parent's question answered by a person, the rerun from the next step
+    "rerun-carried-step-keeps-its-answer": (
+        _asking_three_plan, {}, None, {_LAUNCH: True, _RERUN: ("03-architect-arch", _answer_question)}, None),
 }
 
 
@@ -244,6 +259,14 @@ async def _start(client: Client, store: Store, settings: Settings, plan: Plan, i
             WORKFLOW_SCHEDULED_LAUNCH, ScheduledLaunchInput(schedule_id="rec", definition_hash=plan.definition_hash,
                                                             inputs=inputs),
             id=f"botarmy-schedule-rec-{uuid.uuid4().hex[:6]}", task_queue=settings.task_queue, result_type=str)
+    if _RERUN in kw:  # the parent first, as the interaction leads it; then its rerun, through `launch`
+        from_step, lead = kw.pop(_RERUN)
+        parent = await _start(client, store, settings, plan, inputs, kw)
+        await lead(parent)
+        await parent.result()
+        r = await asyncio.to_thread(prepare_rerun, store, parent.id.rsplit("-", 1)[-1], from_step)
+        return (await launch(client, store, settings, r.plan, r.inputs, r.files, task_queue=settings.task_queue,
+                             run_model=r.run_model, lineage=r.lineage)).handle
     if not kw.pop(_LAUNCH, False):
         return await start_run(client, plan, settings, inputs, task_queue=settings.task_queue, **kw)
     if "continue_as_new_events" in kw:  # launch takes it from the settings
