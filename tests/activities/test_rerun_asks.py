@@ -126,3 +126,18 @@ async def test_a_carried_step_amended_again_in_the_rerun_keeps_the_reruns_amendm
     assert len(calls) == 1 and "## Input document: prd.md\n\n# PRD\n\nBy bo." in calls[0]
     assert [a.version for a in child.artifacts if a.name == "prd.md"] == [1, 2, 3]
     assert text(store, parent, "prd.md") == "# PRD\n\nBy ana.\n"  # the parent's own is untouched
+
+
+async def test_a_carried_step_whose_parent_assumed_its_answer_takes_the_assumption(time_env, settings, store):
+    plan = asking_plan()
+    with FakeOpenAI(replies=deque(["# PRD\n\nAssumed.\n", "# Arch\n\nOne.\n", "# Arch\n\nTwo.\n"])).start() as fake:
+        paid = with_fake(settings, fake)
+        parent = await run(time_env, paid, store, plan, asks_nobody, auto_approve=True)
+        r = await asyncio.to_thread(prepare_rerun, store, parent.run_id, "02-architect-arch")
+        # the rerun is not auto-approved: without the parent's assumption its pm step would ask a person
+        child = await run(time_env, paid, store, r.plan, asks_nobody, r.lineage, run_model=r.run_model)
+        assert len(fake.calls) == 3
+    assert child.status == "completed"
+    assumed = [(d["decision"], d["by"], d["source"], d["carried_from"]) for d in child.decisions
+               if d.get("kind") == "answer"]
+    assert assumed == [("assume", "agent pm", "carried", parent.run_id)]
