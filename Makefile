@@ -49,7 +49,7 @@ corpus: $(STAMP)
 test: $(STAMP) corpus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: $(STAMP)
 	$(PY) -m bench.run
