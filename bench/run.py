@@ -93,7 +93,7 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
             from bench.api_latency import api_latency
 
             figures["api"] = await api_latency(bench.settings.database_url, address, bench.settings.task_queue,
-                                               clients=opts.api_clients, log_dir=out_dir, token=opts.scale.api_token)
+                                               clients=opts.api_clients, log_dir=out_dir)
         if opts.providers_runs:
             from bench.providers_load import ProviderLoadOptions, providers_load
 

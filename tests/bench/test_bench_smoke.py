@@ -31,7 +31,7 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
     return [(path, value)]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)  # the API phase starts the server twice (auth off, auth on)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
     # two runs within a limit of two per minute: the providers phase without a minute of queueing
     opts = Options(rounds=1, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1, api_clients=3,
@@ -47,9 +47,12 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     # greenfield with for_each_epic=2: 4 steps in the run, 3 in each iteration child; the baseline copies the shape
     assert results["latency"]["engine_children"] == [3, 3]
     assert results["latency"]["linear"]["workflow"] == "quick-fix" and results["latency"]["linear"]["steps"] == 3
-    api = results["api"]
-    assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
-    assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}", "/runs/{id}/artifacts"}
+    for auth in ("auth_off", "auth_on"):  # auth on: every request carries a token of `botarmy token create`
+        api = results["api"][auth]
+        assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
+        assert api["auth"] is (auth == "auth_on") and api["server_cpu_ms_per_request"] > 0
+        assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}",
+                                           "/runs/{id}/artifacts"}
     limited, faulty = results["providers"]["rate_limit"], results["providers"]["faults"]
     assert (limited["rpm"], limited["completed"], limited["failed_steps"], limited["rate_limited_429"]) == (2, 2, 0, 0)
     assert limited["accepted_requests"] == limited["fake_calls"] == 2 and limited["used_share"] > 0.99
@@ -59,7 +62,7 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     assert faulty["faults_injected"] == sum(faulty["faults_by_kind"].values())
     table = render(results, None)
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
-    assert "unthrottled dispatch" in table
+    assert "unthrottled dispatch" in table and "auth off | auth on" in table
     assert "engine shell" in table and len(results["concurrency"]["shell_throughput_ratio_per_round"]) == 2
     for section in ("latency", "concurrency", "history", "validate", "unthrottled"):
         for path, value in _numbers(results[section], section):
