@@ -39,6 +39,7 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("step time ratio engine ÷ bare, no repeats", f"{lin['step_time_ratio']:.2f}", "≤ 1.2",
              _yes(lin["step_time_ratio"] <= 1.2)),
         ]
+    rows += _shape_rows(lat.get("shapes") or {})
     un = r.get("unthrottled")
     if un:
         key, value = next(iter(un["dynamic_config"].items()))
@@ -97,6 +98,27 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows += _api_rows(api)
     if r.get("providers"):
         rows += _provider_rows(r["providers"])
+    return rows
+
+
+def _shape_rows(shapes: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 16's target per workflow shape: engine ÷ plain chain of bare activities, median of per-round ratios
+    with their spread."""
+    rows = []
+    for name, v in shapes.items():
+        sp = v["ratio_spread"]
+        rows.append((f"shape {name} ({v['steps']} steps): engine / plain chain per step, median of {v['rounds']} "
+                     f"rounds; ratio (per-round ratios p25–p75, min–max)",
+                     f"{v['engine_step_ms']:.1f} / {v['bare_step_ms']:.1f} ms; {v['ratio']:.2f} "
+                     f"({sp['p25']:.2f}–{sp['p75']:.2f}, {sp['min']:.2f}–{sp['max']:.2f})", "≤ 1.2",
+                     _yes(v["ratio"] <= 1.2)))
+    tl = (shapes.get("no-loop") or {}).get("timeline")
+    if tl and "engine" in tl and "bare" in tl:
+        e, b = tl["engine"], tl["bare"]
+        rows.append(("shape no-loop, where a run's time goes, engine vs bare (medians, ms): start → first step / "
+                     "steps / between steps / last step → end / outside the history (launch, result)",
+                     " / ".join(f"{e[k]:.0f} vs {b[k]:.0f}" for k in
+                                ("head_ms", "in_activities_ms", "between_ms", "tail_ms", "outside_ms")), "", ""))
     return rows
 
 

@@ -34,8 +34,8 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
 @pytest.mark.timeout(120)  # the API phase starts the server twice (auth off, auth on)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
     # two runs within a limit of two per minute: the providers phase without a minute of queueing
-    opts = Options(rounds=1, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1, api_clients=3,
-                   providers_runs=2, providers_rpm=2, fault_runs=2)
+    opts = Options(rounds=1, shape_rounds=2, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1,
+                   api_clients=3, providers_runs=2, providers_rpm=2, fault_runs=2)
 
     results = await run_bench(opts, dev_server)
 
@@ -60,7 +60,12 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     assert faulty["runs"] == 2 and 2 * faulty["completed"] <= faulty["steps"] <= 4
     assert faulty["fake_calls"] >= faulty["attempts"] >= faulty["steps"] > 0
     assert faulty["faults_injected"] == sum(faulty["faults_by_kind"].values())
+    shapes = results["latency"]["shapes"]
+    assert set(shapes) == {"no-loop", "loop-2x3", "loop-8x1"}
+    assert all(len(v["ratio_rounds"]) == 2 and v["ratio_spread"]["min"] <= v["ratio"] for v in shapes.values())
+    assert {"engine", "bare"} <= set(shapes["no-loop"]["timeline"])
     table = render(results, None)
+    assert "shape loop-8x1" in table and "where a run's time goes" in table
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
     assert "unthrottled dispatch" in table and "auth off | auth on" in table
     assert "engine shell" in table and len(results["concurrency"]["shell_throughput_ratio_per_round"]) == 2
