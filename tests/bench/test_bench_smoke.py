@@ -67,7 +67,7 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     table = render(results, None)
     assert "shape loop-8x1" in table and "where a run's time goes" in table
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
-    assert "unthrottled dispatch" in table and "auth off | auth on" in table
+    assert "unthrottled dispatch" in table and "auth off · auth on" in table
     assert "engine shell" in table and len(results["concurrency"]["shell_throughput_ratio_per_round"]) == 2
     for section in ("latency", "concurrency", "history", "validate", "unthrottled"):
         for path, value in _numbers(results[section], section):
