@@ -12,6 +12,7 @@ task taken is started within a backlog's worth of loop iterations."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -54,7 +55,8 @@ class PacedActivitySlots(CustomSlotSupplier):
         with self._lock:
             waiters, self._waiters = self._waiters, []
         for loop, future in waiters:  # each re-checks under the lock
-            loop.call_soon_threadsafe(_resolve, future)
+            with contextlib.suppress(RuntimeError):  # a release after the worker's loop closed wakes no one
+                loop.call_soon_threadsafe(_resolve, future)
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         loop = asyncio.get_running_loop()
