@@ -324,7 +324,11 @@ What the profile showed and what we changed (each figure measured, not estimated
   auth on or off.
 - **Shapes** (fourth session): three rounds per shape gave engine ÷ plain chain from 1.25 to 2.52 on a loaded
   machine. Each round now runs every shape, engine and baseline back to back in an order that alternates per
-  round, 15 rounds by default, and the figure is the median of the per-round ratios with its spread. The no-loop
+  round, 15 rounds by default, and the figure is the median of the per-round ratios with its spread. Seven such
+  runs within 20 minutes on this machine (load 1.5–3.7) gave no-loop 1.09, 1.44, 1.26, 1.11, 1.12, 1.25, 1.10,
+  loop 2×3 1.08–1.22 and loop 8×1 1.04–1.44: steadier than 3 rounds, still not steady on a shared machine, and
+  the no-loop shape sits at the target's edge (the table shows the first; pacing the activity slots moved none
+  of them: 1.11 / 1.25 unpaced against 1.12 / 1.10 paced, alternated). The no-loop
   runs' histories show what the engine adds per run (10 rounds, load 1.5, medians): the launch writes the run's
   row before starting the workflow (22 ms outside the history against 14 for the bare client), `start_run` in
   the first workflow task (start → first step 35 against 31 ms) and `finish_run` in the last (44 against 41 ms),
