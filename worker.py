@@ -29,6 +29,7 @@ from activities.scheduled import ScheduleActivities
 from botarmy.logging import configure_logging
 from botarmy.reconcile import reconcile_periodically
 from botarmy.settings import Settings, get_settings
+from botarmy.slots import PacedActivitySlots
 from botarmy.temporal import connect, ensure_search_attributes
 from store import Store, get_store
 from workflows.run import BmadIterationWorkflow, BmadRunWorkflow
@@ -54,10 +55,19 @@ def workflow_runner(sandbox: bool = False, passthrough: tuple[str, ...] = ("work
 
 
 def _slots(settings: Settings) -> dict[str, Any]:
-    """Worker slot options: fixed counts, or activity slots by the machine's CPU and memory (`activity_slots`)."""
-    if settings.activity_slots == "fixed":
+    """Worker slot options: fixed counts (activity slots paced by how fast this worker starts them, see
+    botarmy/slots.py, unless `activity_backlog` is 0), or activity slots by the machine's CPU and memory
+    (`activity_slots`)."""
+    if settings.activity_slots == "fixed" and settings.activity_backlog == 0:
         return {"max_concurrent_activities": settings.max_concurrent_activities,
                 "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks}
+    if settings.activity_slots == "fixed":
+        paced = PacedActivitySlots(settings.max_concurrent_activities, settings.activity_backlog)
+        tuner = WorkerTuner.create_composite(
+            workflow_supplier=FixedSizeSlotSupplier(settings.max_concurrent_workflow_tasks),
+            activity_supplier=paced, local_activity_supplier=FixedSizeSlotSupplier(100),
+            nexus_supplier=FixedSizeSlotSupplier(100))
+        return {"tuner": tuner, "interceptors": [paced.interceptor()]}
     resources = ResourceBasedTunerConfig(target_memory_usage=0.8, target_cpu_usage=0.9)
     fixed = FixedSizeSlotSupplier(settings.max_concurrent_workflow_tasks)
     activities = ResourceBasedSlotSupplier(ResourceBasedSlotConfig(

@@ -6,6 +6,8 @@ audited when they change something."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import re
 import uuid
 from collections.abc import Iterable
@@ -40,12 +42,32 @@ def outcome_of(status: int) -> str:
     return "ok" if status < 400 else "rejected" if status < 500 else "failed"
 
 
+class _Ids:
+    """Request ids unique across processes without a syscall per request: a random 64-bit prefix drawn once per
+    process (again in a forked child) and a counter. `uuid4()` per request read os.urandom, which releases the
+    GIL: under load the event loop then waited for the store threads to hand it back (py-spy: ~15 % of the
+    loop's samples at 50 clients)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix, self.counter = uuid.uuid4().hex[:16], itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+
+
 def request_id(scope: Scope) -> str:
     """The caller's X-Request-ID when it is a sane one, else a new id; kept in the scope for the audit."""
     state = scope.setdefault("state", {})
     if "request_id" not in state:
         sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        state["request_id"] = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
+        state["request_id"] = sent if REQUEST_ID.match(sent) else _ids.next()
     rid: str = state["request_id"]
     return rid
 

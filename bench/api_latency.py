@@ -10,6 +10,7 @@ per endpoint and counts each 5xx and failed connection as an error."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bench.procstat import cpu_s
 from bench.server import stop
 from store import Store
 
@@ -37,17 +39,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_api(database_url: str, address: str, task_queue: str, port: int, log: Path,
-               workers: int = 1) -> subprocess.Popen:
+def _env(database_url: str, address: str, task_queue: str, auth: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTARMY_")}
     env.update(DATABASE_URL=database_url, TEMPORAL_ADDRESS=address, BOTARMY_TASK_QUEUE=task_queue,
-               BOTARMY_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT),
-               BOTARMY_AUTH="off")  # a loopback server; the per-request token lookup is not measured here yet
+               BOTARMY_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT), BOTARMY_AUTH="on" if auth else "off")
+    return env
+
+
+def _start_api(database_url: str, address: str, task_queue: str, port: int, log: Path,
+               workers: int = 1, auth: bool = False) -> subprocess.Popen:
+    """`botarmy serve` on 127.0.0.1:`port`; `auth` False: BOTARMY_AUTH=off (a loopback server may)."""
+    env = _env(database_url, address, task_queue, auth)
     return subprocess.Popen(
         [sys.executable, "-m", "botarmy.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--no-access-log"],
         cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )
+
+
+def create_token(database_url: str, user: str = "bench-viewer", role: str = "viewer") -> str:
+    """A bearer token made the way users make one: `botarmy token create USER --role ROLE` on the database."""
+    done = subprocess.run(
+        [sys.executable, "-m", "botarmy.cli", "token", "create", user, "--role", role, "--json"],
+        cwd=ROOT, env=_env(database_url, "127.0.0.1:1", "unused", True), capture_output=True, text=True,
+        timeout=120, check=True)
+    token: str = json.loads(done.stdout.strip().splitlines()[-1])["token"]
+    return token
 
 
 async def _wait_ready(base: str, timeout_s: float = 30, token: str | None = None) -> None:
@@ -223,13 +240,26 @@ def _pct(values: list[float]) -> dict[str, float]:
 
 async def api_latency(database_url: str, address: str, task_queue: str, clients: int = 50,
                       requests_per_client: int = 40, log_dir: Path | None = None,
-                      workers: int = DEFAULT_WORKERS, token: str | None = None) -> dict[str, Any]:
+                      workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
+    """The same load twice on fresh servers: with auth off, then with auth on and every request carrying a
+    viewer token made by `botarmy token create` (a 401/403 counts as an error, so a refused token cannot pass for
+    a fast server). Issue 16's target is the auth-on p99, read beside the auth-off figure of the same run."""
+    token = await asyncio.to_thread(create_token, database_url)
+    off = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers)
+    on = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers,
+                        token=token)
+    return {"clients": clients, "workers": workers, "generator": GENERATOR, "auth_off": off, "auth_on": on}
+
+
+async def api_load(database_url: str, address: str, task_queue: str, clients: int = 50,
+                   requests_per_client: int = 40, log_dir: Path | None = None,
+                   workers: int = DEFAULT_WORKERS, token: str | None = None) -> dict[str, Any]:
     """p50/p99 of GET endpoints with `clients` concurrent clients on `workers` server processes; every request
-    counted, warm-up excluded. `token`: every request carries `Authorization: Bearer <token>` (an API with auth
-    on; a 401/403 is counted as an error, so a wrong token cannot pass for a fast server)."""
+    counted, warm-up excluded. `token`: the server runs with auth on and every request carries
+    `Authorization: Bearer <token>`; None: auth off."""
     port = _free_port()
     log = (log_dir or Path("/tmp")) / "bench-api.log"
-    proc = _start_api(database_url, address, task_queue, port, log, workers)
+    proc = _start_api(database_url, address, task_queue, port, log, workers, auth=token is not None)
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(base, token=token)
@@ -239,9 +269,10 @@ async def api_latency(database_url: str, address: str, task_queue: str, clients:
         await _load("127.0.0.1", port, paths, min(clients, 10), 5, {}, [], token)  # warm-up
         latencies: dict[str, list[float]] = {}
         errors: list[str] = []
-        cpu = time.process_time()
+        cpu, server_cpu = time.process_time(), cpu_s(proc.pid)
+        load = os.getloadavg()[0]
         wall = await _load("127.0.0.1", port, paths, clients, requests_per_client, latencies, errors, token)
-        cpu = time.process_time() - cpu
+        cpu, server_cpu = time.process_time() - cpu, cpu_s(proc.pid) - server_cpu
     finally:
         stop(proc)
     everything = [v for vs in latencies.values() for v in vs]
@@ -250,10 +281,48 @@ async def api_latency(database_url: str, address: str, task_queue: str, clients:
         "workers": workers,
         "auth": bool(token),
         "generator": GENERATOR,
+        "load_average_1m": round(load, 2),
         "requests": len(everything),
         "requests_per_s": round(len(everything) / wall, 1),
         "server_errors": len(errors),
         "generator_cpu_share": round(cpu / wall, 2),
+        # the server processes' CPU per request (from /proc): what the load average moves least
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(everything), 1), 3),
         **_pct(everything),
         "by_endpoint": {name: _pct(vs) for name, vs in sorted(latencies.items())},
     }
+
+
+async def _alone(clients: int, requests_per_client: int, seed_runs: int) -> dict[str, Any]:
+    from bench.run import bench_on, workers
+    from bench.server import dev_server
+
+    with dev_server() as address:
+        async with bench_on(address, None) as (bench, _):
+            async with workers(bench):
+                plan = await asyncio.to_thread(bench.compile_own, "quick-fix")
+                for _ in range(seed_runs):  # the runs the GET endpoints read
+                    await bench.engine_run(plan, {}, count_steps=False)
+            return await api_latency(bench.settings.database_url, address, bench.settings.task_queue, clients,
+                                     requests_per_client, log_dir=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from bench.alone import publish
+    from botarmy.logging import configure_logging
+
+    p = argparse.ArgumentParser(prog="python -m bench.api_latency", description="the API phase of `make bench` "
+                                "alone (auth off and on), merged into the last results")
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--requests", type=int, default=40, help="requests per client")
+    p.add_argument("--seed-runs", type=int, default=5, help="offline runs stored first, for the GET endpoints")
+    a = p.parse_args(argv)
+    configure_logging("WARNING")
+    publish("api", asyncio.run(_alone(a.clients, a.requests, a.seed_runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -98,12 +99,52 @@ class _Phase:
     rss_mb: float
     failed: int
     errors: list[str]
+    retried_steps: int | None = None  # engine: steps the store saw start more than once (a timeout, a retry)
+    loop_lag_ms: dict[str, float] | None = None
+    load: tuple[float, float] | None = None  # 1-min load average at the start and at the end
 
     def figures(self) -> dict[str, Any]:
-        return {"runs": self.runs, "steps": self.steps, "wall_s": round(self.wall_s, 2),
-                "steps_per_s": round(self.steps / self.wall_s, 2), "cpu_ms_per_step": round(
-                    1000 * self.cpu_s / max(self.steps, 1), 2), "rss_mb": round(self.rss_mb, 1),
-                "failed_runs": self.failed, "errors": self.errors[:5]}
+        out = {"runs": self.runs, "steps": self.steps, "wall_s": round(self.wall_s, 2),
+               "steps_per_s": round(self.steps / self.wall_s, 2), "cpu_ms_per_step": round(
+                   1000 * self.cpu_s / max(self.steps, 1), 2), "rss_mb": round(self.rss_mb, 1),
+               "failed_runs": self.failed, "errors": self.errors[:5]}
+        if self.retried_steps is not None:
+            out["retried_steps"] = self.retried_steps
+        if self.loop_lag_ms is not None:
+            out["loop_lag_ms"] = self.loop_lag_ms
+        if self.load is not None:
+            out["load_average_1m"] = {"start": round(self.load[0], 2), "end": round(self.load[1], 2)}
+        return out
+
+
+class LoopLag:
+    """How late this event loop runs a callback: a task sleeping `interval_s` records each overshoot. A step's
+    heartbeat is such a callback, so this is how late a heartbeat can be on the worker's side."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self.interval_s = interval_s
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.interval_s
+            await asyncio.sleep(self.interval_s)
+            self.lags.append(max(0.0, loop.time() - due))
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def figures(self) -> dict[str, float]:
+        lags = sorted(self.lags) or [0.0]
+        return {"p50": round(1000 * lags[len(lags) // 2], 1), "p99": round(1000 * lags[int(len(lags) * 0.99)], 1),
+                "max": round(1000 * lags[-1], 1)}
 
 
 def _engine_settings(settings: Settings, tmp: Path, base_url: str, runs: int) -> Settings:
@@ -127,8 +168,11 @@ async def engine_phase(client: Client, settings: Settings, store: Store, base_ur
     health.reset_shared()
     errors: list[str] = []
 
+    run_ids: list[str] = []
+
     async def one() -> bool:
         launched = await launch(client, store, phase, plan, {}, auto_approve=True)
+        run_ids.append(launched.run_id)
         try:
             result = await launched.handle.result()
         except WorkflowFailureError as exc:
@@ -139,11 +183,19 @@ async def engine_phase(client: Client, settings: Settings, store: Store, base_ur
         return result.status == "completed"
 
     async with build_worker(client, phase, store):
-        cpu, started = time.process_time(), time.perf_counter()
-        ok = await asyncio.gather(*(one() for _ in range(runs)))
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        load = os.getloadavg()[0]
+        with LoopLag() as lag:
+            cpu, started = time.process_time(), time.perf_counter()
+            ok = await asyncio.gather(*(one() for _ in range(runs)))
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         rss = rss_mb()
-    return _Phase(runs, 2 * sum(ok), wall, cpu, rss, runs - sum(ok), errors)
+
+    def retried() -> int:
+        views = [store.get_run(r) for r in run_ids]
+        return sum(1 for v in views if v is not None for s in v.steps if s.attempts > 1)
+
+    return _Phase(runs, 2 * sum(ok), wall, cpu, rss, runs - sum(ok), errors, await asyncio.to_thread(retried),
+                  lag.figures(), (load, os.getloadavg()[0]))
 
 
 async def bare_phase(client: Client, settings: Settings, base_url: str, runs: int) -> _Phase:
@@ -176,7 +228,7 @@ async def llm_load(client: Client, settings: Settings, store: Store, tmp: Path, 
     out: dict[str, Any] = {"runs": opts.runs, "steps_per_run": 2, "target_ratio": TARGET_RATIO,
                            "max_concurrent_activities": settings.max_concurrent_activities,
                            "max_cached_workflows": settings.max_cached_workflows, "by_latency": {}}
-    for latency in opts.latencies_s:
+    for latency in opts.latencies_s if opts.runs else ():  # --runs 0: only the big run
         with fake_provider(latency) as base_url:
             await bare_phase(client, settings, base_url, min(opts.runs, 20))  # warm-up: connections, imports
             bare = await bare_phase(client, settings, base_url, opts.runs)

@@ -79,29 +79,90 @@ async def linear_latency(bench: Bench, plan: Plan, rounds: int) -> dict[str, Any
 
 # (name, plain steps, loop iterations, steps per iteration): the shapes of issue 16's target
 SHAPES = [("no-loop", 3, 0, 0), ("loop-2x3", 0, 2, 3), ("loop-8x1", 0, 8, 1)]
+SHAPE_ROUNDS = 15  # measured rounds per shape: on a shared 2-core machine 3 rounds moved the ratio by ×2
 
 
-async def shape_latency(bench: Bench, rounds: int) -> dict[str, Any]:
-    """Per shape: sequential engine runs against a plain chain of as many bare activities, interleaved per round
-    (round 0 a warm-up), medians per step; the target is engine ÷ plain chain ≤ 1.2 for every shape."""
-    out: dict[str, Any] = {}
-    for name, before, iterations, per_iteration in SHAPES:
-        plan = bench.save(shape_plan(before, per_iteration, name))
-        inputs = {"for_each_part": iterations} if per_iteration else {}
-        engine_ms: list[float] = []
-        bare_ms: list[float] = []
-        steps = 0
-        for n in range(rounds + 1):
-            run = await bench.engine_run(plan, inputs)
-            steps = run.steps
-            bare = await bench.bare_run(steps)
+def _spread(values: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return {"min": min(values), "p25": q[0], "median": statistics.median(values), "p75": q[2], "max": max(values)}
+
+
+async def timeline(client: Any, workflow_id: str) -> dict[str, float]:
+    """Where a run's wall time went, from its history: start → first activity scheduled (`head_ms`), each
+    activity's scheduled → completed (`in_activities_ms`), between one activity's completion and the next one's
+    scheduling (`between_ms`), last activity completed → run completed (`tail_ms`). Local activities are
+    markers inside workflow tasks, so the engine's bookkeeping shows in the head and the tail."""
+    from temporalio.api.enums.v1 import EventType
+
+    events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+    at = [(e.event_type, e.event_time.ToDatetime().timestamp()) for e in events]
+    scheduled = [t for k, t in at if k == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    completed = [t for k, t in at if k == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+    first, last = at[0][1], at[-1][1]
+    if not scheduled or len(scheduled) != len(completed):
+        return {}
+    return {"head_ms": 1000 * (scheduled[0] - first), "tail_ms": 1000 * (last - completed[-1]),
+            "in_activities_ms": 1000 * sum(c - s for s, c in zip(scheduled, completed, strict=True)),
+            "between_ms": 1000 * sum(s - c for c, s in zip(completed, scheduled[1:], strict=False)),
+            "total_ms": 1000 * (last - first)}
+
+
+async def shape_latency(bench: Bench, rounds: int = SHAPE_ROUNDS) -> dict[str, Any]:
+    """Per shape: sequential engine runs against a plain chain of as many bare activities. Every round runs each
+    shape once, engine and baseline back to back in an order that alternates per round, so drift and the order
+    hit both sides alike; round 0 is a warm-up. The figure is the median of the per-round ratios, with their
+    spread; the no-loop shape's histories also say where the engine's extra time per run goes."""
+    plans = {name: (bench.save(shape_plan(before, per_iteration, name)),
+                    {"for_each_part": iterations} if per_iteration else {})
+             for name, before, iterations, per_iteration in SHAPES}
+    engine_ms: dict[str, list[float]] = {name: [] for name in plans}
+    bare_ms: dict[str, list[float]] = {name: [] for name in plans}
+    steps: dict[str, int] = {}
+    no_loop: list[tuple[Timed, Timed]] = []
+    for n in range(rounds + 1):
+        for name, (plan, inputs) in plans.items():
+            if n % 2:
+                bare = await bench.bare_run(steps.get(name) or _shape_steps(name))
+                run = await bench.engine_run(plan, inputs)
+            else:
+                run = await bench.engine_run(plan, inputs)
+                bare = await bench.bare_run(run.steps)
+            steps[name] = run.steps
+            if bare.steps != run.steps:  # the bare chain ran before the engine said how many steps it executes
+                bare = await bench.bare_run(run.steps)
             if n:
-                engine_ms.append(1000 * run.wall_s / run.steps)
-                bare_ms.append(1000 * bare.wall_s / bare.steps)
-        engine, base = statistics.median(engine_ms), statistics.median(bare_ms)
-        out[name] = {"steps": steps, "engine_step_ms": engine, "bare_step_ms": base, "ratio": engine / base,
-                     "ratio_rounds": [e / b for e, b in zip(engine_ms, bare_ms, strict=True)]}
+                if name == "no-loop":
+                    no_loop.append((run, bare))
+                engine_ms[name].append(1000 * run.wall_s / run.steps)
+                bare_ms[name].append(1000 * bare.wall_s / bare.steps)
+    out: dict[str, Any] = {}
+    for name in plans:
+        ratios = [e / b for e, b in zip(engine_ms[name], bare_ms[name], strict=True)]
+        engine, base = statistics.median(engine_ms[name]), statistics.median(bare_ms[name])
+        out[name] = {"steps": steps[name], "rounds": rounds, "engine_step_ms": engine, "bare_step_ms": base,
+                     "ratio": statistics.median(ratios), "ratio_of_medians": engine / base,
+                     "ratio_spread": _spread(ratios), "ratio_rounds": ratios}
+    if no_loop:
+        out["no-loop"]["timeline"] = await _timelines(bench, no_loop)
     return out
+
+
+async def _timelines(bench: Bench, pairs: list[tuple[Timed, Timed]]) -> dict[str, dict[str, float]]:
+    """Medians over the rounds of each part of `timeline`, engine and bare; `outside_ms` is the wall time the
+    driver saw beyond the history (the engine's launch writes the run's row before starting the workflow)."""
+    sides: dict[str, list[dict[str, float]]] = {"engine": [], "bare": []}
+    for run, bare in pairs:
+        for side, timed in (("engine", run), ("bare", bare)):
+            parts = await timeline(bench.client, timed.workflow_id)
+            if parts:
+                sides[side].append({**parts, "outside_ms": 1000 * timed.wall_s - parts["total_ms"]})
+    return {side: {k: statistics.median(p[k] for p in parts) for k in parts[0]}
+            for side, parts in sides.items() if parts}
+
+
+def _shape_steps(name: str) -> int:
+    _, before, iterations, per_iteration = next(s for s in SHAPES if s[0] == name)
+    return before + iterations * per_iteration
 
 
 async def _gather_timed(runs: list[Any]) -> tuple[float, list[Timed]]:

@@ -18,7 +18,7 @@ from bench.baseline import build_bare_worker, shell_step
 from bench.engine import Bench
 from bench.history import history_bytes, measure_size, parse_size
 from bench.machine import BENCH_DIR, OUT_DIR, machine_info
-from bench.phases import linear_latency, shape_latency, step_latency, throughput, validate_time
+from bench.phases import SHAPE_ROUNDS, linear_latency, shape_latency, step_latency, throughput, validate_time
 from bench.report import write_results_md
 from bench.scale import ScaleOptions, add_arguments, from_args, scale_phases
 from bench.server import UNTHROTTLED, dev_server
@@ -36,6 +36,7 @@ class Options:
     rounds: int = 5
     concurrency: int = 100
     throughput_rounds: int = 3  # rounds of the throughput phase (median)
+    shape_rounds: int = SHAPE_ROUNDS  # rounds of the shapes phase (each runs every shape, engine and bare)
     api_clients: int = 50
     sizes: list[str] = field(default_factory=lambda: ["1KB", "100KB", "1MB"])
     validate_repeats: int = 5
@@ -93,7 +94,7 @@ async def run_bench(opts: Options, address: str, out_dir: Path | None = None) ->
             from bench.api_latency import api_latency
 
             figures["api"] = await api_latency(bench.settings.database_url, address, bench.settings.task_queue,
-                                               clients=opts.api_clients, log_dir=out_dir, token=opts.scale.api_token)
+                                               clients=opts.api_clients, log_dir=out_dir)
         if opts.providers_runs:
             from bench.providers_load import ProviderLoadOptions, providers_load
 
@@ -122,7 +123,7 @@ async def _measure(bench: Bench, opts: Options, out_dir: Path | None) -> dict[st
     quick_fix = await asyncio.to_thread(bench.compile_own, "quick-fix")
     latency = await step_latency(bench, greenfield, GREENFIELD_INPUTS, opts.rounds)
     latency["linear"] = await linear_latency(bench, quick_fix, opts.rounds)
-    latency["shapes"] = await shape_latency(bench, opts.rounds)  # issue 16: engine ÷ plain chain ≤ 1.2
+    latency["shapes"] = await shape_latency(bench, opts.shape_rounds)  # issue 16: engine ÷ plain chain ≤ 1.2
     # an amortised figure over a real workflow: all events of a greenfield run and its children, per step
     sample = await bench.engine_run(greenfield, GREENFIELD_INPUTS)
     sizes = await history_bytes(bench.client, sample.workflow_id)
@@ -151,9 +152,12 @@ async def unthrottled_latency(opts: Options) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    p.add_argument("--rounds", type=int, default=5, help="measured rounds (a warm-up round is added)")
+    p.add_argument("--rounds", type=int, help="measured rounds of the latency phases (default 5; a warm-up round is "
+                   "added); with --only-shapes, of the shapes phase")
     p.add_argument("--concurrency", type=int, default=100, help="concurrent runs in the throughput phase")
     p.add_argument("--throughput-rounds", type=int, default=3, help="rounds of the throughput phase (median)")
+    p.add_argument("--shape-rounds", type=int,
+                   help=f"rounds of the shapes phase (default {SHAPE_ROUNDS}; a warm-up round is added)")
     p.add_argument("--sizes", default="1KB,100KB,1MB", help="document sizes for the history phase")
     p.add_argument("--validate-repeats", type=int, default=5)
     p.add_argument("--api-clients", type=int, default=50, help="concurrent API clients (0 skips the API phase)")
@@ -172,7 +176,8 @@ def parse_args(argv: list[str] | None) -> Options:
     add_arguments(p)
     a = p.parse_args(argv)
     return Options(scale=from_args(a),
-        rounds=a.rounds, concurrency=a.concurrency, throughput_rounds=a.throughput_rounds,
+        rounds=a.rounds or 5, concurrency=a.concurrency, throughput_rounds=a.throughput_rounds,
+        shape_rounds=a.shape_rounds or (a.rounds if a.only_shapes and a.rounds else SHAPE_ROUNDS),
         sizes=[s.strip() for s in a.sizes.split(",") if s.strip()],
         validate_repeats=a.validate_repeats, api_clients=a.api_clients, address=a.address, database_url=a.database_url,
         profile=a.profile, profile_runs=a.profile_runs, providers_runs=a.providers_runs,
@@ -182,7 +187,8 @@ def parse_args(argv: list[str] | None) -> Options:
 
 async def shapes_only(opts: Options, address: str) -> dict[str, Any]:
     async with bench_on(address, opts.database_url) as (bench, _), workers(bench):
-        return {"machine": machine_info(), "rounds": opts.rounds, "shapes": await shape_latency(bench, opts.rounds)}
+        return {"machine": machine_info(), "rounds": opts.shape_rounds,
+                "shapes": await shape_latency(bench, opts.shape_rounds)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,6 +108,13 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                       f"({big['steps_per_s']:.1f} steps/s, {big['cpu_ms_per_step']:.1f} CPU-ms/step, RSS "
                       f"{big['rss_mb']:.0f} MiB)", f"{big['runs'] - big['failed_runs']}/{big['runs']}", "", "all",
                       _yes(big["failed_runs"] == 0))]
+            if "retried_steps" in big:
+                load = big["load_average_1m"]
+                rows.append((f"LLM-bound, the {big['runs']} runs: steps retried (a heartbeat timeout or another "
+                             f"failure) / event-loop lag of the worker p99, max / load average at start → end",
+                             f"{big['retried_steps']} / {big['loop_lag_ms']['p99']:.0f}, "
+                             f"{big['loop_lag_ms']['max']:.0f} ms / {load['start']:.1f} → {load['end']:.1f}",
+                             "", "0 retried", _yes(big["retried_steps"] == 0)))
     w = r.get("waiting")
     if w:
         rows += [
@@ -139,30 +146,32 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 MEANING = """\
 **How to read them.** Every *baseline* figure was measured in the same run on the same machine and server.
-*LLM-bound*: N runs of two model steps started at once (`launch`, as the API does) on one in-process worker with
-the default settings, against a fake OpenAI-compatible server in its own process answering after the given
-latency; the baseline is a bare Temporal workflow of two activities each making the same OpenAI SDK chat call
-(one SDK client per worker, reused), same server, same slots. Steps/s is all completed steps over the wall time
-from the first start to the last end; *ideal* is what the provider's latency allows (N steps in flight every
-latency); neither side comes near it here because the Temporal dev server (about two thirds of a core for the
-bare side alone) and the other work on the machine share its 2 cores, which is why the ratio is the figure.
-*CPU-ms per step* is this process's CPU (worker, driver; the Temporal server and the fake run apart) over
-the phase, per step; at 0 s latency the runs are CPU-bound and the ratio is the engine's CPU against the SDK's.
-Both sides run a warm-up first. *Waiting*: N runs of a 2-step plan with `approve=all` and the offline model are
-started (50 at a time) until every one waits for the approval of its first document; RSS is the worker process's
-(it hosts the driver too). The worker keeps at most `max_cached_workflows` runs in its sticky cache; the others
-(the oldest) were evicted and are rebuilt by replaying their history when their decision arrives. Decisions are
-then sent paced (the rate shown) through the `decide` Update to runs taken evenly across all of them, and the
-delay runs from sending one to its run's next `step.started` event (timestamps of one clock). Each decision costs
-the worker a replay when its run was evicted, the decision's workflow task, the next (offline) step and its next
-approval request: at 20 decisions/s this loaded 2-core machine fell behind (p99 82 s over 2,000 decisions, the
-backlog growing), so the rate is one a team of reviewers might reach, and the figure is the latency of a decision
-among 2,000 waiting runs, not a decision throughput. *Followers*: the real API (`botarmy serve`, one process, SQLite,
-no Redis) with N SSE clients following quiet runs; its process CPU over the quiet window (from /proc), against the
-same server with no followers measured just before. Then this process stores one event per run, as a worker in
-another process would, and each follower's delay is timed: without Redis the API's one table watcher reads the
-last seq of every followed run in one query every 0.5 s (api/events.py), so about half of that is expected; with
-Redis, or a worker in the API's process, followers wake at once."""
+*LLM-bound*: N runs of two model steps started at once (`launch`, as the API does) on one in-process worker with the
+default settings, against a fake OpenAI-compatible server in its own process answering after the given latency; the
+baseline is a bare Temporal workflow of two activities each making the same OpenAI SDK chat call (one SDK client per
+worker, reused), same server, same slots. Steps/s is all completed steps over the wall time from the first start to
+the last end; *ideal* is what the provider's latency allows (N steps in flight every latency); neither side comes
+near it here because the Temporal dev server (about two thirds of a core for the bare side alone) and the other work
+on the machine share its 2 cores, which is why the ratio is the figure. *CPU-ms per step* is this process's CPU
+(worker, driver; the Temporal server and the fake run apart) over the phase, per step; at 0 s latency the runs are
+CPU-bound and the ratio is the engine's CPU against the SDK's. Both sides run a warm-up first. In the 1,000-run
+phase, *steps retried* counts the steps the store saw start more than once (a heartbeat timeout is the usual cause
+under load), and *event-loop lag* is how late a 100 ms timer on the worker's event loop fired, which bounds how late
+a step's own heartbeat can be. *Waiting*: N runs of a 2-step plan with `approve=all` and the offline model are
+started (50 at a time) until every one waits for the approval of its first document; RSS is the worker process's (it
+hosts the driver too). The worker keeps at most `max_cached_workflows` runs in its sticky cache; the others (the
+oldest) were evicted and are rebuilt by replaying their history when their decision arrives. Decisions are then sent
+paced (the rate shown) through the `decide` Update to runs taken evenly across all of them, and the delay runs from
+sending one to its run's next `step.started` event (timestamps of one clock). Each decision costs the worker a
+replay when its run was evicted, the decision's workflow task, the next (offline) step and its next approval
+request: at 20 decisions/s this loaded 2-core machine fell behind (p99 82 s over 2,000 decisions, the backlog
+growing), so the rate is one a team of reviewers might reach, and the figure is the latency of a decision among
+2,000 waiting runs, not a decision throughput. *Followers*: the real API (`botarmy serve`, one process, SQLite, no
+Redis) with N SSE clients following quiet runs; its process CPU over the quiet window (from /proc), against the same
+server with no followers measured just before. Then this process stores one event per run, as a worker in another
+process would, and each follower's delay is timed: without Redis the API's one table watcher reads the last seq of
+every followed run in one query every 0.5 s (api/events.py), so about half of that is expected; with Redis, or a
+worker in the API's process, followers wake at once."""
 
 
 CHANGES = """\
@@ -183,13 +192,22 @@ answering at once, `py-spy record --gil`, this machine):
 - **Sticky cache as a setting** (`BOTARMY_MAX_CACHED_WORKFLOWS`, default 1000): the waiting phase shows what it
   bounds. A cache smaller than the runs *in flight* thrashes (every workflow task replays the whole history): with
   100 cached of 400 and 20 decisions/s, decision → next step took 7 s at p50 on this machine instead of 0.13 s.
-- **1,000 runs in flight on one worker** with 500 fixed slots on this shared machine: agent steps miss their 10 s
-  heartbeat timeout when the CPU is starved (the worker's log shows "activity not found on completion" for the
-  late ones, which Temporal retried). Over three full runs at load averages 6 to 12: 0, 68 and 0 of 1,000 runs
-  failed, with 319 to 1,677 late completions. A step now heartbeats from its start (it used to begin after its
-  first store call, which waits behind hundreds of others), and `BOTARMY_ACTIVITY_SLOTS=resource` hands out slots
-  only while the machine's CPU stays under 90 %: 1,000 runs completed with none failing at load 8 (13.5 steps/s,
-  slower than fixed slots when they hold). Fixed stays the default until that trade is measured on a quiet machine.
+- **1,000 runs in flight on one worker** with 500 fixed slots on this shared machine: agent steps missed their
+  10 s heartbeat timeout (the worker's log showed "activity not found on completion" for the late ones, which
+  Temporal retried): 0, 68 and 0 of 1,000 runs failed over three full runs at load averages 6 to 12, and 74 of
+  1,000 (383 steps retried) alone at load 3.5 → 9.7. The event loop was not the cause (its lag stayed under
+  1.4 s, p99 0.3 s). Logging, in each step, the time since the server marked it started showed where the clock
+  went: a median 12.5 s, p99 38 s, max 62 s before the step's first line ran. Temporal marks an activity
+  started when the worker's poller takes it, and with 500 free slots the SDK took hundreds at once while the
+  Python side starts them one per event-loop iteration, so they waited in the worker with the heartbeat clock
+  running. Fixed slots are now paced (`botarmy/slots.py`, `BOTARMY_ACTIVITY_BACKLOG`, default 20): at most 20
+  slots are out without a running activity, and the other steps wait on the server, where no clock runs. Same
+  bench, paced: a median 0.9 s, p99 3.5 s, max 4.8 s from started to the first line; 0 of 1,000 runs failed and
+  0 steps were retried at load 4.7 → 5.8 (11.4 steps/s against 9.4 unpaced, which spent its time on retries),
+  and again at load 1.9 → 5.5 (the table's row).
+  At 200 runs an unpaced worker retried 51 steps at load 4.2; paced, none (load 4.0). Pacing costs no throughput
+  above the noise: 200 runs at 2 s, paced then unpaced, 11.0 / 13.1 and 11.4 / 11.9 engine steps/s.
+  `BOTARMY_ACTIVITY_SLOTS=resource` (slots while the CPU stays under 90 %) also completed 1,000 runs, more slowly.
 - **Per launch**: the plan and the model pin were inserted again for every run (a compiled INSERT and the
   writer's lock); the store now inserts each content hash once per process.
 - **A data race**: the anomaly watch read its per-agent baseline (a deque) in one store thread while another

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # and memory stay under 90 % / 80 % (Temporal's resource-based slot supplier), so a CPU-starved worker stops
     # taking steps it could not heartbeat for; "fixed": always max_concurrent_activities
     activity_slots: Literal["fixed", "resource"] = "fixed"
+    # fixed slots: at most this many reserved without a running activity, so a worker takes steps from the server
+    # only as fast as it starts them (a step taken is "started" and its heartbeat clock runs: botarmy/slots.py);
+    # 0: no pacing (the SDK takes tasks while slots are free)
+    activity_backlog: int = Field(default=20, ge=0)
     # workflows kept in the worker's sticky cache; past it the least recently used is evicted and rebuilt by replay
     # when its next task comes (a decision after hours of waiting): bounds the memory of thousands of waiting runs
     max_cached_workflows: int = 1000

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -18,6 +21,10 @@ from store.db import insert_for
 from store.models import ApiToken, ApproverRole, AuditEntry, Event, Run, User, WebSession, utcnow
 
 TOKEN_PREFIX = "bat_"  # makes a leaked token recognisable (secret scanners, log redaction)
+# How long a process trusts a token row it read: a revocation made through this process's store takes effect at
+# once (the row is dropped); one made elsewhere (`botarmy token revoke`, another API process) within this.
+TOKEN_CACHE_S = 5.0
+TOKEN_CACHE_SIZE = 1024
 
 
 def digest(secret: str) -> str:
@@ -79,12 +86,59 @@ def _ensure_user(s: Session, name: str) -> None:
         index_elements=[User.name]))
 
 
+class TokenCache:
+    """Token rows by the hash of their secret, each trusted for `ttl_s` after it was read, least recently used out
+    first past `size`, so that verifying a bearer token is a dict lookup instead of a query on every request.
+    Unknown secrets are not kept (a flood of made-up tokens cannot push out real ones). `drop(ids)` forgets
+    revoked tokens at once; the generation it bumps stops a read that raced the revocation from caching the row
+    it read before. Thread-safe."""
+
+    def __init__(self, ttl_s: float = TOKEN_CACHE_S, size: int = TOKEN_CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s, self.size, self.clock = ttl_s, size, clock
+        self.generation = 0
+        self._items: OrderedDict[str, tuple[float, TokenRow]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, secret_sha256: str) -> TokenRow | None:
+        with self._lock:
+            item = self._items.get(secret_sha256)
+            if item is None:
+                return None
+            if self.clock() - item[0] >= self.ttl_s:
+                del self._items[secret_sha256]
+                return None
+            self._items.move_to_end(secret_sha256)
+            return item[1]
+
+    def put(self, secret_sha256: str, row: TokenRow, read_at: float, generation: int) -> None:
+        """Keep `row`, read from the database at `read_at` (this cache's clock) while the generation was
+        `generation`; not kept when a revocation happened since."""
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._items[secret_sha256] = (read_at, row)
+            self._items.move_to_end(secret_sha256)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def drop(self, token_ids: list[str]) -> None:
+        gone = set(token_ids)
+        with self._lock:
+            self.generation += 1
+            for key in [k for k, (_, row) in self._items.items() if row.id in gone]:
+                del self._items[key]
+
+
 class IdentityStore:
     """Sync and thread-safe like the Store whose sessions it uses."""
 
     def __init__(self, read: Callable[[], AbstractContextManager[Session]],
-                 write: Callable[[], AbstractContextManager[Session]]) -> None:
+                 write: Callable[[], AbstractContextManager[Session]], tokens: TokenCache | None = None) -> None:
         self._read, self._write = read, write
+        self.tokens = tokens or TokenCache()
 
     # tokens
 
@@ -100,10 +154,20 @@ class IdentityStore:
             return secret, _token(token)
 
     def token_by_secret(self, secret: str) -> TokenRow | None:
-        """The token whatever its state (the caller says why an expired or revoked one is refused)."""
+        """The token whatever its state (the caller says why an expired or revoked one is refused), read from the
+        database; the row is kept in `tokens` for `cached_token`."""
+        key, generation, read_at = digest(secret), self.tokens.generation, self.tokens.clock()
         with self._read() as s:
-            found = s.scalar(select(ApiToken).where(ApiToken.secret_sha256 == digest(secret)))
-            return None if found is None else _token(found)
+            found = s.scalar(select(ApiToken).where(ApiToken.secret_sha256 == key))
+            row = None if found is None else _token(found)
+        if row is not None:
+            self.tokens.put(key, row, read_at, generation)
+        return row
+
+    def cached_token(self, secret: str) -> TokenRow | None:
+        """The token as read at most TOKEN_CACHE_S ago by this store (revocations through it dropped), without
+        I/O; None when it is not cached (ask `token_by_secret`)."""
+        return self.tokens.get(digest(secret))
 
     def list_tokens(self, user: str | None = None) -> list[TokenRow]:
         stmt = select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)
@@ -122,7 +186,9 @@ class IdentityStore:
             if ids:
                 s.execute(update(ApiToken).where(ApiToken.id.in_(ids)).values(revoked_at=utcnow()))
                 s.execute(delete(WebSession).where(WebSession.token_id.in_(ids)))
-            return ids
+        if ids:  # after the commit: a read that starts now sees the revocation
+            self.tokens.drop(ids)
+        return ids
 
     # console sessions
 

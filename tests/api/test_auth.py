@@ -80,3 +80,52 @@ async def test_revoking_a_token_ends_the_sessions_made_from_it(down_settings: Se
             [row] = [t for t in (await admin.get("/auth/tokens", params={"user": "vic"})).json()]
             assert (await admin.delete(f"/auth/tokens/{row['id']}")).status_code == 204
             assert_problem(await console.get("/runs"), 401)
+
+
+async def test_a_token_revoked_through_the_api_is_refused_at_once_by_its_process(down_settings: Settings,
+                                                                                 bmad_dir: Path):
+    token = make_token(down_settings, "viewer", user="tess")
+    async with api_client(down_settings, [bmad_dir]) as (app, admin):
+        for _ in range(2):  # the second request is verified from the cache
+            assert (await admin.get("/runs", headers=bearer(token))).status_code == 200
+        [row] = (await admin.get("/auth/tokens", params={"user": "tess"})).json()
+        assert app.state.botarmy.store.identity.cached_token(token) is not None
+        assert (await admin.delete(f"/auth/tokens/{row['id']}")).status_code == 204
+        assert "revoked" in assert_problem(await admin.get("/runs", headers=bearer(token)), 401)["detail"]
+
+
+async def test_a_token_revoked_by_another_process_is_refused_once_the_cache_ttl_has_passed(
+        down_settings: Settings, bmad_dir: Path):
+    token = make_token(down_settings, "viewer", user="otto")
+    async with api_client(down_settings, [bmad_dir]) as (app, client):
+        tokens = app.state.botarmy.store.identity.tokens
+        now = [1000.0]
+        tokens.clock = lambda: now[0]
+        assert (await client.get("/runs", headers=bearer(token))).status_code == 200
+        other = Store(down_settings.database_url)  # `botarmy token revoke` in another process
+        try:
+            [row] = other.identity.list_tokens("otto")
+            assert other.identity.revoke(row.id) == [row.id]
+        finally:
+            other.close()
+        now[0] += tokens.ttl_s - 0.1
+        assert (await client.get("/runs", headers=bearer(token))).status_code == 200  # still trusted
+        now[0] += 0.2
+        assert "revoked" in assert_problem(await client.get("/runs", headers=bearer(token)), 401)["detail"]
+
+
+def test_a_token_read_before_its_revocation_is_not_cached_after_it(settings: Settings):
+    store = Store(settings.database_url)
+    try:
+        store.migrate()
+        secret, row = store.identity.create_token("rita", ["viewer"])
+        tokens = store.identity.tokens
+        generation, read_at = tokens.generation, tokens.clock()  # a read that started before the revocation
+        store.identity.revoke(row.id)
+        tokens.put("key-of-the-racing-read", row, read_at, generation)
+        assert tokens.get("key-of-the-racing-read") is None
+        assert store.identity.cached_token(secret) is None
+        assert store.identity.token_by_secret(secret).revoked_at is not None  # type: ignore[union-attr]
+        assert store.identity.cached_token(secret).revoked_at is not None  # type: ignore[union-attr]
+    finally:
+        store.close()

@@ -31,11 +31,11 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
     return [(path, value)]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)  # the API phase starts the server twice (auth off, auth on)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
     # two runs within a limit of two per minute: the providers phase without a minute of queueing
-    opts = Options(rounds=1, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1, api_clients=3,
-                   providers_runs=2, providers_rpm=2, fault_runs=2)
+    opts = Options(rounds=1, shape_rounds=2, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1,
+                   api_clients=3, providers_runs=2, providers_rpm=2, fault_runs=2)
 
     results = await run_bench(opts, dev_server)
 
@@ -47,9 +47,12 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     # greenfield with for_each_epic=2: 4 steps in the run, 3 in each iteration child; the baseline copies the shape
     assert results["latency"]["engine_children"] == [3, 3]
     assert results["latency"]["linear"]["workflow"] == "quick-fix" and results["latency"]["linear"]["steps"] == 3
-    api = results["api"]
-    assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
-    assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}", "/runs/{id}/artifacts"}
+    for auth in ("auth_off", "auth_on"):  # auth on: every request carries a token of `botarmy token create`
+        api = results["api"][auth]
+        assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
+        assert api["auth"] is (auth == "auth_on") and api["server_cpu_ms_per_request"] > 0
+        assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}",
+                                           "/runs/{id}/artifacts"}
     limited, faulty = results["providers"]["rate_limit"], results["providers"]["faults"]
     assert (limited["rpm"], limited["completed"], limited["failed_steps"], limited["rate_limited_429"]) == (2, 2, 0, 0)
     assert limited["accepted_requests"] == limited["fake_calls"] == 2 and limited["used_share"] > 0.99
@@ -57,9 +60,14 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     assert faulty["runs"] == 2 and 2 * faulty["completed"] <= faulty["steps"] <= 4
     assert faulty["fake_calls"] >= faulty["attempts"] >= faulty["steps"] > 0
     assert faulty["faults_injected"] == sum(faulty["faults_by_kind"].values())
+    shapes = results["latency"]["shapes"]
+    assert set(shapes) == {"no-loop", "loop-2x3", "loop-8x1"}
+    assert all(len(v["ratio_rounds"]) == 2 and v["ratio_spread"]["min"] <= v["ratio"] for v in shapes.values())
+    assert {"engine", "bare"} <= set(shapes["no-loop"]["timeline"])
     table = render(results, None)
+    assert "shape loop-8x1" in table and "where a run's time goes" in table
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
-    assert "unthrottled dispatch" in table
+    assert "unthrottled dispatch" in table and "auth off · auth on" in table
     assert "engine shell" in table and len(results["concurrency"]["shell_throughput_ratio_per_round"]) == 2
     for section in ("latency", "concurrency", "history", "validate", "unthrottled"):
         for path, value in _numbers(results[section], section):
