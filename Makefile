@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 BOTARMY := $(VENV)/bin/botarmy
 STAMP  := $(VENV)/.installed-stamp
 DEMO_OUT ?= .botarmy/demo
+# `make test` runs the tests in this many processes, each file's tests in one (pytest-xdist --dist loadfile)
+TEST_PROCESSES ?= 2
 
 .PHONY: install console demo up corpus test bench chaos stop clean
 
@@ -49,7 +51,7 @@ corpus: $(STAMP)
 test: $(STAMP) corpus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=25
 
 bench: $(STAMP)
 	$(PY) -m bench.run
