@@ -357,15 +357,9 @@ class AgentStepActivities:
         slog.info("step.reused", artifact=done.name, version=done.version)
         provider, model = await self._db(self.store.reuse_step, inp.run_id, inp.key, attempt)
         report = await self._db(self.reuse.report_of, done) if inp.step.headless else None
-        jump = await self._db(self._stored_jump, inp) if inp.step.jumps else None
+        jump = await self._db(self.reuse.jump_of, inp.run_id, inp.key) if inp.step.jumps else None
         return AgentStepResult(key=inp.key, artifact=ArtifactPointer.of(done), attempts=attempt,
                                provider=provider, model=model, headless=report, jump=jump)
-
-    def _stored_jump(self, inp: AgentStepInput) -> str | None:
-        """The jump an earlier attempt's stored answer took: its `step.completed` event says (sync)."""
-        done = [e for e in self.store.list_events(inp.run_id)
-                if e.type == "step.completed" and e.data.get("step") == inp.key]
-        return done[-1].data.get("jump") if done else None
 
     async def _failure(
         self, inp: AgentStepInput, run: _Attempt, config: ProvidersConfig | None, choices: list[ModelChoice],

@@ -110,8 +110,9 @@ class StepReuse:
                                jump=jump if any(j.to == jump for j in inp.step.jumps) else None)
 
     def jump_of(self, source_run: str, source_key: str) -> str | None:
-        """The `<goto>` the source step's answer took (its `step.completed` event says), so that the output taken
-        over leads where it led there (sync: call from a thread)."""
+        """The `<goto>` the answer stored for step `source_key` of `source_run` took (its `step.completed` event
+        says): an output taken over, or an earlier attempt's answer retried, leads where it led (sync: call from a
+        thread)."""
         step = source_key.split("@", 1)[0]  # a revision's or a round's output is its step's
         done = [e for e in self.store.list_events(source_run)
                 if e.type == "step.completed" and e.data.get("step") == step]
