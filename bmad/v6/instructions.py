@@ -76,15 +76,15 @@ def _tags(pattern: re.Pattern[str], name: str, body: str, text: str, start: int,
                 dict(_ATTR.findall(m.group(1) or ""))) for m in pattern.finditer(body)]
 
 
-def _conditions(body: str) -> list[str]:
-    """The condition around each `<goto>` of a step body, in order: the innermost open `<check if>` or
+def _conditions(body: str) -> dict[int, str]:
+    """The condition around each `<goto>` of a step body, by its offset: the innermost open `<check if>` or
     `<action if>` (a tag without `if` opens a block too, so its closing tag pops the right one)."""
     stack: list[tuple[str, str]] = []  # (tag, its `if`)
-    found: list[str] = []
+    found: dict[int, str] = {}
     for m in _NESTING.finditer(body):
         closing, name, attrs, selfclosing = m.group(1), m.group(2), m.group(3), m.group(4)
         if name is None:  # a goto
-            found.append(next((c for _, c in reversed(stack) if c), ""))
+            found[m.start()] = next((c for _, c in reversed(stack) if c), "")
         elif closing:
             opened = [n for n, (tag, _) in enumerate(stack) if tag == name]
             if opened:  # a stray closing tag closes nothing
@@ -97,11 +97,11 @@ def _conditions(body: str) -> list[str]:
 def _gotos(body: str, text: str, start: int) -> list[Goto]:
     conditions = _conditions(body)
     gotos = []
-    for m, condition in zip(_GOTO.finditer(body), conditions, strict=True):
+    for m in _GOTO.finditer(body):  # a `<goto` never closed by `>` is no goto (nor a crash)
         attrs = dict(_ATTR.findall(m.group(1) or ""))
         kind = "step" if "step" in attrs else "anchor"
         gotos.append(Goto(kind, attrs.get(kind, "?"), _line(text, start + m.start()),
-                          " ".join((m.group(2) or "").split()), condition))
+                          " ".join((m.group(2) or "").split()), conditions.get(m.start(), "")))
     return gotos
 
 

@@ -269,3 +269,11 @@ async def test_a_step_taken_from_the_step_cache_leads_where_its_cached_answer_le
     assert next(s for s in cached.steps if s.key == n["1"]).reused_from == f"{first.run_id}/{n['1']}"
     done = {e.data["step"]: e.data for e in store.list_events(cached.run_id) if e.type == "step.completed"}
     assert done[n["1"]]["jump"] == n["6"]
+
+
+def test_a_goto_left_unclosed_is_no_goto_and_the_others_keep_their_conditions() -> None:
+    """A `<goto` the file never closes with `>` (cut off by `</step>`) is skipped; it used to crash the parse."""
+    text = ('<step n="1" goal="A"><check if="x is set"><goto step="2">Go</goto></check> <goto step="3" </step>\n'
+            '<step n="2" goal="B">b</step>\n<step n="3" goal="C">c</step>\n')
+    first = instructions.parse(text)[0]
+    assert [(g.target, g.condition, g.text) for g in first.gotos] == [("2", "x is set", "Go")]
