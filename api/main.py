@@ -33,6 +33,7 @@ from api.routes import (
     schedules,
     usage,
 )
+from api.views import VIEW_PATHS, ViewCache
 from botarmy.settings import Settings
 from store import Store
 
@@ -104,6 +105,7 @@ def create_app(
     # Added last = outermost: CORS answers preflights first; the catch-all sees everything the app raises.
     if health_cache_s > 0:
         app.add_middleware(TtlCache, ttl_s={"/health": health_cache_s})
+    app.add_middleware(ViewCache, paths=VIEW_PATHS)  # inside the guard: every request is signed in and checked
     app.add_middleware(Guard, rules=rules_of(app))  # inside the body limit: a sign-in is checked before the body
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes or settings.max_request_bytes)
     app.add_middleware(CatchAll)

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from statistics import median, quantiles
@@ -31,6 +32,8 @@ GENERATOR = "asyncio keep-alive HTTP/1.1 client (bench/api_latency.py)"
 # `botarmy serve --workers 2`: one process per core of the 2-core reference machine (one process tops out near
 # 1,000-1,300 req/s, which at 50 clients means ~40-50 ms of queueing alone)
 DEFAULT_WORKERS = 2
+REQUESTS_PER_CLIENT = 400  # 20,000 requests at 50 clients: seconds of load, so a p99 is 200 requests deep
+WRITES_PER_S = 50  # the third load: commits while it runs, about what a worker finishing 20 steps/s makes
 
 
 def _free_port() -> int:
@@ -239,7 +242,7 @@ def _pct(values: list[float]) -> dict[str, float]:
 
 
 async def api_latency(database_url: str, address: str, task_queue: str, clients: int = 50,
-                      requests_per_client: int = 40, log_dir: Path | None = None,
+                      requests_per_client: int = REQUESTS_PER_CLIENT, log_dir: Path | None = None,
                       workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
     """The same load twice on fresh servers: with auth off, then with auth on and every request carrying a
     viewer token made by `botarmy token create` (a 401/403 counts as an error, so a refused token cannot pass for
@@ -248,33 +251,69 @@ async def api_latency(database_url: str, address: str, task_queue: str, clients:
     off = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers)
     on = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers,
                         token=token)
-    return {"clients": clients, "workers": workers, "generator": GENERATOR, "auth_off": off, "auth_on": on}
+    writing = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers,
+                             token=token, writes_per_s=WRITES_PER_S)
+    return {"clients": clients, "workers": workers, "generator": GENERATOR, "auth_off": off, "auth_on": on,
+            "auth_on_writing": writing}
+
+
+class _Writer:
+    """Commits to the database from this process at `per_s` while the load runs, as a busy worker does (an event
+    appended to one of the runs the clients read, round robin): every commit moves the database's change stamp, so
+    the servers' copies of GET answers (api/views.py) are computed again after each one."""
+
+    def __init__(self, store: Store, run_ids: list[str], per_s: float) -> None:
+        self.store, self.run_ids, self.per_s = store, run_ids, per_s
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        if self.per_s > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set():
+            run_id = self.run_ids[self.done % len(self.run_ids)]
+            self.store.append_event(run_id, "bench.write", {"n": self.done})
+            self.done += 1
+            self._stop.wait(max(0.0, started + self.done / self.per_s - time.monotonic()))
 
 
 async def api_load(database_url: str, address: str, task_queue: str, clients: int = 50,
-                   requests_per_client: int = 40, log_dir: Path | None = None,
-                   workers: int = DEFAULT_WORKERS, token: str | None = None) -> dict[str, Any]:
+                   requests_per_client: int = REQUESTS_PER_CLIENT, log_dir: Path | None = None,
+                   workers: int = DEFAULT_WORKERS, token: str | None = None,
+                   writes_per_s: float = 0) -> dict[str, Any]:
     """p50/p99 of GET endpoints with `clients` concurrent clients on `workers` server processes; every request
     counted, warm-up excluded. `token`: the server runs with auth on and every request carries
-    `Authorization: Bearer <token>`; None: auth off."""
+    `Authorization: Bearer <token>`; None: auth off. `writes_per_s`: commits made meanwhile (`_Writer`)."""
     port = _free_port()
     log = (log_dir or Path("/tmp")) / "bench-api.log"
     proc = _start_api(database_url, address, task_queue, port, log, workers, auth=token is not None)
     base = f"http://127.0.0.1:{port}"
+    store = Store(database_url)
     try:
         await _wait_ready(base, token=token)
-        store = Store(database_url)
         paths = await asyncio.to_thread(_paths, store)
-        store.close()
+        run_ids = [p.split("/")[2] for p in paths if p.count("/") == 2 and p.startswith("/runs/")]
         await _load("127.0.0.1", port, paths, min(clients, 10), 5, {}, [], token)  # warm-up
         latencies: dict[str, list[float]] = {}
         errors: list[str] = []
-        cpu, server_cpu = time.process_time(), cpu_s(proc.pid)
-        load = os.getloadavg()[0]
-        wall = await _load("127.0.0.1", port, paths, clients, requests_per_client, latencies, errors, token)
-        cpu, server_cpu = time.process_time() - cpu, cpu_s(proc.pid) - server_cpu
+        with _Writer(store, run_ids, writes_per_s) as writer:
+            cpu, server_cpu = time.process_time(), cpu_s(proc.pid)
+            load = os.getloadavg()[0]
+            wall = await _load("127.0.0.1", port, paths, clients, requests_per_client, latencies, errors, token)
+            cpu, server_cpu = time.process_time() - cpu, cpu_s(proc.pid) - server_cpu
     finally:
         stop(proc)
+        store.close()
     everything = [v for vs in latencies.values() for v in vs]
     return {
         "clients": clients,
@@ -282,6 +321,7 @@ async def api_load(database_url: str, address: str, task_queue: str, clients: in
         "auth": bool(token),
         "generator": GENERATOR,
         "load_average_1m": round(load, 2),
+        "writes_per_s": round(writer.done / wall, 1),
         "requests": len(everything),
         "requests_per_s": round(len(everything) / wall, 1),
         "server_errors": len(errors),
@@ -316,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.api_latency", description="the API phase of `make bench` "
                                 "alone (auth off and on), merged into the last results")
     p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--requests", type=int, default=40, help="requests per client")
+    p.add_argument("--requests", type=int, default=REQUESTS_PER_CLIENT, help="requests per client")
     p.add_argument("--seed-runs", type=int, default=5, help="offline runs stored first, for the GET endpoints")
     a = p.parse_args(argv)
     configure_logging("WARNING")

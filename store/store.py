@@ -27,6 +27,7 @@ from store.cache import CONTENT_CACHE_BYTES, ContentCache
 from store.db import is_unique_violation, make_engine, writer
 from store.identity import IdentityStore
 from store.migrate import ensure_migrated
+from store.stamp import ChangeStamp
 from store.types import (
     ArtifactRef,
     EventRow,
@@ -62,6 +63,7 @@ class Store:
     def __init__(self, database_url: str, content_cache_bytes: int = CONTENT_CACHE_BYTES) -> None:
         self.database_url = database_url
         self._engine = make_engine(database_url)
+        self.stamp = ChangeStamp(self._engine)  # whether anything was committed since (api/views.py)
         self.contents = ContentCache(content_cache_bytes)
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self._engine), expire_on_commit=False)
@@ -80,6 +82,7 @@ class Store:
             s.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        self.stamp.close()
         self._engine.dispose()
 
     # plans

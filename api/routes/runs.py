@@ -168,7 +168,8 @@ async def get_run(view: RunDep, state: StateDep) -> JSONResponse:
     body["pending_approvals"] = pending
     body["paused"] = progress.paused_by if progress is not None else None
     body["paused_before"] = progress.paused_before if progress is not None else None
-    return JSONResponse(body)
+    # a running run's page shows its workflow's state too, which no database change stamp covers (api/views.py)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"} if view.status == "running" else None)
 
 
 async def reconciled(client: Client, state: StateDep, view: RunView) -> RunView:
