@@ -62,7 +62,7 @@ def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str,
         event = run_started_event(plan.workflow_id, inputs, plan.definition_hash)
         inputs_ref, _ = store.open_run(RunOpening(
             run_id=run_id, workflow_id=plan.workflow_id, temporal_workflow_id=wid,
-            definition_hash=plan.definition_hash, plan_body=plan.model_dump_json(), inputs=inputs,
+            definition_hash=plan.definition_hash, plan_body=plan_body(plan), inputs=inputs,
             model=(run_model.sha256, run_model.spec, run_model.body()),
             steps=[(r.key, r.step_id, r.agent, r.iteration) for r in rows], event=event, lineage=lineage,
         ))
@@ -71,6 +71,20 @@ def store_run(store: Store, plan: Plan, run_id: str, wid: str, inputs: dict[str,
         for name, data in files.items()
     }
     return pointers, inputs_ref
+
+
+_plan_bodies: dict[str, tuple[Plan, str]] = {}
+
+
+def plan_body(plan: Plan) -> str:
+    """The plan's JSON as stored, dumped once per plan object (the API and the scheduler launch the catalog's
+    compiled plan again and again): dumping a whole plan for every launch cost more than storing the run."""
+    found = _plan_bodies.get(plan.definition_hash)
+    if found is None or found[0] is not plan:
+        if len(_plan_bodies) > 256:
+            _plan_bodies.clear()
+        found = _plan_bodies[plan.definition_hash] = (plan, plan.model_dump_json())
+    return found[1]
 
 
 def carried_steps(lineage: RunLineage | None) -> CarriedSteps | None:

@@ -173,9 +173,13 @@ class Store:
         (the inputs' hash, the event's seq or None when a repeated call had stored it)."""
         sha256, body = _inputs_blob(run.inputs)
 
+        stored = ("plan", run.definition_hash), ("pin", run.model[0])
+
         def write(s: Session) -> int | None:
-            runs.save_plan(s, run.definition_hash, run.workflow_id, run.plan_body)
-            runs.save_run_model(s, *run.model)
+            if stored[0] not in self._stored_hashes:
+                runs.save_plan(s, run.definition_hash, run.workflow_id, run.plan_body)
+            if stored[1] not in self._stored_hashes:
+                runs.save_run_model(s, *run.model)
             artifacts.put_blob(s, sha256, body)
             runs.create_run(s, run.run_id, run.workflow_id, run.temporal_workflow_id, run.definition_hash,
                             run.inputs, "running", run.lineage)
@@ -183,7 +187,9 @@ class Store:
             runs.ensure_steps(s, run.run_id, run.steps)
             return events.append_once(s, run.run_id, *run.event, {})
 
-        return sha256, self._write_retrying(write)
+        seq = self._write_retrying(write)
+        self._stored_hashes.update(stored)
+        return sha256, seq
 
     def end_run(
         self, run_id: str, status: str, error: str | None, decisions: list[Any],
