@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bench.api_latency import REQUESTS_PER_CLIENT
 from bench.report import render
 from bench.run import Options, run_bench
 
@@ -31,7 +32,7 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
     return [(path, value)]
 
 
-@pytest.mark.timeout(120)  # the API phase starts the server twice (auth off, auth on)
+@pytest.mark.timeout(150)  # the API phase starts the server three times (auth off, on, on with writes)
 async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) -> None:
     # two runs within a limit of two per minute: the providers phase without a minute of queueing
     opts = Options(rounds=1, shape_rounds=2, concurrency=3, throughput_rounds=2, sizes=["1KB"], validate_repeats=1,
@@ -47,10 +48,12 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     # greenfield with for_each_epic=2: 4 steps in the run, 3 in each iteration child; the baseline copies the shape
     assert results["latency"]["engine_children"] == [3, 3]
     assert results["latency"]["linear"]["workflow"] == "quick-fix" and results["latency"]["linear"]["steps"] == 3
-    for auth in ("auth_off", "auth_on"):  # auth on: every request carries a token of `botarmy token create`
+    # auth on: every request carries a token of `botarmy token create`; the third load has commits landing meanwhile
+    for auth in ("auth_off", "auth_on", "auth_on_writing"):
         api = results["api"][auth]
-        assert api["server_errors"] == 0 and api["requests"] == 3 * 40 and 0 < api["p50_ms"] <= api["p99_ms"]
-        assert api["auth"] is (auth == "auth_on") and api["server_cpu_ms_per_request"] > 0
+        assert api["server_errors"] == 0 and api["requests"] == 3 * REQUESTS_PER_CLIENT
+        assert 0 < api["p50_ms"] <= api["p99_ms"] and api["server_cpu_ms_per_request"] > 0
+        assert api["auth"] is (auth != "auth_off") and (api["writes_per_s"] > 0) is (auth == "auth_on_writing")
         assert set(api["by_endpoint"]) == {"/health", "/runs", "/catalog/workflows", "/runs/{id}",
                                            "/runs/{id}/artifacts"}
     limited, faulty = results["providers"]["rate_limit"], results["providers"]["faults"]
@@ -67,7 +70,8 @@ async def test_bench_reports_every_figure_as_a_positive_number(dev_server: str) 
     table = render(results, None)
     assert "shape loop-8x1" in table and "where a run's time goes" in table
     assert "fake limited to 2 requests/min" in table and "faulted at random" in table
-    assert "unthrottled dispatch" in table and "auth off · auth on" in table
+    assert "unthrottled dispatch" in table and "auth off · auth on (a viewer token" in table
+    assert "commits/s landing" in table
     assert "engine shell" in table and len(results["concurrency"]["shell_throughput_ratio_per_round"]) == 2
     for section in ("latency", "concurrency", "history", "validate", "unthrottled"):
         for path, value in _numbers(results[section], section):
