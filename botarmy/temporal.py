@@ -35,6 +35,7 @@ from workflows.contracts import (
     StepPolicy,
     control_inputs,
 )
+from workflows.patches import ENGINE_LEVEL
 from workflows.run import BmadRunWorkflow
 
 WORKFLOW_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_WORKFLOW)
@@ -176,6 +177,7 @@ async def start_run(
             continue_as_new_events=continue_as_new_events or settings.continue_as_new_events,
             recorded=recorded_inputs is not None,
             carried_steps=carried,
+            engine=ENGINE_LEVEL,
         ),
         id=wid,
         task_queue=task_queue or settings.task_queue,

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         EventInput,
         StepState,
     )
+    from workflows.patches import patched
 
 from temporalio.common import SearchAttributeKey
 
@@ -80,6 +81,8 @@ class ApprovalGate:
         self.questions_on = False  # steps may ask a person (patch PATCH_QUESTIONS, asked when the run starts)
         self.headless_on = False  # headless steps' open questions ask a person (patch PATCH_HEADLESS, likewise)
         self.rounds: dict[str, int] = {}  # step key -> rounds of its open questions asked so far
+        self.engine = 0  # the run's engine level (RunInput.engine, workflows/patches.py)
+        self._waiting_set = False  # BotArmyWaiting was set to "yes" at some point of this execution
 
     # -- decisions arriving (Update / signal handlers) --------------------------------------------------
     def validate_update(self, d: ApprovalDecision) -> None:
@@ -158,7 +161,8 @@ class ApprovalGate:
         if not upsert:
             return
         self.closed = True
-        if self.parent is None:
+        # a run of engine level 1 or later that never waited still says "no", as it did from its start: no upsert
+        if self.parent is None and (self.engine < 1 or self._waiting_set):
             workflow.upsert_search_attributes([WAITING_KEY.value_set("no")])
 
     # -- asking (main workflow coroutine) ---------------------------------------------------------------
@@ -267,12 +271,13 @@ class ApprovalGate:
     def _waiting(self, req: ApprovalRequest) -> str:
         """What the run waits for, with the console's page to decide it when the run knows the console."""
         text = waiting_details(req)
-        if self.console_url and workflow.patched("console-link-in-details"):
+        if self.console_url and patched(self.engine, "console-link-in-details"):
             text += f"; decide it at {console_link(self.console_url, self.run_id)}"
         return text
 
     def _mark_waiting(self) -> None:
         if self.parent is None:
+            self._waiting_set = self._waiting_set or bool(self.pending)
             workflow.upsert_search_attributes([WAITING_KEY.value_set("yes" if self.pending else "no")])
 
     async def _event(self, type_: str, data: dict, key: str) -> None:

@@ -267,6 +267,9 @@ class RunInput(BaseModel):
     # the launcher recorded the run (row, pending steps, `run.started`) with its plan, pin and inputs, in one
     # transaction before the workflow started (botarmy.launch): the workflow does not record it again
     recorded: bool = False
+    # the engine level the run was started at (workflows/patches.py): the patches folded into it are taken without
+    # markers; 0: a run started before levels, which asks workflow.patched for each as it always did
+    engine: int = 0
 
 
 class IterationInput(BaseModel):

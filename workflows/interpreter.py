@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         output_name,
         template_variables,
     )
+    from workflows.patches import patched
 
 _AMEND_TIMEOUT = timedelta(seconds=60)
 _INPUTS_BY_REF = "inputs-by-reference"
@@ -106,6 +107,7 @@ class Interpreter:
         self.visits: dict[str, int] = {}  # step id -> the visit it is on, once a backward `<goto>` ran it again
         self.carried: CarriedSteps | None = None  # a rerun: the steps it carries over (RunInput.carried_steps)
         self.carried_answers_on = False  # carried steps take their parent's answers (patch asked in `uses_patches`)
+        self.engine = 0  # the run's engine level (RunInput.engine): which patches it takes without asking
 
     def uses_patches(self) -> None:
         """Decide the patches this code path depends on in the workflow's first activation, before anything else.
@@ -114,22 +116,22 @@ class Interpreter:
         another workflow task on replay than it did when recorded (when the local activity's result came after its
         task completed), and replay then sees a marker it did not ask for; asked first, its marker is always in the
         first task. Only a run started with its inputs stored (RunInput.inputs_ref) records this one."""
-        self.inputs_by_ref = self.inputs_ref is not None and workflow.patched(_INPUTS_BY_REF)
+        self.inputs_by_ref = self.inputs_ref is not None and patched(self.engine, _INPUTS_BY_REF)
         # steps that ask a person (`<ask>`): only plans with such steps ask for the patch, so others never see it
         if any(step.asks for step in self.outline.steps):
-            self.gate.questions_on = workflow.patched(PATCH_QUESTIONS)
+            self.gate.questions_on = patched(self.engine, PATCH_QUESTIONS)
         if any(step.headless for step in self.outline.steps):  # likewise headless steps (their open questions)
-            self.gate.headless_on = workflow.patched(PATCH_HEADLESS)
+            self.gate.headless_on = patched(self.engine, PATCH_HEADLESS)
         if any(step.headless and needs_approval(step, self.approve, self.auto_approve) for step in self.outline.steps):
-            self.revision_questions = workflow.patched(PATCH_REVISION_QUESTIONS)
-        self.pause_on = workflow.patched(PATCH_PAUSE)
+            self.revision_questions = patched(self.engine, PATCH_REVISION_QUESTIONS)
+        self.pause_on = patched(self.engine, PATCH_PAUSE)
         if any(step.ask_optional for step in self.outline.steps):  # likewise v6 optional steps
-            self.optional_asks_on = workflow.patched(PATCH_OPTIONAL_ASKS)
+            self.optional_asks_on = patched(self.engine, PATCH_OPTIONAL_ASKS)
         if any(step.jumps for step in self.outline.steps):  # likewise `<goto>`s (v6 instructions)
-            self.goto_on = workflow.patched(PATCH_GOTO)
+            self.goto_on = patched(self.engine, PATCH_GOTO)
         carried = self.carried.step_ids() if self.carried else set()
         if any(step.asks and step.id in carried for step in self.outline.steps):  # a rerun carrying a step that asks
-            self.carried_answers_on = workflow.patched(PATCH_CARRIED_ANSWERS)
+            self.carried_answers_on = patched(self.engine, PATCH_CARRIED_ANSWERS)
 
     async def hold_while_paused(self, key: str) -> None:
         """Before a step starts: a paused run waits here (durably: the `pause` Update is in its history) until

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         StepRow,
     )
     from workflows.interpreter import Interpreter, step_key
+    from workflows.patches import patched
 
 _RECORD_TIMEOUT = timedelta(seconds=60)
 
@@ -45,7 +46,7 @@ _INLINE_LOOPS = "inline-loops"
 _RECORDED_AT_LAUNCH = "run-recorded-at-launch"
 
 
-async def _record(name: str, arg: StartRunInput | FinishRunInput, summary: str) -> None:
+async def _record(name: str, arg: StartRunInput | FinishRunInput, summary: str, engine: int) -> None:
     """Run bookkeeping (`start_run`, `finish_run`): a local activity, executed inside the workflow task.
 
     A regular activity would cost a round trip through the server's task queues each (one dispatch on the
@@ -53,7 +54,7 @@ async def _record(name: str, arg: StartRunInput | FinishRunInput, summary: str) 
     task that schedules the first step / completes the run. Both are short, idempotent database writes, retried
     by the worker like any activity. Runs started before this change keep their regular activities on replay.
     """
-    if workflow.patched(_LOCAL_RECORDS):
+    if patched(engine, _LOCAL_RECORDS):
         await workflow.execute_local_activity(
             name, arg, start_to_close_timeout=_RECORD_TIMEOUT, summary=summary,
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
@@ -252,11 +253,12 @@ class BmadRunWorkflow:
     async def run(self, inp: RunInput) -> RunResult:
         # patches decided first, in the first workflow task (see Interpreter.uses_patches): runs recorded before
         # loops ran inline start one child workflow per iteration
+        self._interp.engine = self._gate.engine = inp.engine
         self._interp.uses_patches()
-        self._inline_loops = workflow.patched(_INLINE_LOOPS)
+        self._inline_loops = patched(inp.engine, _INLINE_LOOPS)
         # the launcher recorded the run before starting it (RunInput.recorded): no `start_run` local activity, whose
         # write and extra activations made the first workflow task the longest of a short run
-        recorded = inp.recorded and workflow.patched(_RECORDED_AT_LAUNCH)
+        recorded = inp.recorded and patched(inp.engine, _RECORDED_AT_LAUNCH)
         if inp.carry is None:
             await self._begin(inp, recorded)
         else:
@@ -310,7 +312,7 @@ class BmadRunWorkflow:
                 model_ref=inp.model_ref,
                 inputs_ref=inp.inputs_ref,
             ),
-            f"record run of {outline.workflow_id}",
+            f"record run of {outline.workflow_id}", inp.engine,
         )
 
     async def _stop(self, inp: RunInput, why: str) -> RunResult:
@@ -426,7 +428,7 @@ class BmadRunWorkflow:
         current details and its search attribute say so before the run is recorded."""
         self._status, self._error = status, error
         workflow.set_current_details(end_details(status, error))
-        self._gate.close(upsert=workflow.patched(_CLEAR_WAITING))
+        self._gate.close(upsert=patched(inp.engine, _CLEAR_WAITING))
         final = [s for s in self._interp.steps.values() if s.status in ("skipped", "pending")]
         if status == "completed":
             final += [s for s in self._interp.steps.values() if s.status == "completed" and s.artifact is None]
@@ -436,5 +438,5 @@ class BmadRunWorkflow:
                 run_id=inp.run_id, status=status, error=error, decisions=self._interp.decisions, steps=final,
                 approvals=self._gate.records,
             ),
-            f"record {status}",
+            f"record {status}", inp.engine,
         )

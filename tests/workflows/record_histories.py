@@ -249,6 +249,15 @@ CASES: dict[str, tuple] = {
     # "carried-steps-keep-their-answers"): the parent's question answered by a person, the rerun from the next step
     "rerun-carried-step-keeps-its-answer": (
         _asking_three_plan, {}, None, {_LAUNCH: True, _RERUN: ("03-architect-arch", _answer_question)}, None),
+    # recorded after runs carried their engine level (RunInput.engine = 1, workflows/patches.py): every patch
+    # before it taken without a marker or a TemporalChangeVersion upsert; waited, rejected, amended; and a loop
+    # that continued as new (the level carried into the continued execution)
+    "engine-1-reject-then-amend": (_approval_plan, {}, None, {_LAUNCH: True}, _approve_reject_amend),
+    "engine-1-continued-as-new": (
+        lambda: loop_plan(before=1), {"for_each_chapter": 12}, None, {_LAUNCH: True, "continue_as_new_events": 30},
+        None,
+    ),
+    "engine-1-goto-back-then-forward": (goto_plan, {}, _GOTO_ANSWERS, {_LAUNCH: True, "auto_approve": True}, None),
 }
 
 
