@@ -32,7 +32,7 @@ from botarmy.launch import launch
 from botarmy.settings import Settings
 from providers import health, limits
 from store import Store
-from worker import build_worker
+from worker import build_worker, freeze_startup_heap
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.8
@@ -233,6 +233,7 @@ async def llm_load(client: Client, settings: Settings, store: Store, tmp: Path, 
             await bare_phase(client, settings, base_url, min(opts.runs, 20))  # warm-up: connections, imports
             bare = await bare_phase(client, settings, base_url, opts.runs)
             await engine_phase(client, settings, store, base_url, tmp, min(opts.runs, 20))  # warm-up: imports
+            freeze_startup_heap()  # what `python -m worker` does once started (this process hosts both workers)
             engine = await engine_phase(client, settings, store, base_url, tmp, opts.runs)
         out["by_latency"][f"{latency:g}"] = {
             "latency_s": latency, "ideal_steps_per_s": round(2 * opts.runs / (2 * latency), 1) if latency else None,
