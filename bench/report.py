@@ -123,8 +123,8 @@ def _shape_rows(shapes: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def _api_rows(api: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """The loads side by side in each cell (off · on · on with commits landing); the target is the auth-on p99,
-    read-only and with commits landing (when measured)."""
+    """The loads side by side in each cell (off · on · on with commits landing); the target is issue 16's: the
+    auth-on p99 of the read-only load (the one with commits landing is shown beside it, with no target)."""
     off, on, writing = api.get("auth_off", api), api.get("auth_on"), api.get("auth_on_writing")
     loads = [x for x in (off, on, writing) if x]
 
@@ -134,13 +134,13 @@ def _api_rows(api: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     names = ["auth off"] + (["auth on (a viewer token of `botarmy token create`)"] if on else []) + (
         [f"auth on with {writing['writes_per_s']:.0f} commits/s landing"] if writing else [])
     label = " · ".join(names)
-    worst = max(x["p99_ms"] for x in loads[1:] or loads)
+    worst = (on or off)["p99_ms"]
     rows = [
         (f"API: {off['clients']} concurrent clients on GET endpoints ({off['requests']} requests a load, "
          f"{off.get('workers', 1)} server process(es)), {label}: p50", each(lambda x: f"{x['p50_ms']:.1f} ms"),
          "", ""),
-        (f"API: p99, {label}", each(lambda x: f"{x['p99_ms']:.1f} ms"), "≤ 50 ms" + (" (auth on)" if on else ""),
-         _yes(worst <= 50)),
+        (f"API: p99, {label}", each(lambda x: f"{x['p99_ms']:.1f} ms"),
+         "≤ 50 ms" + (" (auth on, no commits)" if on else ""), _yes(worst <= 50)),
         ("API: throughput / server errors (401/403 count), each load",
          each(lambda x: f"{x['requests_per_s']:.0f} req/s / {x['server_errors']}"), "0 errors",
          _yes(all(x["server_errors"] == 0 for x in loads))),

@@ -214,11 +214,43 @@ answering at once, `py-spy record --gil`, this machine):
   step's thread appended to it (`deque mutated during iteration` under load); it is read under a lock now.
 - **Followers**: each SSE/WebSocket stream read the events table every 0.25 s and the run's status every 2 s; they
   now wait on a wake-up (bus, Redis, one table watcher per API process), see *Followers* above.
-- Left, with its share of the engine's GIL samples at 0 s latency: the Temporal SDK's activation and payload
-  handling of the run workflow (its bookkeeping local activities, event activities and a large step input, which
-  the step-input-by-reference change reduces: ~25 %), SQLAlchemy for a step's two store transactions and the run's
-  rows (~15 %), the AutoGen agent built and run per step (~5 %; an agent holds the conversation, so it is not
-  shared between steps). The OpenAI SDK's own request work (~25 %) is the same in the baseline."""
+- **Patch markers** (seventh session): each `workflow.patched` a new run asked recorded a marker and, as the SDK's
+  core does for every patch, an upsert of `TemporalChangeVersion` (a visibility write): 13 of the 31 events of a
+  2-step run, and the dev server spent 16 ms of CPU per engine step against 10–11 for a bare one (its process
+  CPU over the phase, 0 s latency). A run now records the engine level it was started at (`RunInput.engine`,
+  `workflows/patches.py`) and takes every patch folded into level 1 without a marker; runs started before ask
+  each patch as they did (their recorded histories replay unchanged, and three level-1 histories were
+  recorded). The same run: 18 events; engine ÷ bare at 2 s latency, alone, 0.68 → 0.76.
+- **Eager activities** (seventh session): the paced slots refused an eager activity (the server hands it back in
+  the reply to this worker's own workflow task) once 20 permits were out without a started activity, and the
+  pollers' own reservations, waiting for a task, held most of those 20: more than half of the eager activities
+  were refused and each went through the server's matching and a poller instead. Engine, bare, and the engine
+  unpaced, alternated 3 rounds at 200 runs and 2 s: 38.5 / 61.2 / 45.2 steps/s; with eager activities not
+  paced at all, 44.6, but 1,000 runs then retried 17 of 2,000 steps (6 with an allowance of 100). Eager
+  activities are now taken while the tasks not started would start within 0.25 s at the rate this worker has
+  been starting them (`botarmy/slots.py`); 1,000 runs: 0 failed, 0 retried, twice. At 200 runs the allowance
+  mostly stays at the backlog, so the gain there is small (42.4 against 61.2–62.8 for bare in the same
+  alternation); a finished activity whose slot the SDK has not released yet no longer counts as backlog.
+- **Full collections** (seventh session): with 200 model calls in flight a full cyclic collection walked the
+  ~300,000 objects of the process and paused the event loop ~200 ms (0.41 s of the engine phase's 10 s at 2 s
+  latency, 0.22 s of the bare one's). The worker freezes its start-up heap once started (`gc.freeze`,
+  `worker.freeze_startup_heap`), and so does this process before the measured phases: 0.06 s for either, engine
+  40.1 → 42.4 steps/s in one pair, bare 57.8 → 58.1.
+- **Spread** (seventh session): five LLM-bound runs alone at 2 s on the quiet machine with these changes gave
+  engine ÷ bare 0.77, 0.66, 0.83, 0.64 and 0.89 (three more with a counting wrapper around the slots: 0.67, 0.65,
+  0.65): the engine phase moved between 35 and 53 steps/s and its CPU per step between 15 and 21 ms, while the
+  bare one stayed at 54–62 steps/s and 8–10 ms. The ≥ 0.8 target is met in some runs and not in most, so it is
+  reported as not met.
+- Left, measured at 0 s latency on this machine (per step, worker process / Temporal server): engine 15–18 / 14–17
+  ms against bare 6.5–8 / 11–14 ms. In the worker, an agent step's own work alone (the activity run 400 times
+  without Temporal, 200 at a time) costs ~6–8 ms, of which the OpenAI SDK call is half; a worker whose agent step is
+  a no-op costs 8 ms per step against ~4 for a bare no-op activity (the interpreter, the run's launch and
+  `finish_run`, larger payloads). The GIL samples put SQLAlchemy at ~15–19 % (a step's two write transactions, the
+  reads before them, the run's rows), asyncio and thread hand-offs at ~20 %, AutoGen's agent at ~2–14 % (the high
+  figure an artefact of a full collection inside it), the Temporal SDK at the bare side's level. Replacing the ORM
+  session by a plain connection for the step's writes saved 0.17 of 1.0 ms per step in a loop, not pursued; a
+  smaller workflow-activation thread pool was within the noise and not kept (the SDK's deadlock detector counts the
+  time an activation waits for a thread)."""
 
 
 def section(r: dict[str, Any]) -> str | None:
