@@ -20,10 +20,21 @@ from fastapi import FastAPI
 from api.main import create_app
 from botarmy.settings import Settings
 from store import Store
+from testkit.pg import temporary_schema
 from tests.conftest import free_port
 
 PROBLEM_JSON = "application/problem+json"
 
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
+    """A database URL for each backend: a SQLite file, and a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    with temporary_schema("botarmy_api_") as (_, url):
+        yield url
 
 
 @pytest.fixture

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from botarmy.settings import Settings
 from store import Store
-from testkit.pg import temporary_schema
 from tests.api.conftest import api_client
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    with temporary_schema("botarmy_api_") as (_, url):
-        yield url
 
 
 async def test_runs_are_listed_newest_first_filtered_and_paged(db_url: str, down_settings: Settings, bmad_dir: Path):

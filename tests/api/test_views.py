@@ -7,28 +7,16 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 
 from api.views import ViewCache
 from botarmy.settings import Settings
 from store import Store
-from testkit.pg import temporary_schema
 from tests.api.conftest import api_client
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    with temporary_schema("botarmy_views_") as (_, url):
-        yield url
 
 
 def view_cache(app: FastAPI) -> ViewCache:
