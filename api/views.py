@@ -73,13 +73,13 @@ class ViewCache:
             self._copies.move_to_end(key)
             await _replay(copy, send)
             return
-        pending = self._pending.get((*key, stamp))
+        pending_key = (*key, stamp)
+        pending = self._pending.get(pending_key)
         if pending is not None and (copy := await asyncio.shield(pending)) is not None:
             self.shared += 1
             await _replay(copy, send)
             return
         self.misses += 1
-        pending_key = (*key, stamp)
         future: asyncio.Future[_Copy | None] = asyncio.get_running_loop().create_future()
         self._pending[pending_key] = future
         copy = None

@@ -5,8 +5,10 @@ any connection of any process; equal stamps mean nothing was committed, so a cop
 the answer. It may change without a change that matters (it covers the whole database), never the other way.
 
 - SQLite: `PRAGMA data_version` on a connection of its own that never writes ("different if changes were
-  committed to the database by any other connection in the interim"); a few microseconds, no lock taken, so it is
-  read on the caller's thread. A database in memory has no second connection to ask: no stamp.
+  committed to the database by any other connection in the interim"); a few microseconds in WAL mode, where a
+  reader waits for no writer, so it is read on the caller's thread (and gives up after 0.1 s if the file is locked
+  all the same: the caller then answers without a copy). A database in memory has no second connection to ask: no
+  stamp.
 - PostgreSQL: the current snapshot (`pg_current_snapshot()`, xmin:xmax:in-progress ids). A writing transaction has
   an id, so one that ends, or begins to write, after a snapshot moves xmax or the in-progress list; one round
   trip, read in a thread."""
@@ -18,6 +20,8 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, text
+
+LOCKED_WAIT_S = 0.1  # how long a SQLite stamp read waits for a locked file (on the event loop's thread)
 
 
 class ChangeStamp:
@@ -43,7 +47,7 @@ class ChangeStamp:
             with self._lock:
                 if self._sqlite is None:
                     self._sqlite = sqlite3.connect(self._path, uri=self._uri, check_same_thread=False,
-                                                   isolation_level=None)
+                                                   isolation_level=None, timeout=LOCKED_WAIT_S)
                 return self._sqlite.execute("PRAGMA data_version").fetchone()[0]
         if self.kind == "postgresql":
             with self._engine.connect() as conn:
