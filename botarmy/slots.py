@@ -12,8 +12,9 @@ task taken is started within a backlog's worth of loop iterations.
 Eager tasks (an activity the server hands back in its reply to this worker's own workflow task, without a trip
 through the task queue) are paced by how fast the worker has been starting tasks instead: refusing them beyond
 the backlog sent each through the server's matching and a poller, which at 200 runs of 2 s model calls cost a
-sixth of the throughput (38 against 45 steps/s), while a fixed allowance of 100 let 1,000 runs overload the
-worker again (6 of 2,000 steps retried)."""
+sixth of the throughput (38 against 45 steps/s with no limit on them), while a fixed allowance of 100 let 1,000
+runs overload the worker again (6 of 2,000 steps retried). At 200 runs the measured rate mostly keeps the
+allowance near the backlog, so most of that sixth is still lost there (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -42,10 +43,9 @@ EWMA = 0.1  # weight of a new sample of the time between starts
 class PacedActivitySlots(CustomSlotSupplier):
     """At most `max_slots` activity slots, and at most `backlog` of them reserved without an activity that has
     started (a poller waiting for a task, a task taken but not started yet). An activity counts from its start
-    until its slot is released: one that has finished holds its slot until the SDK has told the server, which under
-    load takes a while, and counting those as backlog held new tasks back (at 200 runs and 2 s model latency the
-    paced worker made 38 steps/s against 45 unpaced). Activities are counted by `interceptor()`, which must be on
-    the same worker. Thread-safe: the SDK reserves on the worker's event loop and releases from its own threads."""
+    until its slot is released: one that has finished holds its slot until the SDK has told the server, and it is
+    no task waiting to start. Activities are counted by `interceptor()`, which must be on the same worker.
+    Thread-safe: the SDK reserves on the worker's event loop and releases from its own threads."""
 
     def __init__(self, max_slots: int, backlog: int) -> None:
         if backlog < 1 or max_slots < 1:

@@ -10,9 +10,10 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
 from botarmy.settings import Settings
 from providers.config import ProvidersConfig, from_model_spec, load_config
@@ -28,24 +29,19 @@ class RunModel(BaseModel):
     source: str  # "BOTARMY_MODEL" or the providers file it was read from
     config: dict[str, Any]  # ProvidersConfig as JSON data
     keys: dict[str, str] = {}  # provider → the variable holding its key, for every provider that needs one
-    _body: str | None = PrivateAttr(default=None)
-    _sha256: str | None = PrivateAttr(default=None)
+
+    @cached_property
+    def _canonical(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     def body(self) -> str:
         """Canonical JSON: equal pins have equal bodies, so the pin is stored once by its hash. Computed once per
         pin (it is frozen): every launch asks for it and its hash several times."""
-        if self._body is None:
-            object.__setattr__(self, "_body", json.dumps(self.model_dump(mode="json"), sort_keys=True,
-                                                         separators=(",", ":")))
-        assert self._body is not None
-        return self._body
+        return self._canonical
 
-    @property
+    @cached_property
     def sha256(self) -> str:
-        if self._sha256 is None:
-            object.__setattr__(self, "_sha256", hashlib.sha256(self.body().encode()).hexdigest())
-        assert self._sha256 is not None
-        return self._sha256
+        return hashlib.sha256(self.body().encode()).hexdigest()
 
     def providers_config(self) -> ProvidersConfig:
         return ProvidersConfig.model_validate(self.config)
@@ -99,12 +95,13 @@ def resolve_run_model(settings: Settings, environ: Mapping[str, str] | None = No
             warnings.append(f"{provider} needs {name}, which is not set here; the workers that run this run's "
                             "steps must have it")
     default = parse_model(config.default.model or "offline").label
-    pin = _pins.get((default, source, id(config), tuple(sorted(keys.items()))))
+    made_of = (default, source, id(config), tuple(sorted(keys.items())))
+    pin = _pins.get(made_of)
     if pin is None or pin[0] is not config:  # the same loaded config (load_config keeps it while the file stays)
         pin = (config, RunModel(spec=default, source=source, config=config.model_dump(mode="json"), keys=keys))
         if len(_pins) > 64:
             _pins.clear()
-        _pins[(default, source, id(config), tuple(sorted(keys.items())))] = pin
+        _pins[made_of] = pin
     return pin[1], warnings
 
 
