@@ -244,9 +244,11 @@ def _pct(values: list[float]) -> dict[str, float]:
 async def api_latency(database_url: str, address: str, task_queue: str, clients: int = 50,
                       requests_per_client: int = REQUESTS_PER_CLIENT, log_dir: Path | None = None,
                       workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
-    """The same load twice on fresh servers: with auth off, then with auth on and every request carrying a
+    """The same load three times on fresh servers: with auth off; with auth on and every request carrying a
     viewer token made by `botarmy token create` (a 401/403 counts as an error, so a refused token cannot pass for
-    a fast server). Issue 16's target is the auth-on p99, read beside the auth-off figure of the same run."""
+    a fast server); and with auth on while this process commits WRITES_PER_S times a second (`_Writer`), which
+    makes the servers compute their copies of the answers again. Issue 16's target is the auth-on p99 of the
+    second load, read beside the other two of the same run."""
     token = await asyncio.to_thread(create_token, database_url)
     off = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers)
     on = await api_load(database_url, address, task_queue, clients, requests_per_client, log_dir, workers,
