@@ -90,7 +90,7 @@ def build_worker(
     measure what the engine costs around its steps)."""
     events = EventSink(store, settings.redis_url)
     steps = AgentStepActivities(settings, store, events)
-    records = RecordActivities(store, events, settings.store_outage_s)
+    records = RecordActivities(store, events, settings.store_outage_s, settings.store_inline)
     emitter = EventActivities(events)
     scheduled = ScheduleActivities(settings, store)
     return Worker(

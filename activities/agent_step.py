@@ -46,7 +46,7 @@ from activities.headless import RESULT_SUFFIX, split_result
 from activities.jumps import TakenJump, split_jump
 from activities.prompt import build_task_prompt, required_sections
 from activities.reuse import StepReuse, input_hash
-from activities.storecalls import db_call, is_outage, store_unavailable
+from activities.storecalls import db_call, inline_calls, is_outage, store_unavailable
 from bmad.criteria import CHECK_AGENT
 from bmad.plan import OutlineStep, Plan
 from botarmy.settings import Settings
@@ -59,6 +59,7 @@ from providers.pin import RunModel, pinned_settings, require_key
 from providers.redact import secret_values
 from providers.types import ModelChoice, ModelConfigError, parse_model
 from store import ArtifactRef, StepCompletion, Store, UsageCall
+from store.inline import call
 from workflows.contracts import (
     ACTIVITY_AGENT_STEP,
     COLLECTIVE_INPUTS,
@@ -154,6 +155,7 @@ class AgentStepActivities:
         self._loaded: tuple[tuple[Path, int], ProvidersConfig] | None = None
         self._pins: dict[str, tuple[RunModel, ProvidersConfig]] = {}  # by sha256: a pin never changes
         self._pinned_settings = pinned_settings(settings)
+        self._inline = inline_calls(store, events.redis_url, settings.store_inline)  # store calls on the loop
 
     def _load_inputs(self, sha256: str) -> dict[str, Any]:
         return template_variables(self.store.load_inputs(sha256))
@@ -193,7 +195,7 @@ class AgentStepActivities:
         """The run's pinned providers config; a run started before pins uses this worker's settings."""
         if inp.model_ref is None:
             # only a providers file means I/O (a stat, a re-read when it changed)
-            config = await asyncio.to_thread(self._config) if self.settings.providers_file else self._config()
+            config = await call(self._config, inline=self._inline) if self.settings.providers_file else self._config()
             return config, None
         found = self._pins.get(inp.model_ref)
         pin, config = found if found is not None else await self._db(self._load_pin, inp.model_ref)
@@ -208,7 +210,7 @@ class AgentStepActivities:
         return step.agent
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        return await db_call(fn, *args, outage_s=self.settings.store_outage_s)
+        return await db_call(fn, *args, outage_s=self.settings.store_outage_s, inline=self._inline)
 
     async def _heartbeat(self, what: str) -> None:
         # short steps finish before the first beat; long ones beat well inside the heartbeat timeout

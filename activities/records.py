@@ -8,7 +8,7 @@ import structlog
 from temporalio import activity
 
 from activities.events import EventSink
-from activities.storecalls import db_call
+from activities.storecalls import db_call, inline_calls
 from store import ArtifactRef, Store
 from workflows.contracts import (
     ACTIVITY_FINISH_RUN,
@@ -25,14 +25,16 @@ log = structlog.get_logger(__name__)
 
 
 class RecordActivities:
-    def __init__(self, store: Store, events: EventSink, outage_s: float = 60.0) -> None:
+    def __init__(self, store: Store, events: EventSink, outage_s: float = 60.0, inline: bool = True) -> None:
         self.store = store
         self.events = events
         self.outage_s = outage_s
+        self.inline = inline_calls(store, events.redis_url, inline)  # store calls on the loop (store/inline.py)
 
     async def _emit_once(self, run_id: str, type_: str, data: dict, match: dict | None = None) -> None:
         """Store the event unless a retried attempt already did; publish what was stored."""
-        seq = await db_call(self.store.append_event_once, run_id, type_, data, match, outage_s=self.outage_s)
+        seq = await db_call(self.store.append_event_once, run_id, type_, data, match, outage_s=self.outage_s,
+                            inline=self.inline)
         if seq is not None:
             await asyncio.to_thread(self.events.publish, run_id, seq, type_, data)
 
@@ -49,7 +51,7 @@ class RecordActivities:
             if seq is not None:
                 self.events.publish(inp.run_id, seq, *event)
 
-        await db_call(write, outage_s=self.outage_s)
+        await db_call(write, outage_s=self.outage_s, inline=self.inline)
         log.info("run.started", run_id=inp.run_id, workflow=inp.workflow_id)
 
     @activity.defn(name=ACTIVITY_FINISH_RUN)
@@ -66,7 +68,7 @@ class RecordActivities:
             if seq is not None:
                 self.events.publish(inp.run_id, seq, *event)
 
-        await db_call(write, outage_s=self.outage_s)
+        await db_call(write, outage_s=self.outage_s, inline=self.inline)
         log.info("run.finished", run_id=inp.run_id, status=inp.status)
 
     @activity.defn(name=ACTIVITY_STORE_AMENDMENT)
@@ -84,7 +86,7 @@ class RecordActivities:
                 key = f"{key}@{inp.run_id}"
             return self.store.put_artifact(inp.run_id, inp.name, inp.content.encode(), key)
 
-        ref = await db_call(write, outage_s=self.outage_s)
+        ref = await db_call(write, outage_s=self.outage_s, inline=self.inline)
         data = {"name": ref.name, "version": ref.version, "step": inp.key, "by": inp.by, "amended": True}
         await self._emit_once(inp.run_id, "artifact.created", data, {"name": ref.name, "version": ref.version})
         return ArtifactPointer.of(ref)

@@ -3,6 +3,7 @@
 A connection error is retried here, with backoff and heartbeats, for up to `outage_s`, instead of failing the
 attempt: Temporal's attempts are for the model, and a database restart must not use them up. Store writes are
 idempotent, so repeating one is safe. Past the window the error is raised as `StoreUnavailable` (retryable).
+With `inline` (SQLite, no network I/O in the call) the call runs on the loop when it can (store/inline.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from store import Store
+from store.inline import call
 from store.outage import is_outage
 
 __all__ = ["db_call", "is_outage", "store_unavailable"]
@@ -28,12 +31,18 @@ def store_unavailable(exc: BaseException) -> ApplicationError:
                             type="StoreUnavailable")
 
 
-async def db_call(fn: Callable[..., T], *args: Any, outage_s: float = 60.0) -> T:
+def inline_calls(store: Store, redis_url: str | None, enabled: bool = True) -> bool:
+    """Whether a worker's store calls may run on its loop: a SQLite store, and no Redis to publish events to
+    from inside them (`Settings.store_inline` turns it off)."""
+    return enabled and store.local and not redis_url
+
+
+async def db_call(fn: Callable[..., T], *args: Any, outage_s: float = 60.0, inline: bool = False) -> T:
     deadline = time.monotonic() + outage_s
     delay = 0.25
     while True:
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await call(fn, *args, inline=inline)
         except Exception as exc:
             if not is_outage(exc) or time.monotonic() + delay > deadline:
                 raise

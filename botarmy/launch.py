@@ -22,6 +22,7 @@ from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
 from providers.pin import RunModel, resolve_run_model
 from store import RunLineage, RunOpening, Store
+from store.inline import call
 from workflows.contracts import (
     ArtifactPointer,
     CarriedSteps,
@@ -117,14 +118,15 @@ async def launch(
     """Store and start a run of `plan` (its inputs already checked: bmad.inputs.check_run_inputs). The run records
     the approve policy and team as inputs `_approve` and `_team`, and is pinned to `run_model` (default: the model
     settings in force here; an unusable one raises ModelConfigError before anything is written)."""
+    inline = store.local and settings.store_inline  # local work: on this loop (store/inline.py)
     if run_model is None:
-        run_model = (await asyncio.to_thread(resolve_run_model, settings))[0]
+        run_model = (await call(resolve_run_model, settings, inline=inline))[0]
     rid, wid = new_run_id(plan)
     if run_id:
         rid, wid = run_id, f"bmad-{plan.workflow_id}-{run_id}"
     recorded = {**inputs, INPUT_APPROVE: approve, INPUT_TEAM: team}
-    pointers, inputs_ref = await asyncio.to_thread(
-        store_run, store, plan, rid, wid, recorded, files or {}, run_model, lineage
+    pointers, inputs_ref = await call(
+        store_run, store, plan, rid, wid, recorded, files or {}, run_model, lineage, inline=inline
     )
     try:
         handle = await start_run(

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     continue_as_new_events: int = 10_000
     # an activity rides out a database outage this long (retrying its idempotent store calls) before failing
     store_outage_s: float = 60.0
+    # SQLite without Redis: store calls of async code run on its event loop, not in threads (store/inline.py)
+    store_inline: bool = True
     # how long a workflow task waits for the worker that has the run cached before any worker takes it: short,
     # so a run resumes quickly after its worker died (the SDK default is 10 s)
     sticky_schedule_to_start_s: float = 3.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -23,6 +24,9 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # Execution option on connections that will write: SQLite then takes the write lock at BEGIN,
 # so two writers queue on busy_timeout instead of failing when a read lock cannot be upgraded.
 WRITE_OPTION = "botarmy_write"
+# Set while a store call runs on an event loop (store/inline.py): a write transaction that finds the SQLite file
+# locked fails at BEGIN at once (`is_locked`) instead of waiting up to busy_timeout with the loop blocked.
+NO_WAIT: ContextVar[bool] = ContextVar("botarmy_store_no_wait", default=False)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -42,6 +46,11 @@ def is_unique_violation(exc: DBAPIError) -> bool:
     if sqlstate is not None:
         return bool(sqlstate == "23505")
     return "UNIQUE constraint failed" in str(exc.orig)
+
+
+def is_locked(exc: DBAPIError) -> bool:
+    """A SQLite write that could not take the database's write lock (SQLITE_BUSY)."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and "database is locked" in str(exc.orig)
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -92,8 +101,16 @@ def _enable_wal(cursor: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if not conn.get_execution_options().get(WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+    elif not NO_WAIT.get():
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:  # on an event loop: the lock now or a "database is locked" error now (store/inline.py)
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
 
 
 _BUILT: dict[tuple[str, str], Any] = {}

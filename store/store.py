@@ -1,4 +1,5 @@
-"""The Store: the one door to BotArmy's database. Sync and thread-safe; async code uses asyncio.to_thread."""
+"""The Store: the one door to BotArmy's database. Sync and thread-safe; async code calls it through
+`store.inline.call` (on the loop for SQLite, in a thread otherwise)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ class Store:
     def __init__(self, database_url: str, content_cache_bytes: int = CONTENT_CACHE_BYTES) -> None:
         self.database_url = database_url
         self._engine = make_engine(database_url)
+        # SQLite: a call is CPU work in this process, which async code may run on its loop (store/inline.py)
+        self.local = self._engine.dialect.name == "sqlite"
         self.stamp = ChangeStamp(self._engine)  # whether anything was committed since (api/views.py)
         self.contents = ContentCache(content_cache_bytes)
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
