@@ -241,6 +241,28 @@ answering at once, `py-spy record --gil`, this machine):
   0.65): the engine phase moved between 35 and 53 steps/s and its CPU per step between 15 and 21 ms, while the
   bare one stayed at 54–62 steps/s and 8–10 ms. The ≥ 0.8 target is met in some runs and not in most, so it is
   reported as not met.
+- **Store calls on the loop** (eighth session, `store/inline.py`): sampled in the worker with 200 runs at 2 s, a
+  store call sent to a thread waited a median 17.7 ms (p90 321 ms) for one of the loop's six executor threads,
+  then took 6.9 ms of wall time (p90 63 ms) for 2.0 ms of CPU (p90 3.5), trading the GIL with the loop. With
+  SQLite and no Redis a worker's and a launch's store calls now run on the loop itself; a write that finds the
+  file locked by another connection fails at `BEGIN IMMEDIATE` at once there and runs again in a thread, and these
+  calls take at most half of any 100 ms of the loop (a call past that waits for the next window: sending those to
+  threads instead brought back the queue, p90 650 ms, and took the write lock from the inline ones). A/B on this
+  machine, engine steps/s alternated with bare: a first version that ran every `asyncio.to_thread` of the process
+  on the loop gave 40.2 / 35.8 / 39.1 against 30.9 / 30.0 / 36.6 with threads; the kept one, later and with the
+  machine slower (`timeit sum(range(10000))` 160 → 224 µs), 27.9 / 32.1 / 28.0 / 31.2 against 28.6 / 26.1 / 30.2 /
+  30.8 with `BOTARMY_STORE_INLINE=false`, bare 42.8–51.1, and the first version again 30.4 / 26.0 / 31.3 beside
+  it: within the noise of this shared machine, not the quarter the first pairs showed. 1,000 runs: 0 failed, 0
+  steps retried, 29.4 steps/s, 29.5 CPU-ms per step, event-loop lag p99 234 ms (max 476), against 27.9 steps/s,
+  30.9 ms, p99 141 ms (max 479) with threads.
+- **Where the LLM-bound gap is** (eighth session, same sampling): the engine never had more than ~150 of the 200
+  runs' model calls in flight (bare: 200). A step waited between scheduled and started a p90 of 1.7–2.4 s on the
+  server (the backlog of 20 paced slots; `BOTARMY_ACTIVITY_BACKLOG=0` gave 38.7 / 35.5 / 35.4 steps/s in the
+  alternation above) and then 170–240 ms at the median, 0.6–1.0 s at p90, between started and its first line
+  (bare: 69 / 383 ms): the SDK hands the worker one activity per poll, one poll per event-loop iteration, and the
+  engine's iterations are longer. The machine stayed 68–83 % busy during the engine phases (bare 66–89 %): the
+  engine is bound by its one loop, whose CPU per step (16–33 ms with the driver, bare 10–15) sets how fast it
+  starts steps, and the Temporal server's CPU per step was 17–30 ms against 13–20 for bare.
 - Left, measured at 0 s latency on this machine (per step, worker process / Temporal server): engine 15–18 / 14–17
   ms against bare 6.5–8 / 11–14 ms. In the worker, an agent step's own work alone (the activity run 400 times
   without Temporal, 200 at a time) costs ~6–8 ms, of which the OpenAI SDK call is half; a worker whose agent step is
