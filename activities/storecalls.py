@@ -17,11 +17,10 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from store import Store
-from store.inline import call
+from store.inline import call, inline_calls
 from store.outage import is_outage
 
-__all__ = ["db_call", "is_outage", "store_unavailable"]
+__all__ = ["db_call", "inline_calls", "is_outage", "store_unavailable"]
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
@@ -29,12 +28,6 @@ log = structlog.get_logger(__name__)
 def store_unavailable(exc: BaseException) -> ApplicationError:
     return ApplicationError(f"database unavailable: {type(exc).__name__}: {str(exc).splitlines()[0]}",
                             type="StoreUnavailable")
-
-
-def inline_calls(store: Store, redis_url: str | None, enabled: bool = True) -> bool:
-    """Whether a worker's store calls may run on its loop: a SQLite store, and no Redis to publish events to
-    from inside them (`Settings.store_inline` turns it off)."""
-    return enabled and store.local and not redis_url
 
 
 async def db_call(fn: Callable[..., T], *args: Any, outage_s: float = 60.0, inline: bool = False) -> T:

@@ -22,7 +22,7 @@ from botarmy.settings import Settings
 from botarmy.temporal import new_run_id, start_run
 from providers.pin import RunModel, resolve_run_model
 from store import RunLineage, RunOpening, Store
-from store.inline import call
+from store.inline import call, inline_calls
 from workflows.contracts import (
     ArtifactPointer,
     CarriedSteps,
@@ -118,7 +118,7 @@ async def launch(
     """Store and start a run of `plan` (its inputs already checked: bmad.inputs.check_run_inputs). The run records
     the approve policy and team as inputs `_approve` and `_team`, and is pinned to `run_model` (default: the model
     settings in force here; an unusable one raises ModelConfigError before anything is written)."""
-    inline = store.local and settings.store_inline  # local work: on this loop (store/inline.py)
+    inline = inline_calls(store, None, settings.store_inline)  # no events published here: none to Redis
     if run_model is None:
         run_model = (await call(resolve_run_model, settings, inline=inline))[0]
     rid, wid = new_run_id(plan)

@@ -25,11 +25,14 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
 from store.db import NO_WAIT, is_locked
+
+if TYPE_CHECKING:
+    from store.store import Store
 
 T = TypeVar("T")
 
@@ -66,6 +69,12 @@ def budget(loop: asyncio.AbstractEventLoop | None = None) -> _Budget:
     if found is None:
         found = _budgets[loop] = _Budget()
     return found
+
+
+def inline_calls(store: Store, redis_url: str | None, enabled: bool = True) -> bool:
+    """Whether the store calls of a worker (or a launch) may run on its loop: a SQLite store, and no Redis to
+    publish events to from inside them; `enabled` is `Settings.store_inline`."""
+    return enabled and store.local and not redis_url
 
 
 async def call(fn: Callable[..., T], *args: Any, inline: bool) -> T:
