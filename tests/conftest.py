@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
@@ -138,7 +139,9 @@ def free_port() -> int:
 @pytest_asyncio.fixture(scope="session")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter,
+        # the SDK waits 5 s for it: a cold start on a busy machine took longer
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     await ensure_search_attributes(env.client)
     yield env

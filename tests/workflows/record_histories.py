@@ -11,6 +11,7 @@ import json
 import sys
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,9 @@ async def _start(client: Client, store: Store, settings: Settings, plan: Plan, i
 async def record(out_dir: Path = HERE, only_missing: bool = False) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter,
+        # the SDK waits 5 s for it: a cold start on a busy machine took longer
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     written: list[Path] = []
     try:
