@@ -62,9 +62,9 @@ class _Budget:
 _budgets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Budget] = weakref.WeakKeyDictionary()
 
 
-def budget(loop: asyncio.AbstractEventLoop | None = None) -> _Budget:
+def budget() -> _Budget:
     """The running loop's budget (its counters say how calls went)."""
-    loop = loop or asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
     found = _budgets.get(loop)
     if found is None:
         found = _budgets[loop] = _Budget()
