@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 import store.inline as inline
 from activities.storecalls import db_call, inline_calls
@@ -104,6 +106,24 @@ def test_other_errors_are_raised_on_the_loop(sqlite_store: tuple[Store, Path]) -
 
     with pytest.raises(KeyError):
         asyncio.run(main())
+
+
+def test_a_database_error_other_than_a_lock_is_raised_not_run_again(sqlite_store: tuple[Store, Path]) -> None:
+    store, _ = sqlite_store
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(threading.get_ident())
+        with store._write() as s:
+            s.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+    async def main() -> tuple[int, int]:
+        with pytest.raises(OperationalError, match="no_such_table"):
+            await inline.call(broken, inline=True)
+        return threading.get_ident(), inline.budget().fell_back
+
+    loop_thread, fell_back = asyncio.run(main())
+    assert calls == [loop_thread] and fell_back == 0
 
 
 def test_postgresql_and_redis_keep_threads(sqlite_store: tuple[Store, Path], pg_url: str) -> None:
